@@ -1,0 +1,111 @@
+"""All settings, read once from the environment into one frozen, validated object.
+
+The Bot Framework names (`MicrosoftAppId`, `TO_CHANNEL_FROM_BOT_LOGIN_URL`, ...) are the ones
+botbuilder samples and Azure App Service configuration already use, so an operator can move an
+existing bot's configuration across unchanged. Unset endpoint overrides mean the public cloud.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_FAQ = ROOT / "config" / "faq.yaml"
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept the documented name exactly, plus its upper-case spelling (Linux shells)."""
+    return AliasChoices(name, name.upper())
+
+
+class Settings(BaseSettings):
+    """The bot's configuration. Secrets are `SecretStr`, so `repr()` and logs never show them."""
+
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="ignore")
+
+    # Bot Framework identity
+    app_id: str = Field("", validation_alias=_env("MicrosoftAppId"))
+    app_password: SecretStr = Field(SecretStr(""), validation_alias=_env("MicrosoftAppPassword"))
+    app_type: Literal["MultiTenant", "SingleTenant"] = Field(
+        "MultiTenant", validation_alias=_env("MicrosoftAppType")
+    )
+    app_tenant_id: str = Field("", validation_alias=_env("MicrosoftAppTenantId"))
+
+    # Bot Framework endpoints (national clouds and tests set these; unset = public cloud)
+    to_channel_from_bot_login_url: str = Field("", validation_alias="TO_CHANNEL_FROM_BOT_LOGIN_URL")
+    to_channel_from_bot_oauth_scope: str = Field(
+        "", validation_alias="TO_CHANNEL_FROM_BOT_OAUTH_SCOPE"
+    )
+    to_bot_from_channel_token_issuer: str = Field(
+        "", validation_alias="TO_BOT_FROM_CHANNEL_TOKEN_ISSUER"
+    )
+    to_bot_from_channel_openid_metadata_url: str = Field(
+        "", validation_alias="TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL"
+    )
+    to_bot_from_emulator_openid_metadata_url: str = Field(
+        "", validation_alias="TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL"
+    )
+    oauth_url: str = Field("", validation_alias="OAUTH_URL")
+
+    # Serving
+    host: str = Field("0.0.0.0", validation_alias="HOST")
+    port: int = Field(3978, ge=0, le=65535, validation_alias="PORT")
+    max_body_bytes: int = Field(256 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
+    max_question_chars: int = Field(2000, gt=0, validation_alias="MAX_QUESTION_CHARS")
+
+    # Storage
+    database_url: str = Field("sqlite:///var/bot.db", validation_alias="DATABASE_URL")
+
+    # FAQ
+    faq_path: Path = Field(BUNDLED_FAQ, validation_alias="FAQ_PATH")
+    faq_min_precision: float = Field(0.97, gt=0, le=1, validation_alias="FAQ_MIN_PRECISION")
+    faq_threshold: float | None = Field(None, validation_alias="FAQ_THRESHOLD")
+
+    # Mail (the local .eml outbox is the embedded default)
+    mail_outbox_dir: Path = Field(Path("var/outbox"), validation_alias="MAIL_OUTBOX_DIR")
+    moderators_address: str = Field(
+        "questions@example.org", validation_alias="MODERATORS_ADDRESS"
+    )
+    mail_from_address: str = Field("questions-bot@example.org", validation_alias="MAIL_FROM")
+
+    # Outbox worker
+    outbox_poll_seconds: float = Field(1.0, gt=0, validation_alias="OUTBOX_POLL_SECONDS")
+    outbox_max_attempts: int = Field(12, gt=0, validation_alias="OUTBOX_MAX_ATTEMPTS")
+    outbox_lease_seconds: float = Field(60.0, gt=0, validation_alias="OUTBOX_LEASE_SECONDS")
+
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _single_tenant_needs_tenant(self) -> Settings:
+        if self.app_type == "SingleTenant" and self.app_id and not self.app_tenant_id:
+            raise ValueError("MicrosoftAppType=SingleTenant needs MicrosoftAppTenantId")
+        if self.app_id and not self.app_password.get_secret_value():
+            raise ValueError("MicrosoftAppId is set but MicrosoftAppPassword is empty")
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Bot Framework JWT validation is on whenever an app id is configured."""
+        return bool(self.app_id)
+
+    @property
+    def bind_host(self) -> str:
+        """Without credentials the bot is open to anyone who can reach it: loopback only."""
+        return self.host if self.auth_enabled else "127.0.0.1"
+
+
+def load_settings() -> Settings:
+    """Read the environment; a `pydantic.ValidationError` lists every bad setting at once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Mail transports behind one interface: the local .eml outbox (default) and Microsoft Graph."""

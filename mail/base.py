@@ -1,0 +1,54 @@
+"""The mail interface handlers use: build an `OutgoingMail`, hand it to a `MailTransport`.
+
+A transport must be idempotent on `OutgoingMail.key`: the outbox may call `send` again for a
+mail whose first send succeeded but was not recorded (crash between the two), and the second
+call must return the first mail's `SentMail` instead of sending again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One mail the bot sends. `key` is unique per mail and stable across retries."""
+
+    key: str
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SentMail:
+    """What the transport knows of a sent mail; `internet_message_id` is the RFC 5322 Message-ID."""
+
+    internet_message_id: str
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    """A mail read from the shared mailbox, already reduced to what the product needs."""
+
+    internet_message_id: str
+    sender: str
+    sender_name: str
+    subject: str
+    text: str
+    received_at: datetime
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    conversation_id: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class MailTransport(Protocol):
+    """Sends mail. Raises `outbox.errors.RetryLater` for throttling and transient failures."""
+
+    async def send(self, mail: OutgoingMail) -> SentMail: ...
