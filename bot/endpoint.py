@@ -1,0 +1,98 @@
+"""`POST /api/messages`: size, shape and authentication checked before the bot sees anything.
+
+Stock botbuilder answers 500 for some forged tokens and for malformed bodies; here every
+request gets the status that says what was wrong (413, 400, 415, 401), and nothing is recorded
+or called for a rejected request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from botbuilder.core import serializer_helper
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity
+from botframework.connector.auth import BotFrameworkAuthentication
+
+from bot.auth import Unauthorized, authenticate
+from bot.teams import QuestionsBot
+
+log = logging.getLogger(__name__)
+
+ACTIVITY_TYPES_NEEDING_A_CONVERSATION = frozenset(
+    {"message", "conversationUpdate", "installationUpdate", "invoke", "messageReaction"}
+)
+
+
+class MessagesEndpoint:
+    def __init__(
+        self, auth: BotFrameworkAuthentication, bot: QuestionsBot, *, max_body_bytes: int
+    ) -> None:
+        self._auth = auth
+        self._adapter = CloudAdapter(auth)
+        self._bot = bot
+        self._max_body_bytes = max_body_bytes
+
+    async def handle(self, request: web.Request) -> web.Response:
+        activity = await self._read_activity(request)
+        try:
+            auth_result = await authenticate(self._auth, activity, request.headers.get("Authorization"))
+        except Unauthorized:
+            return _problem(401, "unauthorized", "the request's token was missing or not valid")
+        invoke_response = await self._adapter.process_activity(auth_result, activity, self._bot.on_turn)
+        if invoke_response:
+            return web.json_response(
+                serializer_helper(invoke_response.body), status=invoke_response.status
+            )
+        return web.Response(status=200)
+
+    async def _read_activity(self, request: web.Request) -> Activity:
+        if request.content_length is not None and request.content_length > self._max_body_bytes:
+            raise _http_error(web.HTTPRequestEntityTooLarge, "body_too_large", "the body is over the size limit")
+        if request.content_type != "application/json":
+            raise _http_error(web.HTTPUnsupportedMediaType, "not_json", "send application/json")
+        body = await request.content.read(self._max_body_bytes + 1)
+        if len(body) > self._max_body_bytes:
+            raise _http_error(web.HTTPRequestEntityTooLarge, "body_too_large", "the body is over the size limit")
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise _http_error(web.HTTPBadRequest, "not_json", "the body is not valid JSON") from None
+        problem = _activity_problem(data)
+        if problem:
+            raise _http_error(web.HTTPBadRequest, "not_an_activity", problem)
+        try:
+            return Activity().deserialize(data)
+        except Exception:  # noqa: BLE001 - msrest raises several types for bad shapes
+            raise _http_error(web.HTTPBadRequest, "not_an_activity", "the activity could not be read") from None
+
+
+def _activity_problem(data: Any) -> str | None:
+    """The minimum an activity must have for the bot to act on it and answer it."""
+    if not isinstance(data, dict):
+        return "the body must be a JSON object"
+    if not isinstance(data.get("type"), str) or not data["type"]:
+        return "an activity needs a type"
+    if data["type"] not in ACTIVITY_TYPES_NEEDING_A_CONVERSATION:
+        return None
+    for field in ("id", "serviceUrl", "channelId"):
+        if not isinstance(data.get(field), str) or not data[field]:
+            return f"a {data['type']} activity needs {field}"
+    for field in ("conversation", "from", "recipient"):
+        part = data.get(field)
+        if not isinstance(part, dict) or not isinstance(part.get("id"), str) or not part["id"]:
+            return f"a {data['type']} activity needs {field}.id"
+    if not isinstance(data.get("text"), str | None):
+        return "text must be a string"
+    return None
+
+
+def _problem(status: int, code: str, detail: str) -> web.Response:
+    return web.json_response({"error": code, "detail": detail}, status=status)
+
+
+def _http_error(kind: type[web.HTTPException], code: str, detail: str) -> web.HTTPException:
+    return kind(text=json.dumps({"error": code, "detail": detail}), content_type="application/json")

@@ -1,0 +1,131 @@
+"""Sending to Teams from outside a turn: outbox job `teams.send` and roster look-ups.
+
+botbuilder 4.17 does not retry a POST, so a 429 or 503 from the Bot Connector would lose the
+reply. Every send here runs as an outbox job instead: throttling becomes `RetryLater` with the
+connector's Retry-After, and the outbox tries again, durably, until it goes through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.schema import ConversationReference
+from botbuilder.schema.teams import TeamsChannelAccount
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import (
+    AuthenticationConstants,
+    BotFrameworkAuthentication,
+    ClaimsIdentity,
+    ConnectorFactory,
+)
+from msrest.exceptions import ClientRequestError, HttpOperationError
+
+from bot.render import render
+from handlers.deps import Contact
+from outbox.errors import PermanentFailure, RetryLater
+from store.schema import utcnow
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class TeamsConnector:
+    """Connector clients for proactive sends, one per service URL, reused across jobs."""
+
+    def __init__(self, auth: BotFrameworkAuthentication, app_id: str) -> None:
+        identity = ClaimsIdentity(
+            {AuthenticationConstants.AUDIENCE_CLAIM: app_id, AuthenticationConstants.APP_ID_CLAIM: app_id},
+            True,
+        )
+        self._factory: ConnectorFactory = auth.create_connector_factory(identity)
+        self._audience = auth.get_originating_audience()
+        self._clients: dict[str, ConnectorClient] = {}
+
+    async def client(self, service_url: str) -> ConnectorClient:
+        if service_url not in self._clients:
+            self._clients[service_url] = await self._factory.create(service_url, self._audience)
+        return self._clients[service_url]
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+
+
+class TeamsSender:
+    """The `teams.send` job: one reply message to one conversation."""
+
+    def __init__(self, connector: TeamsConnector) -> None:
+        self._connector = connector
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        reference = ConversationReference().deserialize(payload["address"])
+        activity = TurnContext.apply_conversation_reference(render(payload["message"]), reference)
+        reply_to_id = payload.get("reply_to_id")
+        conversation_id = reference.conversation.id
+        async with _connector_errors("send a Teams message"):
+            client = await self._connector.client(reference.service_url)
+            if reply_to_id:
+                activity.reply_to_id = reply_to_id
+                await client.conversations.reply_to_activity(conversation_id, reply_to_id, activity)
+            else:
+                await client.conversations.send_to_conversation(conversation_id, activity)
+
+
+class TeamsDirectory:
+    """Looks colleagues up in the Teams roster of the conversation they asked from."""
+
+    def __init__(self, connector: TeamsConnector) -> None:
+        self._connector = connector
+
+    async def lookup(self, address: dict[str, Any], user_id: str) -> Contact | None:
+        reference = ConversationReference().deserialize(address)
+        try:
+            async with _connector_errors("look up a roster member"):
+                client = await self._connector.client(reference.service_url)
+                member = await client.conversations.get_conversation_member(
+                    reference.conversation.id, user_id
+                )
+        except PermanentFailure as error:
+            log.info("roster look-up gave nothing: %s", error)
+            return None
+        account = TeamsChannelAccount().deserialize(dict(member.serialize(), **member.additional_properties))
+        return Contact(name=account.name, email=account.email or account.user_principal_name)
+
+
+@asynccontextmanager
+async def _connector_errors(doing: str) -> AsyncIterator[None]:
+    """Map connector failures onto the outbox's retry vocabulary."""
+    try:
+        yield
+    except HttpOperationError as error:
+        status = error.response.status_code if error.response is not None else None
+        message = f"could not {doing}: HTTP {status}"
+        if status is None or status in RETRYABLE_STATUS:
+            headers = error.response.headers if error.response is not None else None
+            raise RetryLater(message, _retry_after(headers)) from error
+        raise PermanentFailure(message) from error
+    except (ClientRequestError, OSError, asyncio.TimeoutError) as error:
+        raise RetryLater(f"could not {doing}: {type(error).__name__}") from error
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Retry-After in seconds, from either of its two forms (delta-seconds or an HTTP date)."""
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
+    except (TypeError, ValueError):
+        return None

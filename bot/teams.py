@@ -1,0 +1,82 @@
+"""Activity → product call. Reads who is speaking from the authenticated activity only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botbuilder.core import ActivityHandler, TurnContext
+from botbuilder.schema import Activity, ChannelAccount
+
+from handlers import asking, feedback
+from handlers.asking import Asker, Said
+from handlers.deps import Deps
+
+
+class BadSubmission(ValueError):
+    """A card submission whose data is not what our cards send."""
+
+
+class QuestionsBot(ActivityHandler):
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if isinstance(activity.value, dict) and activity.value:
+            await self._card_submit(activity)
+            return
+        text = TurnContext.remove_recipient_mention(activity) or ""
+        await asking.handle_text(self._deps, _said(activity, text))
+
+    async def on_members_added_activity(
+        self, members_added: list[ChannelAccount], turn_context: TurnContext
+    ) -> None:
+        activity = turn_context.activity
+        if any(member.id == activity.recipient.id for member in members_added):
+            await self._welcome(activity)
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        await self._welcome(turn_context.activity)
+
+    async def _welcome(self, activity: Activity) -> None:
+        # Keyed by conversation: Teams sends both conversationUpdate and installationUpdate
+        # when the app is installed, and one welcome is enough.
+        await asking.welcome(self._deps, delivery_key=activity.conversation.id, address=_address(activity))
+
+    async def _card_submit(self, activity: Activity) -> None:
+        said = _said(activity, "")
+        try:
+            question_id, helpful = _faq_feedback(activity.value)
+        except BadSubmission:
+            await asking.handle_text(self._deps, said)  # an unknown card: show help
+            return
+        await feedback.faq_feedback(self._deps, said, question_id=question_id, helpful=helpful)
+
+
+def _faq_feedback(value: dict[str, Any]) -> tuple[int, bool]:
+    """The only submission our cards make today: {"action": "faq_feedback", ...}."""
+    question_id, helpful = value.get("question_id"), value.get("helpful")
+    if value.get("action") != "faq_feedback":
+        raise BadSubmission("unknown action")
+    if type(question_id) is not int or question_id <= 0 or type(helpful) is not bool:
+        raise BadSubmission("faq_feedback needs an integer question_id and a boolean helpful")
+    return question_id, helpful
+
+
+def _said(activity: Activity, text: str) -> Said:
+    sender = activity.from_property
+    return Said(
+        delivery_key=f"teams:{activity.conversation.id}:{activity.id}",
+        source="teams",
+        text=text,
+        asker=Asker(id=sender.id, aad_id=sender.aad_object_id, name=sender.name),
+        conversation_id=activity.conversation.id,
+        conversation_type=activity.conversation.conversation_type,
+        address=_address(activity),
+        reply_to_id=activity.id,
+    )
+
+
+def _address(activity: Activity) -> dict[str, Any]:
+    """Where to send later: botbuilder's conversation reference, stored as plain JSON."""
+    return TurnContext.get_conversation_reference(activity).serialize()

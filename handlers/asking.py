@@ -1,0 +1,103 @@
+"""A colleague says something to the bot: a command, or a question to record once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from handlers import replies
+from handlers.deps import Deps
+from handlers.triage import TRIAGE_JOB
+from store.records import NewQuestion
+
+HELP_WORDS = frozenset({"help", "?", "hi", "hello", "start"})
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who is asking, as the channel authenticated them (never from message content)."""
+
+    id: str
+    aad_id: str | None
+    name: str | None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Said:
+    """One thing a colleague said in a conversation, with what is needed to answer later."""
+
+    delivery_key: str  # unique per delivery: a redelivery carries the same key
+    source: str
+    text: str
+    asker: Asker
+    conversation_id: str
+    conversation_type: str | None
+    address: dict[str, Any]
+    reply_to_id: str | None
+
+
+async def handle_text(deps: Deps, said: Said) -> None:
+    """Help for greetings and `help`; a clear refusal for over-long text; otherwise a question."""
+    text = " ".join(said.text.split())
+    if text.lower().rstrip("!.") in HELP_WORDS or not text:
+        await _reply(deps, said, replies.help_text())
+        return
+    if len(text) > deps.limits.max_question_chars:
+        await _reply(deps, said, replies.too_long(deps.limits.max_question_chars, len(text)))
+        return
+    await record_question(deps, said, text)
+
+
+async def record_question(deps: Deps, said: Said, text: str) -> int | None:
+    """Commit the question and its triage job together; None if this delivery was seen before.
+
+    Matching and replying happen in the outbox worker after the HTTP request is answered, so
+    the channel gets its acknowledgement in milliseconds and a crash loses nothing.
+    """
+    async with deps.store.unit() as unit:
+        question_id = await unit.questions.add(
+            NewQuestion(
+                dedupe_key=said.delivery_key,
+                source=said.source,
+                text=text,
+                asker_id=said.asker.id,
+                asker_aad_id=said.asker.aad_id,
+                asker_name=said.asker.name,
+                asker_email=said.asker.email,
+                conversation_id=said.conversation_id,
+                conversation_type=said.conversation_type,
+                address=said.address,
+                reply_to_id=said.reply_to_id,
+            )
+        )
+        if question_id is None:
+            deps.log.info("redelivered activity %s: already recorded", said.delivery_key)
+            return None
+        await unit.outbox.enqueue(
+            TRIAGE_JOB, {"question_id": question_id}, dedupe_key=f"triage:{question_id}"
+        )
+    return question_id
+
+
+async def welcome(deps: Deps, *, delivery_key: str, address: dict[str, Any]) -> None:
+    """The bot was added to a chat or team: introduce it, once per installation event."""
+    async with deps.store.unit() as unit:
+        await replies.enqueue_reply(
+            unit.outbox,
+            address=address,
+            reply_to_id=None,
+            message=replies.welcome(),
+            dedupe_key=f"welcome:{delivery_key}",
+        )
+
+
+async def _reply(deps: Deps, said: Said, message: dict[str, Any]) -> None:
+    async with deps.store.unit() as unit:
+        await replies.enqueue_reply(
+            unit.outbox,
+            address=said.address,
+            reply_to_id=said.reply_to_id,
+            message=message,
+            dedupe_key=f"reply:{said.delivery_key}",
+        )

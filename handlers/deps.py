@@ -1,0 +1,50 @@
+"""The dependencies a handler may use, passed explicitly (no globals, nothing from the app)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mail.base import MailTransport
+from store.store import Store
+
+
+class Match(Protocol):
+    """What the FAQ matcher tells a handler (see faq.matcher.Match)."""
+
+    entry: Any
+    score: float
+    candidates: tuple[tuple[Any, float], ...]
+
+
+class Matcher(Protocol):
+    def match(self, text: str) -> Match: ...
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str | None
+    email: str | None
+
+
+class Directory(Protocol):
+    """Looks up who an asker is (Teams roster), so moderators know whom to answer."""
+
+    async def lookup(self, address: dict[str, Any], user_id: str) -> Contact | None: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_question_chars: int
+    moderators_address: str
+
+
+@dataclass(frozen=True)
+class Deps:
+    store: Store
+    faq: Matcher
+    mail: MailTransport
+    directory: Directory
+    limits: Limits
+    log: logging.Logger

@@ -1,0 +1,78 @@
+"""Forward a question the FAQ could not answer to the moderators' mailbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from handlers.deps import Contact, Deps, Match
+from mail.base import OutgoingMail
+from store.records import Question
+
+FORWARD = "mail.forward"
+SUBJECT_PREVIEW_CHARS = 70
+NEAR_MISSES = 3
+
+_templates = Environment(
+    loader=PackageLoader("handlers", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def forward_job(question_id: int, match: Match) -> dict[str, Any]:
+    """The payload of a forward job: the question and the FAQ entries that nearly matched."""
+    return {
+        "question_id": question_id,
+        "near_misses": [
+            {"id": entry.id, "question": entry.question, "score": round(float(score), 3)}
+            for entry, score in match.candidates[:NEAR_MISSES]
+        ],
+    }
+
+
+async def forward(deps: Deps, payload: dict[str, Any]) -> None:
+    """Outbox job `mail.forward`. The mail transport dedupes on the mail's key, so a rerun
+    after a crash between sending and recording sends nothing twice."""
+    async with deps.store.unit() as unit:
+        question = await unit.questions.get(payload["question_id"])
+    if question is None or question.forward_message_id:
+        return
+    contact = await _asker_contact(deps, question)
+    mail = compose_forward(question, contact, payload.get("near_misses", []), deps.limits.moderators_address)
+    sent = await deps.mail.send(mail)
+    async with deps.store.unit() as unit:
+        await unit.questions.set_forward_message_id(question.id, sent.internet_message_id)
+    deps.log.info("forwarded %s to the moderators", question.ref)
+
+
+def compose_forward(
+    question: Question, contact: Contact, near_misses: list[dict[str, Any]], moderators: str
+) -> OutgoingMail:
+    """Subject `[Q-42] first words…`; text and HTML bodies from templates, user text escaped."""
+    preview = " ".join(question.text.split())
+    if len(preview) > SUBJECT_PREVIEW_CHARS:
+        preview = preview[: SUBJECT_PREVIEW_CHARS - 1].rstrip() + "…"
+    context = {"q": question, "contact": contact, "near_misses": near_misses}
+    return OutgoingMail(
+        key=f"forward:{question.id}",
+        to=(moderators,),
+        subject=f"[{question.ref}] {preview}",
+        text=_templates.get_template("forward.txt.j2").render(context),
+        html=_templates.get_template("forward.html.j2").render(context),
+    )
+
+
+async def _asker_contact(deps: Deps, question: Question) -> Contact:
+    """The asker's name and email: from the question, else from the Teams roster (then kept)."""
+    if question.asker_email or question.source != "teams" or not question.address:
+        return Contact(question.asker_name, question.asker_email)
+    found = await deps.directory.lookup(question.address, question.asker_id)
+    if found is None:
+        return Contact(question.asker_name, None)
+    async with deps.store.unit() as unit:
+        await unit.questions.update_contact(question.id, name=found.name or question.asker_name, email=found.email)
+    return Contact(found.name or question.asker_name, found.email)

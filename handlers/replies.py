@@ -1,0 +1,67 @@
+"""The messages the bot sends colleagues, as data. bot/ renders them as Teams text or cards.
+
+Each reply is queued in the outbox in the same transaction as the state change it reports, so
+"your question went to the team" is sent if and only if the question really did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from store.outbox import OutboxRepo
+from store.records import Question
+
+TEAMS_SEND = "teams.send"
+
+
+def welcome() -> dict[str, Any]:
+    return {"type": "welcome"}
+
+
+def help_text() -> dict[str, Any]:
+    return {"type": "help"}
+
+
+def too_long(limit: int, length: int) -> dict[str, Any]:
+    return {"type": "too_long", "limit": limit, "length": length}
+
+
+def faq_answer(question: Question, entry_id: str, faq_question: str, answer: str) -> dict[str, Any]:
+    return {
+        "type": "faq_answer",
+        "question_id": question.id,
+        "ref": question.ref,
+        "entry_id": entry_id,
+        "faq_question": faq_question,
+        "answer": answer,
+    }
+
+
+def forwarded(question: Question) -> dict[str, Any]:
+    return {"type": "forwarded", "ref": question.ref}
+
+
+def feedback_thanks() -> dict[str, Any]:
+    return {"type": "feedback_thanks"}
+
+
+def feedback_noted(status: str, ref: str) -> dict[str, Any]:
+    """A second click, or a click on a question already forwarded: say where it stands."""
+    return {"type": "feedback_noted", "status": status, "ref": ref}
+
+
+def not_your_question() -> dict[str, Any]:
+    return {"type": "not_your_question"}
+
+
+async def enqueue_reply(
+    outbox: OutboxRepo,
+    *,
+    address: dict[str, Any],
+    reply_to_id: str | None,
+    message: dict[str, Any],
+    dedupe_key: str,
+) -> bool:
+    """Queue one reply to a Teams conversation; the key makes a redelivery queue nothing new."""
+    payload = {"address": address, "reply_to_id": reply_to_id, "message": message}
+    return await outbox.enqueue(TEAMS_SEND, payload, dedupe_key=dedupe_key)

@@ -1,0 +1,64 @@
+"""Triage a recorded question: answer it from the FAQ when confident, otherwise forward it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from handlers import replies
+from handlers.deps import Deps
+from handlers.forwarding import FORWARD, forward_job
+from store.records import Question, QuestionStatus
+from store.store import Unit
+
+TRIAGE_JOB = "question.triage"
+
+
+async def triage(deps: Deps, payload: dict[str, Any]) -> None:
+    """Outbox job `question.triage`. Safe to run twice: the state move happens once."""
+    question = await _question(deps, payload["question_id"])
+    if question is None or question.status is not QuestionStatus.RECEIVED:
+        return
+    match = await asyncio.to_thread(deps.faq.match, question.text)
+    async with deps.store.unit() as unit:
+        if match.entry is not None:
+            moved = await unit.questions.move(
+                question.id,
+                to=QuestionStatus.ANSWERED_FAQ,
+                only_from=[QuestionStatus.RECEIVED],
+                faq_entry_id=match.entry.id,
+                faq_score=float(match.score),
+            )
+            if moved:
+                await _reply(
+                    unit,
+                    question,
+                    replies.faq_answer(question, match.entry.id, match.entry.question, match.entry.answer),
+                )
+            return
+        moved = await unit.questions.move(
+            question.id,
+            to=QuestionStatus.FORWARDED,
+            only_from=[QuestionStatus.RECEIVED],
+            faq_score=float(match.score),
+        )
+        if moved:
+            await unit.outbox.enqueue(
+                FORWARD, forward_job(question.id, match), dedupe_key=f"forward:{question.id}"
+            )
+            await _reply(unit, question, replies.forwarded(question))
+
+
+async def _question(deps: Deps, question_id: int) -> Question | None:
+    async with deps.store.unit() as unit:
+        return await unit.questions.get(question_id)
+
+
+async def _reply(unit: Unit, question: Question, message: dict[str, Any]) -> None:
+    await replies.enqueue_reply(
+        unit.outbox,
+        address=question.address,
+        reply_to_id=question.reply_to_id,
+        message=message,
+        dedupe_key=f"reply:{question.id}:{message['type']}",
+    )

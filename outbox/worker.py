@@ -1,0 +1,125 @@
+"""The outbox worker: claims due jobs, runs them, and records success, retry or failure.
+
+Jobs are at-least-once: a job whose worker died is reclaimed when its lease runs out, so every
+job handler must be safe to run twice (handlers check state; transports dedupe on a key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from outbox.errors import PermanentFailure, RetryLater
+from outbox.retry import RetryPolicy
+from store.records import Job
+from store.schema import utcnow
+from store.store import Store
+
+JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+log = logging.getLogger(__name__)
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        store: Store,
+        handlers: Mapping[str, JobHandler],
+        *,
+        retry: RetryPolicy,
+        poll_seconds: float,
+        lease_seconds: float,
+        concurrency: int = 16,
+    ) -> None:
+        self._store = store
+        self._handlers = dict(handlers)
+        self._retry = retry
+        self._poll_seconds = poll_seconds
+        self._lease_seconds = lease_seconds
+        self._concurrency = concurrency
+        self._wakeup = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self.counts: dict[str, int] = {"succeeded": 0, "retried": 0, "failed": 0}
+
+    def wake(self) -> None:
+        """Something was enqueued in this process: look now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self._wakeup.clear()
+            free = self._concurrency - len(self._running)
+            jobs = await self._claim(free) if free > 0 else []
+            for job in jobs:
+                task = asyncio.create_task(self._execute(job), name=f"outbox-{job.kind}-{job.id}")
+                self._running.add(task)
+                task.add_done_callback(self._done)
+            if len(jobs) < free or free <= 0:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
+                except TimeoutError:
+                    pass
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stop claiming, let running jobs finish; jobs still running after the grace are
+        cancelled, and their leases hand them to the next worker."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._running:
+            _, pending = await asyncio.wait(set(self._running), timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._wakeup.set()
+
+    async def _claim(self, limit: int) -> list[Job]:
+        try:
+            async with self._store.unit() as unit:
+                return await unit.outbox.claim(limit=limit, lease_seconds=self._lease_seconds)
+        except Exception:
+            log.exception("outbox: could not claim jobs; retrying at the next poll")
+            return []
+
+    async def _execute(self, job: Job) -> None:
+        handler = self._handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise PermanentFailure(f"no handler for job kind {job.kind!r}")
+            await handler(job.payload)
+        except RetryLater as error:
+            await self._reschedule(job, str(error), error.retry_after)
+        except PermanentFailure as error:
+            await self._fail(job, str(error))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("outbox: job %s (%s) raised", job.id, job.kind)
+            await self._reschedule(job, f"{type(error).__name__}: {error}", None)
+        else:
+            async with self._store.unit() as unit:
+                await unit.outbox.complete(job.id)
+            self.counts["succeeded"] += 1
+
+    async def _reschedule(self, job: Job, reason: str, retry_after: float | None) -> None:
+        if self._retry.exhausted(job.attempts):
+            await self._fail(job, f"gave up after {job.attempts} attempts: {reason}")
+            return
+        delay = self._retry.delay(job.attempts, retry_after)
+        log.warning("outbox: job %s (%s) will retry in %.1fs: %s", job.id, job.kind, delay, reason)
+        async with self._store.unit() as unit:
+            await unit.outbox.retry(job.id, at=utcnow() + timedelta(seconds=delay), error=reason)
+        self.counts["retried"] += 1
+        asyncio.get_running_loop().call_later(delay, self._wakeup.set)
+
+    async def _fail(self, job: Job, reason: str) -> None:
+        log.error("outbox: job %s (%s) failed for good: %s", job.id, job.kind, reason)
+        async with self._store.unit() as unit:
+            await unit.outbox.fail(job.id, reason)
+        self.counts["failed"] += 1

@@ -1,0 +1,65 @@
+"""Engine creation: a plain SQLAlchemy URL in, the right async driver and settings out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def async_url(database_url: str) -> URL:
+    """`sqlite:///x.db` → aiosqlite, `postgresql://` → asyncpg; an explicit driver is kept."""
+    url = make_url(database_url)
+    backend = url.get_backend_name()
+    if backend == "postgres":
+        url = url.set(drivername="postgresql")
+        backend = "postgresql"
+    if url.drivername == "sqlite":
+        return url.set(drivername="sqlite+aiosqlite")
+    if url.drivername == "postgresql":
+        return url.set(drivername="postgresql+asyncpg")
+    return url
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    """One engine per process. SQLite gets WAL and write-locking transactions (see below)."""
+    url = async_url(database_url)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, **options)
+        _make_sqlite_transactions_immediate(engine)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, **options)
+
+
+def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
+    """Every transaction takes SQLite's write lock at BEGIN.
+
+    With the driver's default deferred BEGIN, two transactions that read and then write fail with
+    "database is locked" instead of waiting; BEGIN IMMEDIATE makes them queue on busy_timeout.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

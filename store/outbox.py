@@ -1,0 +1,110 @@
+"""The durable outbox table: enqueue inside the caller's transaction, claim with a lease.
+
+Claiming is one UPDATE … RETURNING. On PostgreSQL the candidate rows are picked with
+FOR UPDATE SKIP LOCKED so several instances never claim the same row; on SQLite every
+transaction already holds the write lock (BEGIN IMMEDIATE), which serialises claims.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from store.dialect import insert_ignoring_duplicates, supports_skip_locked
+from store.records import Job
+from store.schema import outbox, utcnow
+
+TODO, DOING, DONE, FAILED = "todo", "doing", "done", "failed"
+
+
+class OutboxRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self.enqueued = 0
+
+    async def enqueue(
+        self, kind: str, payload: dict[str, Any], *, dedupe_key: str, delay: float = 0.0
+    ) -> bool:
+        """Add a job unless one with the same key exists; True if it was added."""
+        now = utcnow()
+        values = {
+            "kind": kind,
+            "payload": json.dumps(payload),
+            "dedupe_key": dedupe_key,
+            "status": TODO,
+            "attempts": 0,
+            "run_after": now + timedelta(seconds=delay),
+            "created_at": now,
+            "updated_at": now,
+        }
+        statement = insert_ignoring_duplicates(self._conn, outbox, values, "dedupe_key")
+        added = (await self._conn.execute(statement.returning(outbox.c.id))).scalar() is not None
+        self.enqueued += added
+        return added
+
+    async def claim(self, *, limit: int, lease_seconds: float) -> list[Job]:
+        """Take up to `limit` due jobs (or jobs whose lease ran out) and lease them to the caller."""
+        now = utcnow()
+        due = or_(
+            and_(outbox.c.status == TODO, outbox.c.run_after <= now),
+            and_(outbox.c.status == DOING, outbox.c.lease_until < now),
+        )
+        candidates = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
+        if supports_skip_locked(self._conn):
+            candidates = candidates.with_for_update(skip_locked=True)
+        statement = (
+            update(outbox)
+            .where(outbox.c.id.in_(candidates.scalar_subquery()))
+            .values(
+                status=DOING,
+                attempts=outbox.c.attempts + 1,
+                lease_until=now + timedelta(seconds=lease_seconds),
+                updated_at=now,
+            )
+            .returning(outbox.c.id, outbox.c.kind, outbox.c.payload, outbox.c.attempts)
+        )
+        rows = (await self._conn.execute(statement)).all()
+        return sorted(
+            (Job(id=r.id, kind=r.kind, payload=json.loads(r.payload), attempts=r.attempts) for r in rows),
+            key=lambda job: job.id,
+        )
+
+    async def complete(self, job_id: int) -> None:
+        await self._finish(job_id, status=DONE, error=None)
+
+    async def fail(self, job_id: int, error: str) -> None:
+        await self._finish(job_id, status=FAILED, error=error)
+
+    async def retry(self, job_id: int, *, at: datetime, error: str) -> None:
+        await self._conn.execute(
+            update(outbox)
+            .where(outbox.c.id == job_id)
+            .values(status=TODO, run_after=at, lease_until=None, last_error=error[:2000], updated_at=utcnow())
+        )
+
+    async def backlog(self) -> tuple[int, float]:
+        """(jobs not yet done, age in seconds of the oldest of them): what /metrics shows."""
+        row = (
+            await self._conn.execute(
+                select(func.count(), func.min(outbox.c.created_at)).where(
+                    outbox.c.status.in_([TODO, DOING])
+                )
+            )
+        ).one()
+        count, oldest = row
+        if oldest is None:
+            return 0, 0.0
+        if oldest.tzinfo is None:  # func.min bypasses the column type on SQLite
+            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+        return count, (utcnow() - oldest).total_seconds()
+
+    async def _finish(self, job_id: int, *, status: str, error: str | None) -> None:
+        await self._conn.execute(
+            update(outbox)
+            .where(outbox.c.id == job_id)
+            .values(status=status, lease_until=None, last_error=error, updated_at=utcnow())
+        )

@@ -1,0 +1,118 @@
+"""Questions: recorded once per delivery, then moved through their states by conditional updates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from store.dialect import insert_ignoring_duplicates
+from store.records import NewQuestion, Question, QuestionStatus
+from store.schema import faq_feedback, questions, utcnow
+
+
+class QuestionRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, new: NewQuestion) -> int | None:
+        """Insert; None when this delivery was recorded before (a redelivered activity)."""
+        now = utcnow()
+        values: dict[str, Any] = {
+            "dedupe_key": new.dedupe_key,
+            "source": new.source,
+            "text": new.text,
+            "status": QuestionStatus.RECEIVED.value,
+            "asker_id": new.asker_id,
+            "asker_aad_id": new.asker_aad_id,
+            "asker_name": new.asker_name,
+            "asker_email": new.asker_email,
+            "conversation_id": new.conversation_id,
+            "conversation_type": new.conversation_type,
+            "address": json.dumps(new.address) if new.address is not None else None,
+            "reply_to_id": new.reply_to_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        statement = insert_ignoring_duplicates(self._conn, questions, values, "dedupe_key")
+        return (await self._conn.execute(statement.returning(questions.c.id))).scalar()
+
+    async def get(self, question_id: int) -> Question | None:
+        row = (
+            await self._conn.execute(select(questions).where(questions.c.id == question_id))
+        ).first()
+        return _question(row._mapping) if row else None
+
+    async def move(
+        self,
+        question_id: int,
+        *,
+        to: QuestionStatus,
+        only_from: Iterable[QuestionStatus],
+        **changes: Any,
+    ) -> bool:
+        """Change state only if the question is still in one of `only_from`; True if it moved.
+
+        The condition in the UPDATE is what makes a double-click, a redelivered card submit or
+        two workers racing on one question take effect once.
+        """
+        statement = (
+            update(questions)
+            .where(questions.c.id == question_id)
+            .where(questions.c.status.in_([status.value for status in only_from]))
+            .values(status=to.value, updated_at=utcnow(), **changes)
+        )
+        return (await self._conn.execute(statement)).rowcount == 1
+
+    async def update_contact(self, question_id: int, *, name: str | None, email: str | None) -> None:
+        await self._conn.execute(
+            update(questions)
+            .where(questions.c.id == question_id)
+            .values(asker_name=name, asker_email=email, updated_at=utcnow())
+        )
+
+    async def set_forward_message_id(self, question_id: int, message_id: str) -> None:
+        await self._conn.execute(
+            update(questions)
+            .where(questions.c.id == question_id)
+            .values(forward_message_id=message_id, updated_at=utcnow())
+        )
+
+    async def add_feedback(self, question_id: int, entry_id: str, *, helpful: bool) -> bool:
+        """One verdict per answered question; a second click records nothing."""
+        statement = insert_ignoring_duplicates(
+            self._conn,
+            faq_feedback,
+            {
+                "question_id": question_id,
+                "entry_id": entry_id,
+                "helpful": helpful,
+                "created_at": utcnow(),
+            },
+            "question_id",
+        )
+        return (await self._conn.execute(statement.returning(faq_feedback.c.id))).scalar() is not None
+
+
+def _question(row: Any) -> Question:
+    return Question(
+        id=row["id"],
+        source=row["source"],
+        text=row["text"],
+        status=QuestionStatus(row["status"]),
+        asker_id=row["asker_id"],
+        asker_aad_id=row["asker_aad_id"],
+        asker_name=row["asker_name"],
+        asker_email=row["asker_email"],
+        conversation_id=row["conversation_id"],
+        conversation_type=row["conversation_type"],
+        address=json.loads(row["address"]) if row["address"] else None,
+        reply_to_id=row["reply_to_id"],
+        faq_entry_id=row["faq_entry_id"],
+        faq_score=row["faq_score"],
+        forward_message_id=row["forward_message_id"],
+        created_at=row["created_at"],
+    )

@@ -1,0 +1,113 @@
+"""Tables, as SQLAlchemy Core metadata: one shape for SQLite and PostgreSQL.
+
+Core rather than the ORM: every write here is a small, explicit statement inside a unit of
+work, and the hot path (record a question and its outbox job) should cost two INSERTs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC and hands back aware UTC, so SQLite and PostgreSQL compare alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+questions = Table(
+    "questions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # What makes a delivery unique: "teams:<conversation>:<activity id>" or "mail:<message id>".
+    Column("dedupe_key", String(512), nullable=False, unique=True),
+    Column("source", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("asker_id", String(256), nullable=False),
+    Column("asker_aad_id", String(64)),
+    Column("asker_name", String(256)),
+    Column("asker_email", String(320)),
+    Column("conversation_id", String(512)),
+    Column("conversation_type", String(32)),
+    # Opaque address the bot/ layer needs to reply later (a serialised conversation reference).
+    Column("address", Text),
+    Column("reply_to_id", String(256)),
+    Column("faq_entry_id", String(128)),
+    Column("faq_score", Float),
+    Column("forward_message_id", String(998)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_questions_asker_aad_id", questions.c.asker_aad_id)
+Index("ix_questions_created_at", questions.c.created_at)
+
+faq_feedback = Table(
+    "faq_feedback",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("question_id", Integer, ForeignKey("questions.id", ondelete="CASCADE"), nullable=False),
+    Column("entry_id", String(128), nullable=False),
+    Column("helpful", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index("ix_faq_feedback_question_id", faq_feedback.c.question_id, unique=True)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    # Enqueueing the same effect twice (a redelivered activity) inserts nothing the second time.
+    Column("dedupe_key", String(512), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("run_after", UTCDateTime, nullable=False),
+    # A claimed job whose lease has passed belongs to nobody: a crashed worker's jobs come back.
+    Column("lease_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_outbox_status_run_after", outbox.c.status, outbox.c.run_after)
+
+
+def utcnow() -> datetime:
+    """The one clock the store uses; aware UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,136 @@
+"""The durable outbox on a real database: once, in order of need, retried as the server asks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from outbox.errors import PermanentFailure, RetryLater
+from outbox.retry import RetryPolicy
+from outbox.worker import OutboxWorker
+from store.store import Store
+
+
+def _worker(store: Store, handlers: dict[str, Any], **options: Any) -> OutboxWorker:
+    worker = OutboxWorker(
+        store,
+        handlers,
+        retry=RetryPolicy(base_seconds=0.05, max_seconds=0.2, max_attempts=options.pop("max_attempts", 5)),
+        poll_seconds=0.05,
+        lease_seconds=options.pop("lease_seconds", 30.0),
+    )
+    store.after_enqueue = worker.wake
+    return worker
+
+
+async def _enqueue(store: Store, kind: str, key: str, **payload: Any) -> bool:
+    async with store.unit() as unit:
+        return await unit.outbox.enqueue(kind, payload, dedupe_key=key)
+
+
+async def _status(store: Store) -> dict[str, Any]:
+    async with store.unit() as unit:
+        count, age = await unit.outbox.backlog()
+    return {"backlog": count, "oldest_age": age}
+
+
+async def test_each_job_runs_once_and_a_duplicate_key_is_ignored(store: Store) -> None:
+    seen: list[int] = []
+    done = asyncio.Event()
+
+    async def record(payload: dict[str, Any]) -> None:
+        seen.append(payload["n"])
+        if len(seen) == 20:
+            done.set()
+
+    worker = _worker(store, {"record": record})
+    task = asyncio.create_task(worker.run())
+    for n in range(20):
+        assert await _enqueue(store, "record", f"k{n}", n=n)
+    assert not await _enqueue(store, "record", "k3", n=3)
+    await asyncio.wait_for(done.wait(), 10)
+    await worker.stop()
+    await task
+    assert sorted(seen) == list(range(20))
+    assert (await _status(store))["backlog"] == 0
+
+
+async def test_retry_after_is_honoured_then_the_job_succeeds(store: Store) -> None:
+    attempts: list[float] = []
+    done = asyncio.Event()
+
+    async def throttled(_: dict[str, Any]) -> None:
+        attempts.append(time.monotonic())
+        if len(attempts) < 3:
+            raise RetryLater("429 from the server", retry_after=0.4)
+        done.set()
+
+    worker = _worker(store, {"throttled": throttled})
+    task = asyncio.create_task(worker.run())
+    await _enqueue(store, "throttled", "only")
+    await asyncio.wait_for(done.wait(), 10)
+    await worker.stop()
+    await task
+    gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:], strict=False)]
+    assert len(attempts) == 3
+    assert all(gap >= 0.4 for gap in gaps), gaps
+    assert worker.counts == {"succeeded": 1, "retried": 2, "failed": 0}
+
+
+async def test_permanent_failures_and_exhausted_retries_stop(store: Store) -> None:
+    calls: list[str] = []
+
+    async def broken(payload: dict[str, Any]) -> None:
+        calls.append(payload["how"])
+        if payload["how"] == "permanent":
+            raise PermanentFailure("403 from the connector: the bot was removed")
+        raise RetryLater("503")
+
+    worker = _worker(store, {"broken": broken}, max_attempts=3)
+    task = asyncio.create_task(worker.run())
+    await _enqueue(store, "broken", "p", how="permanent")
+    await _enqueue(store, "broken", "t", how="transient")
+    await _enqueue(store, "unknown-kind", "u")
+    for _ in range(200):
+        if worker.counts["failed"] == 3:
+            break
+        await asyncio.sleep(0.05)
+    await worker.stop()
+    await task
+    assert calls.count("permanent") == 1
+    assert calls.count("transient") == 3
+    assert worker.counts["failed"] == 3
+    assert (await _status(store))["backlog"] == 0
+
+
+async def test_a_crashed_workers_jobs_come_back_when_the_lease_runs_out(store: Store) -> None:
+    async with store.unit() as unit:
+        await unit.outbox.enqueue("work", {}, dedupe_key="w")
+    async with store.unit() as unit:  # a worker claims it, then dies without finishing
+        assert len(await unit.outbox.claim(limit=10, lease_seconds=0.2)) == 1
+    async with store.unit() as unit:
+        assert await unit.outbox.claim(limit=10, lease_seconds=30) == []
+    await asyncio.sleep(0.3)
+    async with store.unit() as unit:
+        reclaimed = await unit.outbox.claim(limit=10, lease_seconds=30)
+    assert [job.attempts for job in reclaimed] == [2]
+
+
+async def test_two_workers_never_claim_the_same_job(store: Store) -> None:
+    async with store.unit() as unit:
+        for n in range(60):
+            await unit.outbox.enqueue("work", {"n": n}, dedupe_key=f"w{n}")
+
+    async def claim_all() -> list[int]:
+        mine: list[int] = []
+        while True:
+            async with store.unit() as unit:
+                jobs = await unit.outbox.claim(limit=3, lease_seconds=30)
+            if not jobs:
+                return mine
+            mine.extend(job.payload["n"] for job in jobs)
+
+    first, second = await asyncio.gather(claim_all(), claim_all())
+    assert sorted(first + second) == list(range(60))
+    assert not set(first) & set(second)
