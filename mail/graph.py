@@ -1,0 +1,376 @@
+"""Sending the bot's mail from the shared mailbox through Microsoft Graph.
+
+`GraphClient` owns what is per mailbox: the MSAL token source, the O365 connection, and one
+worker thread. O365 and MSAL are synchronous; running every call for a mailbox on its own single
+thread keeps them off the event loop and keeps us far below Graph's 4 concurrent requests per
+mailbox. `GraphMailTransport` is the `MailTransport` the outbox uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+from O365.utils.utils import ApiComponent
+
+from mail.base import OutgoingMail, SentMail
+from mail.graph_auth import (
+    GraphConnection,
+    GraphProtocol,
+    TokenSource,
+    TokenUnavailable,
+    parse_retry_after,
+)
+from outbox.errors import PermanentFailure, RetryLater
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Named MAPI property holding `OutgoingMail.key`; filterable, so a retry finds its own mail.
+KEY_PROPERTY = "String {00020329-0000-0000-C000-000000000046} Name ColleagueBotKey"
+#: MAPI tags Graph exposes for headers it will not let us set directly.
+IN_REPLY_TO_PROPERTY = "String 0x1042"
+REFERENCES_PROPERTY = "String 0x1039"
+#: Header on every mail we send, so the bot recognises its own mail if it comes back.
+KEY_HEADER = "X-Bot-Key"
+
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """Where the shared mailbox lives and how the bot signs in. Secrets are kept out of repr."""
+
+    tenant_id: str
+    client_id: str
+    mailbox: str
+    client_secret: str = field(default="", repr=False)
+    certificate_path: str | None = None
+    certificate_thumbprint: str = field(default="", repr=False)
+    moderators_address: str = ""
+    authority_host: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com"
+    ca_bundle: str | None = None
+    max_sends_per_minute: int = 30
+    processed_category: str = "Bot: handled"
+    request_timeout: float = 30.0
+    #: attempts per operation before giving the job back to the outbox
+    max_attempts: int = 4
+    #: first back-off step when Graph sent no Retry-After
+    retry_base_delay: float = 1.0
+    #: waits longer than this are not slept in-process: RetryLater goes to the outbox instead
+    max_inline_wait: float = 15.0
+
+    def __post_init__(self) -> None:
+        for name in ("tenant_id", "client_id", "mailbox"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"GraphConfig.{name} is required")
+        if not self.client_secret and not self.certificate_path:
+            raise ValueError("GraphConfig needs client_secret or certificate_path")
+        if self.certificate_path and not self.certificate_thumbprint:
+            raise ValueError("certificate_path needs certificate_thumbprint")
+        for name in ("authority_host", "graph_url"):
+            value = getattr(self, name).strip().rstrip("/")
+            if not value.startswith("https://"):
+                raise ValueError(f"GraphConfig.{name} must be an https:// URL")
+            object.__setattr__(self, name, value)
+        if self.max_sends_per_minute < 1:
+            raise ValueError("max_sends_per_minute must be at least 1")
+        if not self.moderators_address:
+            object.__setattr__(self, "moderators_address", self.mailbox)
+
+
+class GraphTransient(Exception):
+    """Throttled or unavailable; may succeed after `retry_after` seconds."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class GraphError(Exception):
+    """Graph refused the request; retrying the same request will not help."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"HTTP {status} {code}: {message}")
+        self.status = status
+        self.code = code
+
+
+class GraphClient:
+    """One mailbox: token source, O365 connection, one worker thread, retry policy."""
+
+    def __init__(self, config: GraphConfig) -> None:
+        self.config = config
+        self.tokens = TokenSource(config)
+        self.protocol = GraphProtocol(config.graph_url, config.mailbox)
+        self.connection = GraphConnection(config, self.tokens)
+        self._api = ApiComponent(protocol=self.protocol, main_resource=config.mailbox)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"graph-{config.mailbox}")
+
+    def url(self, path: str) -> str:
+        """Absolute URL for a path under /users/{mailbox}."""
+        return self._api.build_url(path)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking O365/MSAL work on this mailbox's thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        data: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One Graph call (worker thread). Raises GraphTransient or GraphError on failure."""
+        kwargs: dict[str, Any] = {"headers": dict(headers or {})}
+        if params:
+            kwargs["params"] = params
+        if data is not None:
+            kwargs["data"] = data
+        try:
+            response = self.connection.oauth_request(url, method, **kwargs)
+        except TokenUnavailable as exc:
+            if exc.transient:
+                raise GraphTransient(str(exc), exc.retry_after) from None
+            raise GraphError(401, "token_unavailable", str(exc)) from None
+        except requests.RequestException as exc:
+            raise GraphTransient(f"{method.upper()} failed: {type(exc).__name__}") from None
+        status = response.status_code
+        if status < 300:
+            if status == 204 or not response.content:
+                return {}
+            return response.json()
+        code, message = _error_of(response)
+        if status in TRANSIENT_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise GraphTransient(f"Graph {method.upper()} HTTP {status} {code}", retry_after)
+        raise GraphError(status, code, message)
+
+    def with_retries(self, what: str, operation: Callable[[], T]) -> T:
+        """Run `operation` again on transient failures, honouring Retry-After (worker thread).
+
+        Gives up with `RetryLater` once attempts run out or the server asks for a wait longer
+        than `max_inline_wait`, so the durable outbox reschedules instead of a thread sleeping.
+        """
+        cfg = self.config
+        for attempt in range(cfg.max_attempts):
+            try:
+                return operation()
+            except GraphTransient as exc:
+                if exc.retry_after is not None:
+                    delay = exc.retry_after + random.uniform(0, 0.1 * exc.retry_after + 0.05)
+                else:
+                    backoff = cfg.retry_base_delay * (2**attempt)
+                    delay = random.uniform(backoff / 2, backoff)
+                last = attempt == cfg.max_attempts - 1
+                if last or delay > cfg.max_inline_wait:
+                    raise RetryLater(f"{what}: {exc}", exc.retry_after or delay) from None
+                log.info("%s: %s; retrying in %.1fs", what, exc, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        """Finish queued work, then close HTTP sessions."""
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+        self.connection.close()
+        self.tokens.close()
+
+
+def _error_of(response: requests.Response) -> tuple[str, str]:
+    try:
+        error = response.json().get("error", {})
+    except ValueError:
+        return "", ""
+    if isinstance(error, dict):
+        return str(error.get("code", "")), str(error.get("message", ""))[:300]
+    return str(error), ""
+
+
+def odata_quote(value: str) -> str:
+    """A string literal for $filter: single quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class SendPacer:
+    """At most `limit` sends in any `period` seconds, counted from when each send finished.
+
+    Exchange Online rejects a mailbox's 31st message in a minute; pacing here keeps a burst of
+    answers from turning into throttling and retries. Counting from the end of a send (not the
+    start) keeps the server-side spacing at least `period` however long a send takes.
+    """
+
+    def __init__(self, limit: int, period: float = 60.0) -> None:
+        self.limit = limit
+        self.period = period
+        self._stamps: deque[float] = deque()
+
+    async def wait(self) -> None:
+        """Return once one more send fits in the window (callers serialise their sends)."""
+        while True:
+            now = time.monotonic()
+            while self._stamps and self._stamps[0] <= now - self.period:
+                self._stamps.popleft()
+            if len(self._stamps) < self.limit:
+                return
+            await asyncio.sleep(self._stamps[0] + self.period - now)
+
+    def record(self) -> None:
+        """Count a send that just finished (or was attempted)."""
+        self._stamps.append(time.monotonic())
+
+
+def _recipient(address: str) -> dict[str, Any]:
+    name, addr = parseaddr(address)
+    entry: dict[str, Any] = {"address": addr or address}
+    if name:
+        entry["name"] = name
+    return {"emailAddress": entry}
+
+
+class GraphMailTransport:
+    """`MailTransport` over Graph: one mail per `OutgoingMail.key`, from the shared mailbox.
+
+    Each attempt first looks for a message already tagged with the key: a sent one means an
+    earlier attempt got through (return its Message-ID); a draft means it stopped before sending
+    (send that draft). Only when neither exists is a new draft made. Drafts are created with
+    immutable ids, so the id still works after the send moves the message to Sent Items.
+    """
+
+    def __init__(self, client: GraphClient, *, pacer: SendPacer | None = None) -> None:
+        self.client = client
+        self.pacer = pacer or SendPacer(client.config.max_sends_per_minute)
+        self._order = asyncio.Lock()
+
+    async def send(self, mail: OutgoingMail) -> SentMail:
+        if not mail.to:
+            raise PermanentFailure(f"mail {mail.key} has no recipients")
+        async with self._order:  # one send at a time, in the order asked
+            await self.pacer.wait()
+            try:
+                return await self.client.run(self._send_blocking, mail)
+            finally:
+                self.pacer.record()
+
+    def _send_blocking(self, mail: OutgoingMail) -> SentMail:
+        try:
+            return self.client.with_retries(f"send {mail.key}", lambda: self._attempt(mail))
+        except GraphError as exc:
+            raise PermanentFailure(f"send {mail.key}: {exc}") from None
+
+    def _attempt(self, mail: OutgoingMail) -> SentMail:
+        client = self.client
+        found = client.request(
+            "get",
+            client.url("/messages"),
+            params={
+                "$filter": (
+                    f"singleValueExtendedProperties/Any(ep: ep/id eq {odata_quote(KEY_PROPERTY)}"
+                    f" and ep/value eq {odata_quote(mail.key)})"
+                ),
+                "$select": "id,isDraft,internetMessageId",
+                "$top": "10",
+            },
+        ).get("value", [])
+        sent = [m for m in found if not m.get("isDraft")]
+        if sent:
+            log.info("mail %s was already sent; not sending again", mail.key)
+            return self._sent_mail(sent[0]["id"], sent[0].get("internetMessageId"))
+        if found:
+            draft_id = found[0]["id"]
+            log.info("mail %s has an unsent draft; sending it", mail.key)
+        else:
+            draft_id = self._create_draft(mail)
+        try:
+            client.request("post", client.url(f"/messages/{quote(draft_id, safe='')}/send"))
+        except GraphError as exc:
+            if exc.status == 404:
+                # gone from Drafts: an earlier send is in flight; look again next attempt
+                raise GraphTransient(f"draft of {mail.key} is being sent", 2.0) from None
+            raise
+        return self._sent_mail(draft_id, None)
+
+    def _sent_mail(self, message_id: str, known: str | None) -> SentMail:
+        if known:
+            return SentMail(internet_message_id=known)
+        try:
+            message = self.client.request(
+                "get",
+                self.client.url(f"/messages/{quote(message_id, safe='')}"),
+                params={"$select": "internetMessageId,isDraft"},
+            )
+        except GraphError as exc:
+            if exc.status == 404:  # moving to Sent Items; the next attempt finds it by key
+                raise GraphTransient("sent mail not readable yet", 1.0) from None
+            raise
+        imid = message.get("internetMessageId")
+        if not imid:
+            raise GraphTransient("sent mail has no Message-ID yet", 1.0)
+        return SentMail(internet_message_id=imid)
+
+    def _payload(self, mail: OutgoingMail) -> dict[str, Any]:
+        body = (
+            {"contentType": "HTML", "content": mail.html}
+            if mail.html
+            else {"contentType": "Text", "content": mail.text}
+        )
+        return {
+            "subject": mail.subject,
+            "body": body,
+            "toRecipients": [_recipient(a) for a in mail.to],
+            "singleValueExtendedProperties": [{"id": KEY_PROPERTY, "value": mail.key}],
+        }
+
+    def _create_draft(self, mail: OutgoingMail) -> str:
+        client = self.client
+        payload = self._payload(mail)
+        if mail.in_reply_to:
+            original = self._find_by_message_id(mail.in_reply_to)
+            if original:
+                # createReply threads the reply in Exchange (conversation, In-Reply-To,
+                # References); the overrides replace its recipients, subject and body
+                created = client.request(
+                    "post",
+                    client.url(f"/messages/{quote(original, safe='')}/createReply"),
+                    data={"message": payload},
+                )
+                return str(created["id"])
+            # the original is not in this mailbox: set the threading headers as MAPI properties
+            payload["singleValueExtendedProperties"] += [
+                {"id": IN_REPLY_TO_PROPERTY, "value": mail.in_reply_to},
+                {
+                    "id": REFERENCES_PROPERTY,
+                    "value": " ".join(mail.references or (mail.in_reply_to,)),
+                },
+            ]
+        payload["internetMessageHeaders"] = [{"name": KEY_HEADER, "value": mail.key}]
+        created = client.request("post", client.url("/messages"), data=payload)
+        return str(created["id"])
+
+    def _find_by_message_id(self, internet_message_id: str) -> str | None:
+        found = self.client.request(
+            "get",
+            self.client.url("/messages"),
+            params={
+                "$filter": f"internetMessageId eq {odata_quote(internet_message_id)}",
+                "$select": "id,isDraft",
+                "$top": "5",
+            },
+        ).get("value", [])
+        received = [m for m in found if not m.get("isDraft")]
+        return str(received[0]["id"]) if received else None
