@@ -1,0 +1,95 @@
+"""What `cli.py faq ...` does, kept free of click so it can be called and tested directly."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from faq.calibration import Calibration, CurvePoint, LabelledQuery, load_labelled, split_labelled
+from faq.matcher import Matcher, build_matcher, calibration_for
+from faq.store import load_faq
+
+CURVE_ROWS = 15
+
+
+def check(path: Path) -> str:
+    """One-line summary of a valid FAQ file; raises FaqFormatError otherwise."""
+    faq = load_faq(path)
+    phrasings = sum(len(entry.phrasings) for entry in faq.entries)
+    return f"{path}: OK, {len(faq.entries)} entries, {phrasings} phrasings"
+
+
+def match_lines(matcher: Matcher, lines: Iterable[str]) -> Iterator[str]:
+    """One JSON object per non-blank input line, in input order."""
+    for line in lines:
+        text = line.strip()
+        if not text:
+            continue
+        match = matcher.match(text)
+        yield json.dumps(
+            {
+                "text": text,
+                "entry_id": match.entry.id if match.entry else None,
+                "score": round(match.score, 4),
+            }
+        )
+
+
+def calibrate_report(
+    faq_path: Path, queries_path: Path, test_path: Path | None, min_precision: float
+) -> str:
+    """Curve and recommended threshold on the dev questions, then how it does on test ones.
+
+    Without a separate test file the queries file is split as the bot splits it (even lines
+    dev, odd lines test), so the threshold shown is the one `matcher_for_file` would choose.
+    """
+    queries = load_labelled(queries_path)
+    if test_path is None:
+        dev, test = split_labelled(queries)
+    else:
+        dev, test = queries, load_labelled(test_path)
+    matcher = build_matcher(load_faq(faq_path), threshold=math.inf)
+    result = calibration_for(matcher, dev, min_precision)
+    lines = [
+        (
+            f"dev: {len(dev)} questions ({sum(q.expected is None for q in dev)} must forward); "
+            f"target precision {min_precision}"
+        ),
+        "threshold  precision  answered-correctly  answered",
+        *(_row(p) for p in _thin(result.points, result.threshold)),
+    ]
+    if math.isinf(result.threshold):
+        lines.append("recommended threshold: none reaches the target; the bot will answer nothing")
+        return "\n".join(lines)
+    lines.append(f"recommended threshold: {result.threshold:.4f}")
+    if test:
+        lines.append(_test_line(matcher, test, result))
+    return "\n".join(lines)
+
+
+def _row(point: CurvePoint) -> str:
+    return (
+        f"{point.threshold:9.4f}  {point.precision:9.3f}  {point.answer_rate:18.3f}"
+        f"  {point.answered:8d}"
+    )
+
+
+def _thin(points: Sequence[CurvePoint], chosen: float) -> list[CurvePoint]:
+    """About CURVE_ROWS evenly spaced rows of the curve plus the chosen one, to fit a screen."""
+    step = max(1, len(points) // CURVE_ROWS)
+    return [p for i, p in enumerate(points) if i % step == 0 or p.threshold == chosen]
+
+
+def _test_line(matcher: Matcher, test: Sequence[LabelledQuery], result: Calibration) -> str:
+    matches = matcher.match_many([q.text for q in test])
+    answered = [(m, q) for m, q in zip(matches, test) if m.score >= result.threshold]
+    correct = sum(1 for m, q in answered if m.candidates[0][0].id == q.expected)
+    in_scope = sum(1 for q in test if q.expected is not None)
+    precision = f"{correct / len(answered):.3f}" if answered else "n/a (nothing answered)"
+    rate = f"{correct / in_scope:.3f}" if in_scope else "n/a"
+    return (
+        f"test: {len(test)} questions; precision of answers {precision}, "
+        f"answerable questions answered correctly {rate}"
+    )

@@ -1,0 +1,164 @@
+"""Decide which FAQ entry, if any, answers a colleague's question.
+
+Design (measured in bench/faq_quality.py; README "FAQ matcher"):
+- every phrasing of every entry is normalised (faq.text) and embedded with MiniLM;
+- a logistic-regression classifier trained on those phrasings picks the entry — it learns
+  which words separate neighbouring entries, which nearest-phrasing search cannot;
+- the confidence is p * c**2: the classifier's probability for the entry times the squared
+  cosine to that entry's closest phrasing. The probability is high for a question that is
+  clearly more like one entry than the others; the cosine stays low for a question unlike
+  any entry at all (out of scope), which a classifier alone would still assign somewhere.
+- a question is answered only when that confidence reaches the threshold (faq.calibration).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from faq.calibration import Calibration, LabelledQuery, calibrate, load_labelled, split_labelled
+from faq.embedding import get_encoder
+from faq.store import Faq, FaqEntry, load_faq
+from faq.text import normalise
+
+log = logging.getLogger(__name__)
+
+# Used when an FAQ has no labelled questions. Chosen on COVID-FAQ-style data (one phrasing per
+# entry) and the bundled FAQ's own dev split to keep precision high; see README.
+DEFAULT_THRESHOLD = 0.2
+CANDIDATES = 3
+_REGULARISATION_C = 10.0
+_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Match:
+    text: str
+    entry: FaqEntry | None  # set only when confident enough to answer
+    score: float  # confidence of the best entry
+    candidates: tuple[tuple[FaqEntry, float], ...]  # best few entries, for moderators
+
+
+class Matcher:
+    """An FAQ indexed for matching plus the threshold that decides whether to answer."""
+
+    def __init__(self, faq: Faq, threshold: float, threshold_source: str) -> None:
+        self.faq = faq
+        self.threshold = threshold
+        self.threshold_source = threshold_source
+        self._encoder = get_encoder()
+        phrasings = [(i, normalise(p)) for i, e in enumerate(faq.entries) for p in e.phrasings]
+        labels = np.array([i for i, _ in phrasings])
+        self._vectors = self._encoder.encode_cached([text for _, text in phrasings])
+        # phrasings are grouped by entry, so each entry's columns start where its label starts
+        self._starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+        self._classifier: LogisticRegression | None = None
+        if len(faq.entries) > 1:
+            classifier = LogisticRegression(C=_REGULARISATION_C, max_iter=500)
+            with warnings.catch_warnings():
+                # A not-quite-converged fit still ranks entries, and an FAQ with one phrasing per
+                # entry is normal here though sklearn warns about it; calibration measures both.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
+                classifier.fit(self._vectors, labels)
+            self._classifier = classifier
+
+    def match(self, text: str) -> Match:
+        return self.match_many([text])[0]
+
+    def match_many(self, texts: Sequence[str]) -> list[Match]:
+        """Score many questions at once (one model call per batch); same results as match()."""
+        if not texts:
+            return []
+        scores = self.scores(texts)
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :CANDIDATES]
+        matches = []
+        for row, text in enumerate(texts):
+            candidates = tuple((self.faq.entries[j], float(scores[row, j])) for j in top[row])
+            best_entry, best_score = candidates[0]
+            entry = best_entry if best_score >= self.threshold else None
+            matches.append(Match(text=text, entry=entry, score=best_score, candidates=candidates))
+        return matches
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Confidence of every entry for every text, shape (len(texts), number of entries)."""
+        queries = self._encoder.encode([normalise(t) for t in texts])
+        # in chunks: a query-by-phrasing matrix for a whole batch can run to hundreds of MB
+        cosine = np.concatenate(
+            [
+                np.maximum.reduceat(chunk @ self._vectors.T, self._starts, axis=1)
+                for chunk in np.array_split(queries, max(1, len(queries) // _CHUNK))
+            ]
+        )
+        if self._classifier is None:
+            probability = np.ones_like(cosine)
+        else:
+            probability = self._classifier.predict_proba(queries)
+        return probability * np.clip(cosine, 0.0, 1.0) ** 2
+
+
+def build_matcher(
+    faq: Faq,
+    *,
+    threshold: float | None = None,
+    min_precision: float = 0.97,
+    labelled: Sequence[LabelledQuery] | None = None,
+) -> Matcher:
+    """Explicit threshold wins; else calibrate on `labelled`; else DEFAULT_THRESHOLD."""
+    if threshold is not None:
+        return Matcher(faq, threshold, "explicit")
+    if not labelled:
+        return Matcher(faq, DEFAULT_THRESHOLD, "default (no labelled questions)")
+    matcher = Matcher(faq, math.inf, "calibrating")
+    result = calibration_for(matcher, labelled, min_precision)
+    matcher.threshold = result.threshold
+    matcher.threshold_source = (
+        f"calibrated on {len(labelled)} labelled questions for precision {min_precision}"
+    )
+    if math.isinf(result.threshold):
+        log.warning(
+            "%s: no threshold reaches precision %s; answering nothing", faq.source, min_precision
+        )
+    return matcher
+
+
+def calibration_for(
+    matcher: Matcher, labelled: Sequence[LabelledQuery], min_precision: float
+) -> Calibration:
+    """Score labelled questions and calibrate. An expected id the FAQ no longer has counts as
+    'must forward': its answer is gone, so answering it with anything would be wrong."""
+    matches = matcher.match_many([q.text for q in labelled])
+    known = [q.expected if q.expected and matcher.faq.get(q.expected) else None for q in labelled]
+    stale = sorted({q.expected for q, k in zip(labelled, known) if q.expected and k is None})
+    if stale:
+        log.warning("%s: labelled questions name unknown ids %s", matcher.faq.source, stale)
+    return calibrate(
+        scores=[m.score for m in matches],
+        correct=[k is not None and m.candidates[0][0].id == k for m, k in zip(matches, known)],
+        out_of_scope=[k is None for k in known],
+        min_precision=min_precision,
+    )
+
+
+def labelled_path(faq_path: Path) -> Path:
+    """Labelled questions live beside the FAQ: config/faq.yaml -> config/faq.queries.jsonl."""
+    return faq_path.with_name(f"{faq_path.stem}.queries.jsonl")
+
+
+def matcher_for_file(faq_path: Path, *, threshold: float | None, min_precision: float) -> Matcher:
+    """What the app and `cli.py faq match` use: the FAQ, calibrated on the dev half of its
+    labelled questions when the sibling file exists (the other half is kept for reporting)."""
+    faq = load_faq(faq_path)
+    queries = labelled_path(faq_path)
+    labelled = None
+    if threshold is None and queries.exists():
+        labelled, _ = split_labelled(load_labelled(queries))
+    return build_matcher(faq, threshold=threshold, min_precision=min_precision, labelled=labelled)

@@ -1,0 +1,150 @@
+"""Load and validate FAQ files (config/faq.yaml and any replacement an operator supplies).
+
+A broken FAQ must stop the bot at start-up with a message an editor can act on, so every
+problem names the file, the entry (index and id) and what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_ENTRIES = 2000
+MAX_ALTERNATES = 50
+MAX_ID_CHARS = 80
+MAX_QUESTION_CHARS = 500
+MAX_ANSWER_CHARS = 5000
+ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+ENTRY_KEYS = frozenset({"id", "question", "alternates", "answer"})
+
+
+class FaqFormatError(ValueError):
+    """The FAQ file breaks the format; the message names file, entry and problem."""
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: str
+    question: str
+    alternates: tuple[str, ...]
+    answer: str
+
+    @property
+    def phrasings(self) -> tuple[str, ...]:
+        """Every way the entry's question is worded, main question first."""
+        return (self.question, *self.alternates)
+
+
+@dataclass(frozen=True)
+class Faq:
+    source: str
+    entries: tuple[FaqEntry, ...]
+    _by_id: dict[str, FaqEntry] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", {entry.id: entry for entry in self.entries})
+
+    def get(self, entry_id: str) -> FaqEntry | None:
+        return self._by_id.get(entry_id)
+
+
+def load_faq(path: Path) -> Faq:
+    """Read and validate an FAQ file; size is checked before parsing so a huge file is cheap."""
+    source = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise FaqFormatError(f"{source}: file is {size} bytes, the limit is {MAX_FILE_BYTES}")
+        text = path.read_text(encoding="utf-8")
+    except FaqFormatError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise FaqFormatError(f"{source}: not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise FaqFormatError(f"{source}: cannot read file ({exc.strerror})") from exc
+    return parse_faq(text, source)
+
+
+def parse_faq(text: str, source: str) -> Faq:
+    """Parse FAQ YAML text; `source` is only used in error messages and `Faq.source`."""
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        raise FaqFormatError(f"{source}: file is larger than the {MAX_FILE_BYTES}-byte limit")
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None)
+        detail = f": {problem}" if problem else ""
+        raise FaqFormatError(f"{source}: not valid YAML{where}{detail}") from exc
+    if not isinstance(document, dict) or set(document) != {"entries"}:
+        raise FaqFormatError(f"{source}: the top level must be a mapping with one key, 'entries'")
+    raw_entries = document["entries"]
+    if not isinstance(raw_entries, list) or not raw_entries:
+        raise FaqFormatError(f"{source}: 'entries' must be a non-empty list")
+    if len(raw_entries) > MAX_ENTRIES:
+        raise FaqFormatError(f"{source}: {len(raw_entries)} entries, the limit is {MAX_ENTRIES}")
+    entries: list[FaqEntry] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_entries, start=1):
+        entry = _parse_entry(raw, source, index)
+        if entry.id in seen:
+            raise FaqFormatError(f"{source}: entry {index} ({entry.id}): duplicate id")
+        seen.add(entry.id)
+        entries.append(entry)
+    return Faq(source=source, entries=tuple(entries))
+
+
+def _parse_entry(raw: Any, source: str, index: int) -> FaqEntry:
+    if not isinstance(raw, dict):
+        raise FaqFormatError(f"{source}: entry {index}: must be a mapping of id/question/answer")
+    entry_id = raw.get("id")
+    named = isinstance(entry_id, str) and entry_id
+    label = f"entry {index} ({entry_id})" if named else f"entry {index}"
+
+    def fail(problem: str) -> FaqFormatError:
+        return FaqFormatError(f"{source}: {label}: {problem}")
+
+    unknown = sorted(str(key) for key in raw if key not in ENTRY_KEYS)
+    if unknown:
+        raise fail(f"unknown key(s) {', '.join(unknown)}")
+    entry_id = _text(raw, "id", MAX_ID_CHARS, fail)
+    if not ID_PATTERN.match(entry_id):
+        raise fail("id must be a slug of lower-case letters, digits and single hyphens")
+    question = _text(raw, "question", MAX_QUESTION_CHARS, fail)
+    answer = _text(raw, "answer", MAX_ANSWER_CHARS, fail)
+    alternates_raw = raw.get("alternates", [])
+    if alternates_raw is None:
+        alternates_raw = []
+    if not isinstance(alternates_raw, list):
+        raise fail("alternates must be a list of strings")
+    if len(alternates_raw) > MAX_ALTERNATES:
+        raise fail(f"{len(alternates_raw)} alternates, the limit is {MAX_ALTERNATES}")
+    alternates = []
+    for number, alternate in enumerate(alternates_raw, start=1):
+        if not isinstance(alternate, str) or not alternate.strip():
+            raise fail(f"alternate {number} must be a non-empty string")
+        if len(alternate) > MAX_QUESTION_CHARS:
+            raise fail(f"alternate {number} is longer than {MAX_QUESTION_CHARS} characters")
+        alternates.append(alternate.strip())
+    return FaqEntry(id=entry_id, question=question, alternates=tuple(alternates), answer=answer)
+
+
+def _text(raw: dict[str, Any], key: str, limit: int, fail: Callable[[str], FaqFormatError]) -> str:
+    value = raw.get(key)
+    if value is None:
+        raise fail(f"missing {key}")
+    if not isinstance(value, str):
+        raise fail(f"{key} must be a string, not {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        raise fail(f"empty {key}")
+    if len(value) > limit:
+        raise fail(f"{key} is longer than {limit} characters")
+    return value

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cli import cli
+from tests.faq.conftest import BUNDLED_FAQ, ROOT
+
+
+def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAQ_")}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_faq_match_prints_one_json_line_per_question() -> None:
+    result = run_cli(
+        "faq",
+        "match",
+        "--faq",
+        str(BUNDLED_FAQ),
+        stdin="when is payday?\n\nhow do I renew my passport\n",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["text"] for row in rows] == ["when is payday?", "how do I renew my passport"]
+    assert rows[0]["entry_id"] == "pay-date"
+    assert rows[1]["entry_id"] is None
+    assert all(isinstance(row["score"], float) for row in rows)
+
+
+def test_faq_check_accepts_the_bundled_file() -> None:
+    result = run_cli("faq", "check", str(BUNDLED_FAQ))
+    assert result.returncode == 0
+    assert "OK" in result.stdout and "entries" in result.stdout
+
+
+def test_faq_check_rejects_a_broken_file_on_stderr(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("entries:\n  - id: a\n    question: Q?\n", encoding="utf-8")
+    result = run_cli("faq", "check", str(path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"{path}: entry 1 (a): missing answer"
+    assert result.stdout == ""
+
+
+def test_faq_match_threshold_option_overrides(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["faq", "match", "--faq", str(BUNDLED_FAQ), "--threshold", "2"],
+        input="when is payday?\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["entry_id"] is None
+
+
+def test_faq_calibrate_prints_curve_and_recommended_threshold() -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "faq",
+            "calibrate",
+            "--faq",
+            str(BUNDLED_FAQ),
+            "--queries",
+            str(BUNDLED_FAQ.with_name("faq.queries.jsonl")),
+            "--min-precision",
+            "0.97",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "threshold  precision" in result.output
+    assert "recommended threshold: " in result.output
+    assert "test: " in result.output

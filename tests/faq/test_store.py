@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from faq.store import MAX_ENTRIES, MAX_FILE_BYTES, FaqFormatError, load_faq, parse_faq
+from tests.faq.conftest import BUNDLED_FAQ
+
+GOOD_ENTRY = """
+  - id: leave-carry-over
+    question: Can I carry over unused annual leave?
+    alternates: ["How many days of holiday can I roll over?"]
+    answer: Up to five days with your manager's agreement.
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "faq.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_bundled_faq_is_valid_and_covers_the_council_topics() -> None:
+    faq = load_faq(BUNDLED_FAQ)
+    ids = {entry.id for entry in faq.entries}
+    assert len(faq.entries) >= 30
+    assert {"leave-carry-over", "payslip-access", "password-reset", "pension-lgps"} <= ids
+    entry = faq.get("leave-carry-over")
+    assert entry is not None and "five days" in entry.answer
+    assert faq.get("no-such-entry") is None
+
+
+def test_alternates_are_optional(tmp_path: Path) -> None:
+    faq = load_faq(write(tmp_path, "entries:\n  - id: a\n    question: Q?\n    answer: A.\n"))
+    assert faq.entries[0].alternates == ()
+    assert faq.entries[0].phrasings == ("Q?",)
+
+
+@pytest.mark.parametrize(
+    ("body", "entry", "problem"),
+    [
+        (GOOD_ENTRY + GOOD_ENTRY, "entry 2 (leave-carry-over)", "duplicate id"),
+        (
+            GOOD_ENTRY + "  - id: no-answer\n    question: Why?\n",
+            "entry 2 (no-answer)",
+            "missing answer",
+        ),
+        (
+            GOOD_ENTRY + "  - id: blank\n    question: '  '\n    answer: A.\n",
+            "entry 2 (blank)",
+            "empty question",
+        ),
+        (
+            GOOD_ENTRY + "  - id: Bad_Slug\n    question: Q?\n    answer: A.\n",
+            "entry 2 (Bad_Slug)",
+            "slug",
+        ),
+        (
+            GOOD_ENTRY + "  - id: extra\n    question: Q?\n    answer: A.\n    owner: HR\n",
+            "entry 2 (extra)",
+            "unknown key(s) owner",
+        ),
+        (
+            GOOD_ENTRY + "  - id: alt\n    question: Q?\n    alternates: one\n    answer: A.\n",
+            "entry 2 (alt)",
+            "alternates must be a list",
+        ),
+        (
+            GOOD_ENTRY + "  - id: num\n    question: 42\n    answer: A.\n",
+            "entry 2 (num)",
+            "question must be a string",
+        ),
+        (GOOD_ENTRY + "  - question: Q?\n    answer: A.\n", "entry 2", "missing id"),
+        (GOOD_ENTRY + "  - just a string\n", "entry 2", "must be a mapping"),
+        (
+            GOOD_ENTRY + "  - id: long\n    question: Q?\n    answer: " + "x" * 6000 + "\n",
+            "entry 2 (long)",
+            "answer is longer than",
+        ),
+    ],
+)
+def test_broken_entry_names_file_entry_and_problem(
+    tmp_path: Path, body: str, entry: str, problem: str
+) -> None:
+    path = write(tmp_path, "entries:" + body)
+    with pytest.raises(FaqFormatError) as caught:
+        load_faq(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {entry}: ")
+    assert problem in message
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("entries: [unclosed\n", "not valid YAML"),
+        ("- id: a\n", "top level must be a mapping"),
+        ("entries: []\n", "non-empty list"),
+        ("entries:" + GOOD_ENTRY + "extra: 1\n", "one key, 'entries'"),
+    ],
+)
+def test_broken_file_names_file_and_problem(tmp_path: Path, text: str, problem: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(FaqFormatError, match=problem) as caught:
+        load_faq(path)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_too_large_file_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = write(tmp_path, "# " + "x" * MAX_FILE_BYTES + "\nentries:" + GOOD_ENTRY)
+    with pytest.raises(FaqFormatError, match="limit"):
+        load_faq(path)
+
+
+def test_too_many_entries_is_refused() -> None:
+    entries = "".join(
+        f"  - id: e{i}\n    question: Q{i}?\n    answer: A.\n" for i in range(MAX_ENTRIES + 1)
+    )
+    with pytest.raises(FaqFormatError, match=f"limit is {MAX_ENTRIES}"):
+        parse_faq("entries:\n" + entries, "big.yaml")
+
+
+def test_missing_file_is_a_format_error(tmp_path: Path) -> None:
+    with pytest.raises(FaqFormatError, match="cannot read file"):
+        load_faq(tmp_path / "absent.yaml")
