@@ -1,0 +1,95 @@
+"""Moderators' answers, and the inbound mail log that makes reading a mailbox idempotent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from store.dialect import insert_ignoring_duplicates, upsert
+from store.records import Answer
+from store.schema import answers, inbound_mail, service_state, utcnow
+
+
+class AnswerRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(
+        self, question_id: int, *, text: str, author: str, author_name: str | None, via: str, source_key: str
+    ) -> int | None:
+        """Store an answer; None if this source (a mail, a card action) was already recorded."""
+        values = {
+            "question_id": question_id,
+            "text": text,
+            "author": author,
+            "author_name": author_name,
+            "via": via,
+            "source_key": source_key,
+            "created_at": utcnow(),
+        }
+        statement = insert_ignoring_duplicates(self._conn, answers, values, "source_key")
+        return (await self._conn.execute(statement.returning(answers.c.id))).scalar()
+
+    async def for_question(self, question_id: int) -> list[Answer]:
+        rows = await self._conn.execute(
+            select(answers).where(answers.c.question_id == question_id).order_by(answers.c.id)
+        )
+        return [
+            Answer(id=r.id, question_id=r.question_id, text=r.text, author=r.author,
+                   author_name=r.author_name, via=r.via, created_at=r.created_at)
+            for r in rows
+        ]
+
+
+    async def count(self) -> int:
+        return (await self._conn.execute(select(func.count()).select_from(answers))).scalar_one()
+
+
+class InboundMailRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def seen(self, internet_message_id: str) -> bool:
+        row = await self._conn.execute(
+            select(inbound_mail.c.id).where(inbound_mail.c.internet_message_id == internet_message_id)
+        )
+        return row.first() is not None
+
+    async def record(
+        self,
+        internet_message_id: str,
+        *,
+        sender: str,
+        outcome: str,
+        detail: str | None,
+        question_id: int | None,
+        received_at: datetime,
+    ) -> bool:
+        """Log what was done with a mail; False if it had been handled before."""
+        values = {
+            "internet_message_id": internet_message_id,
+            "sender": sender,
+            "outcome": outcome,
+            "detail": detail,
+            "question_id": question_id,
+            "received_at": received_at,
+            "created_at": utcnow(),
+        }
+        statement = insert_ignoring_duplicates(self._conn, inbound_mail, values, "internet_message_id")
+        return (await self._conn.execute(statement.returning(inbound_mail.c.id))).scalar() is not None
+
+
+class StateRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, name: str) -> str | None:
+        row = await self._conn.execute(select(service_state.c.value).where(service_state.c.name == name))
+        return row.scalar()
+
+    async def put(self, name: str, value: str) -> None:
+        await self._conn.execute(
+            upsert(self._conn, service_state, {"name": name, "value": value, "updated_at": utcnow()}, "name")
+        )
