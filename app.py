@@ -17,17 +17,28 @@ from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
 from bot.teams import QuestionsBot
 from config.settings import Settings, load_settings
 from faq.matcher import matcher_for_file
-from handlers import forwarding, replies, triage
+from faq.store import FaqFormatError
+from handlers import board, forwarding, mail_replies, moderation, replies, triage
+from handlers.board import BOARD_REFRESH
+from handlers.queue import MODERATION_CARD
 from handlers.deps import Deps, Limits
+from handlers.inbox import MailPolicy, handle_inbound
+from mail.base import MailTransport
 from mail.eml import EmlOutbox
+from mail.graph import GraphClient, GraphConfig, GraphMailTransport, SendPacer
+from mail.graph_inbox import GraphInbox
+from mail.watcher import InboxWatcher
+from ops.metrics import metrics_handler
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker
 from store.db import create_engine
+from store.schema import utcnow
 from store.migrate import upgrade_async
 from store.store import Store
 
 log = logging.getLogger("questions_bot")
 
+MAILBOX_STATE = "mailbox.delta"
 STORE = web.AppKey("store", Store)
 WORKER = web.AppKey("worker", OutboxWorker)
 
@@ -42,20 +53,27 @@ def create_app(settings: Settings) -> web.Application:
     store = Store(engine)
     auth = build_authentication(settings)
     connector = TeamsConnector(auth, settings.app_id)
+    teams = TeamsSender(connector)
+    graph = GraphClient(graph_config(settings)) if settings.graph_enabled else None
     deps = Deps(
         store=store,
         faq=matcher,
-        mail=EmlOutbox(settings.mail_outbox_dir, settings.mail_from_address),
+        mail=mail_transport(settings, graph),
         directory=TeamsDirectory(connector),
-        limits=Limits(settings.max_question_chars, settings.moderators_address),
+        limits=Limits(settings.max_question_chars, settings.forward_to),
         log=log,
+        conversations=teams,
+        admins=frozenset(settings.admins),
     )
     worker = OutboxWorker(
         store,
         {
             triage.TRIAGE_JOB: partial(triage.triage, deps),
             forwarding.FORWARD: partial(forwarding.forward, deps),
-            replies.TEAMS_SEND: TeamsSender(connector).send,
+            replies.MAIL_REPLY: partial(mail_replies.send_mail_reply, deps),
+            replies.TEAMS_SEND: teams.send,
+            MODERATION_CARD: partial(moderation.refresh_card, deps),
+            BOARD_REFRESH: partial(board.refresh_board, deps),
         },
         retry=RetryPolicy(max_attempts=settings.outbox_max_attempts),
         poll_seconds=settings.outbox_poll_seconds,
@@ -77,11 +95,82 @@ def create_app(settings: Settings) -> web.Application:
         await task
         await connector.close()
 
-    app.cleanup_ctx.extend([database, outbox_worker])
+    # Started in this order, stopped in reverse: the watcher stops feeding work, the worker
+    # finishes what it holds, then the Graph client and the database close.
+    app.cleanup_ctx.append(database)
+    if graph is not None:
+        app.cleanup_ctx.append(partial(_graph_client, graph))
+    app.cleanup_ctx.append(outbox_worker)
+    if graph is not None:
+        app.cleanup_ctx.append(partial(_mailbox_watcher, settings, deps, graph))
     endpoint = MessagesEndpoint(auth, QuestionsBot(deps), max_body_bytes=settings.max_body_bytes)
     app.router.add_post("/api/messages", endpoint.handle)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_handler(store, worker))
     return app
+
+
+def graph_config(settings: Settings) -> GraphConfig:
+    return GraphConfig(
+        tenant_id=settings.graph_tenant_id,
+        client_id=settings.graph_client_id,
+        mailbox=settings.shared_mailbox,
+        client_secret=settings.graph_client_secret.get_secret_value(),
+        certificate_path=settings.graph_certificate_path or None,
+        certificate_thumbprint=settings.graph_certificate_thumbprint,
+        moderators_address=settings.forward_to,
+        authority_host=settings.graph_authority_host,
+        graph_url=settings.graph_url,
+        ca_bundle=settings.graph_ca_bundle or None,
+        max_sends_per_minute=settings.graph_max_sends_per_minute,
+        processed_category=settings.graph_processed_category,
+    )
+
+
+def mail_transport(settings: Settings, graph: GraphClient | None) -> MailTransport:
+    """Graph when a shared mailbox is configured, else `.eml` files in MAIL_OUTBOX_DIR."""
+    if graph is None:
+        return EmlOutbox(settings.mail_outbox_dir, settings.mailbox_address)
+    return GraphMailTransport(graph, pacer=SendPacer(settings.graph_max_sends_per_minute))
+
+
+def mail_policy(settings: Settings) -> MailPolicy:
+    """Moderators default to the forwarding address; staff domains to the mailbox's domain."""
+    return MailPolicy(
+        mailbox=settings.mailbox_address,
+        moderators=settings.moderator_senders or (settings.forward_to,),
+        staff_domains=settings.staff_mail_domains or (settings.mailbox_address.rpartition("@")[2],),
+    )
+
+
+async def _mailbox_watcher(
+    settings: Settings, deps: Deps, graph: GraphClient, _: web.Application
+) -> AsyncIterator[None]:
+    async def load_state() -> str | None:
+        async with deps.store.unit() as unit:
+            return await unit.state.get(MAILBOX_STATE)
+
+    async def save_state(value: str) -> None:
+        async with deps.store.unit() as unit:
+            await unit.state.put(MAILBOX_STATE, value)
+
+    watcher = InboxWatcher(
+        GraphInbox(graph),
+        load_state=load_state,
+        save_state=save_state,
+        on_mail=partial(handle_inbound, deps, mail_policy(settings)),
+        poll_seconds=settings.mail_poll_seconds,
+        now=utcnow,
+    )
+    task = asyncio.create_task(watcher.run(), name="mailbox-watcher")
+    yield
+    watcher.stop()
+    await task
+
+
+async def _graph_client(graph: GraphClient, _: web.Application) -> AsyncIterator[None]:
+    yield
+    await graph.aclose()
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -105,7 +194,14 @@ def main() -> None:
             "MicrosoftAppId is not set: Bot Framework authentication is OFF. Serving on 127.0.0.1 "
             "only, for the Bot Framework Emulator. Set MicrosoftAppId/MicrosoftAppPassword to serve Teams."
         )
-    web.run_app(create_app(settings), host=settings.bind_host, port=settings.port, print=None)
+    try:
+        app = create_app(settings)
+    except FaqFormatError as error:
+        print(f"Cannot start: the FAQ file is invalid: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    log.info("serving on http://%s:%d (auth %s)", settings.bind_host, settings.port,
+             "on" if settings.auth_enabled else "OFF")
+    web.run_app(app, host=settings.bind_host, port=settings.port, print=None)
 
 
 if __name__ == "__main__":

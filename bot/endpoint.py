@@ -51,12 +51,12 @@ class MessagesEndpoint:
 
     async def _read_activity(self, request: web.Request) -> Activity:
         if request.content_length is not None and request.content_length > self._max_body_bytes:
-            raise _http_error(web.HTTPRequestEntityTooLarge, "body_too_large", "the body is over the size limit")
+            raise _too_large(self._max_body_bytes, request.content_length)
         if request.content_type != "application/json":
             raise _http_error(web.HTTPUnsupportedMediaType, "not_json", "send application/json")
         body = await request.content.read(self._max_body_bytes + 1)
         if len(body) > self._max_body_bytes:
-            raise _http_error(web.HTTPRequestEntityTooLarge, "body_too_large", "the body is over the size limit")
+            raise _too_large(self._max_body_bytes, len(body))
         try:
             data = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -96,3 +96,12 @@ def _problem(status: int, code: str, detail: str) -> web.Response:
 
 def _http_error(kind: type[web.HTTPException], code: str, detail: str) -> web.HTTPException:
     return kind(text=json.dumps({"error": code, "detail": detail}), content_type="application/json")
+
+
+def _too_large(limit: int, actual: int) -> web.HTTPException:
+    return web.HTTPRequestEntityTooLarge(
+        max_size=limit,
+        actual_size=actual,
+        text=json.dumps({"error": "body_too_large", "detail": f"the body is over {limit} bytes"}),
+        content_type="application/json",
+    )

@@ -42,27 +42,101 @@ def _faq_answer(message: dict[str, Any]) -> Activity:
         data = {"action": "faq_feedback", "question_id": message["question_id"], "helpful": helpful}
         return {"type": "Action.Submit", "title": title, "data": data}
 
-    card = {
+    body = [
+        _block("From the staff FAQ", weight="Bolder", size="Medium"),
+        _block(message["faq_question"], isSubtle=True),
+        _block(message["answer"]),
+        _block("Did this answer your question?", weight="Bolder"),
+    ]
+    return _card(body, [choice("Yes", True), choice("No, send it to the team", False)], summary=message["answer"])
+
+
+def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None, summary: str = "") -> Activity:
+    card: dict[str, Any] = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.5",
-        "body": [
-            {"type": "TextBlock", "text": "From the staff FAQ", "weight": "Bolder", "size": "Medium"},
-            {"type": "TextBlock", "text": message["faq_question"], "wrap": True, "isSubtle": True},
-            {"type": "TextBlock", "text": message["answer"], "wrap": True},
-            {"type": "TextBlock", "text": "Did this answer your question?", "wrap": True, "weight": "Bolder"},
-        ],
-        "actions": [choice("Yes", True), choice("No, send it to the team", False)],
+        "body": body,
     }
+    if actions:
+        card["actions"] = actions
     activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
-    activity.summary = message["answer"][:200]
+    activity.summary = summary[:200]
     return activity
+
+
+def _block(text: str, **style: Any) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+
+
+STATE_LABELS = {
+    "forwarded": "Waiting for an answer",
+    "claimed": "Claimed by {claimed_by}",
+    "answered": "Answered by {acted_by}",
+    "dismissed": "Dismissed by {acted_by}: {reason}",
+    "merged": "Duplicate of {merged_into} (marked by {acted_by})",
+    "answered_faq": "Answered from the FAQ",
+}
+
+
+def _moderation_card(m: dict[str, Any]) -> Activity:
+    """One forwarded question in the moderators' channel; actions only while it is open."""
+    state = STATE_LABELS.get(m["status"], m["status"]).format(**{k: m.get(k) or "someone" for k in
+                                                                  ("claimed_by", "acted_by", "reason", "merged_into")})
+    facts = [{"title": "Asked by", "value": m["asker"]}, {"title": "State", "value": state}]
+    if m.get("event"):
+        facts.insert(1, {"title": "Event", "value": m["event"]})
+    body = [
+        _block(f"{m['ref']}{' (private)' if m.get('private') else ''}", weight="Bolder", size="Medium"),
+        _block(m["text"]),
+        {"type": "FactSet", "facts": facts},
+    ]
+    if m.get("answer"):
+        body += [_block("Answer", weight="Bolder"), _block(m["answer"])]
+    actions: list[dict[str, Any]] = []
+    if m["status"] in ("forwarded", "claimed"):
+        def submit(title: str, op: str) -> dict[str, Any]:
+            return {"type": "Action.Submit", "title": title,
+                    "data": {"action": "moderate", "op": op, "question_id": m["question_id"]}}
+
+        body += [
+            {"type": "Input.Text", "id": "answer", "isMultiline": True, "placeholder": "Answer to send to the colleague",
+             "maxLength": 4000},
+            {"type": "Input.Text", "id": "reason", "placeholder": "Reason, if dismissing"},
+            {"type": "Input.Text", "id": "duplicate_of", "placeholder": "Duplicate of (e.g. Q-12)"},
+        ]
+        actions = [submit("Send answer", "answer"), submit("Claim", "claim"),
+                   submit("Dismiss", "dismiss"), submit("Mark duplicate", "merge")]
+        if m["status"] == "claimed":
+            actions.pop(1)
+    return _card(body, actions, summary=f"{m['ref']}: {m['text']}")
+
+
+def _board(m: dict[str, Any]) -> Activity:
+    """The hosts' live board for one event, replaced in place as questions arrive."""
+    counts = m["counts"]
+    facts = [{"title": title, "value": str(counts[key])} for key, title in (
+        ("asked", "Asked"), ("answered_faq", "Answered from the FAQ"), ("waiting", "Waiting"),
+        ("answered", "Answered by moderators"), ("dismissed", "Dismissed"))]
+    body = [_block(f"E-{m['event_id']}: {m['title']} ({m['status']})", weight="Bolder", size="Medium"),
+            {"type": "FactSet", "facts": facts}]
+    for heading, key in (("Newest questions", "newest"), ("Most supported", "most_supported")):
+        if m[key]:
+            body.append(_block(heading, weight="Bolder"))
+            body += [_block(f"{q['ref']} ({q['support']} +1): {q['text']}", spacing="Small") for q in m[key]]
+    return _card(body, summary=f"{m['title']}: {counts['asked']} questions")
 
 
 def _feedback_noted(message: dict[str, Any]) -> Activity:
     if message["status"] == "forwarded":
         return _text(f"Your question {message['ref']} is already with the team.")
     return _text("Thanks, your answer to that card was already recorded.")
+
+
+def _answer(message: dict[str, Any]) -> Activity:
+    heading = "More on your question" if message["follow_up"] else "An answer to your question"
+    quoted = "\n".join(f"> {line}" for line in message["question"].splitlines() if line.strip())
+    return _text(f"**{heading} {message['ref']}**\n\n{quoted}\n\n{message['answer']}")
 
 
 _RENDERERS: dict[str, Callable[[dict[str, Any]], Activity]] = {
@@ -76,6 +150,13 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], Activity]] = {
     "forwarded": lambda m: _text(
         "I couldn't find a confident answer in the staff FAQ, so I've sent your question to the "
         f"team (reference **{m['ref']}**). Their answer will come back to you here."
+    ),
+    "answer": _answer,
+    "notice": lambda m: _text(m["text"]),
+    "moderation_card": _moderation_card,
+    "board": _board,
+    "dismissed": lambda m: _text(
+        f"The team looked at your question **{m['ref']}** and closed it without a separate answer: {m['reason']}"
     ),
     "feedback_thanks": lambda _: _text("Thanks, glad that helped."),
     "feedback_noted": _feedback_noted,

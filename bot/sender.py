@@ -55,7 +55,7 @@ class TeamsConnector:
 
     async def close(self) -> None:
         for client in self._clients.values():
-            await client.close()
+            await client.__aexit__(None, None, None)
         self._clients.clear()
 
 
@@ -77,6 +77,30 @@ class TeamsSender:
                 await client.conversations.reply_to_activity(conversation_id, reply_to_id, activity)
             else:
                 await client.conversations.send_to_conversation(conversation_id, activity)
+
+
+    async def post(self, address: dict[str, Any], message: dict[str, Any]) -> str:
+        """A new message in the conversation (a card to update later); returns its activity id."""
+        reference = ConversationReference().deserialize(address)
+        activity = TurnContext.apply_conversation_reference(render(message), reference)
+        activity.reply_to_id = None
+        # In a channel, the command's thread id is ";messageid=..."; a card starts its own thread.
+        conversation_id = reference.conversation.id.split(";messageid=")[0]
+        activity.conversation.id = conversation_id
+        async with _connector_errors("post a Teams card"):
+            client = await self._connector.client(reference.service_url)
+            response = await client.conversations.send_to_conversation(conversation_id, activity)
+        return response.id
+
+    async def update(self, address: dict[str, Any], activity_id: str, message: dict[str, Any]) -> None:
+        """Replace an earlier card in place (no new message in the channel)."""
+        reference = ConversationReference().deserialize(address)
+        activity = TurnContext.apply_conversation_reference(render(message), reference)
+        activity.id = activity_id
+        activity.reply_to_id = None
+        async with _connector_errors("update a Teams card"):
+            client = await self._connector.client(reference.service_url)
+            await client.conversations.update_activity(reference.conversation.id, activity_id, activity)
 
 
 class TeamsDirectory:

@@ -7,9 +7,10 @@ from typing import Any
 from botbuilder.core import ActivityHandler, TurnContext
 from botbuilder.schema import Activity, ChannelAccount
 
-from handlers import asking, feedback
+from handlers import asking, commands, feedback, moderation
 from handlers.asking import Asker, Said
 from handlers.deps import Deps
+from handlers.roles import Actor
 
 
 class BadSubmission(ValueError):
@@ -26,7 +27,7 @@ class QuestionsBot(ActivityHandler):
             await self._card_submit(activity)
             return
         text = TurnContext.remove_recipient_mention(activity) or ""
-        await asking.handle_text(self._deps, _said(activity, text))
+        await commands.handle_text(self._deps, _said(activity, text))
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
@@ -45,10 +46,20 @@ class QuestionsBot(ActivityHandler):
 
     async def _card_submit(self, activity: Activity) -> None:
         said = _said(activity, "")
+        value = activity.value
+        if value.get("action") == "moderate":
+            try:
+                action = moderation.parse_action(value)
+            except ValueError:
+                await commands.handle_text(self._deps, said)  # not a card of ours: show help
+                return
+            actor = Actor(id=said.asker.id, aad_id=said.asker.aad_id, name=said.asker.name, email=None)
+            await moderation.act(self._deps, said, actor, action)
+            return
         try:
-            question_id, helpful = _faq_feedback(activity.value)
+            question_id, helpful = _faq_feedback(value)
         except BadSubmission:
-            await asking.handle_text(self._deps, said)  # an unknown card: show help
+            await commands.handle_text(self._deps, said)  # an unknown card: show help
             return
         await feedback.faq_feedback(self._deps, said, question_id=question_id, helpful=helpful)
 
@@ -74,7 +85,15 @@ def _said(activity: Activity, text: str) -> Said:
         conversation_type=activity.conversation.conversation_type,
         address=_address(activity),
         reply_to_id=activity.id,
+        meeting_id=_meeting_id(activity),
     )
+
+
+def _meeting_id(activity: Activity) -> str | None:
+    """Teams puts the meeting in channelData for messages in a meeting's chat."""
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    meeting = data.get("meeting")
+    return meeting.get("id") if isinstance(meeting, dict) and isinstance(meeting.get("id"), str) else None
 
 
 def _address(activity: Activity) -> dict[str, Any]:

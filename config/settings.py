@@ -8,10 +8,10 @@ existing bot's configuration across unchanged. Unset endpoint overrides mean the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_FAQ = ROOT / "config" / "faq.yaml"
@@ -65,17 +65,38 @@ class Settings(BaseSettings):
     faq_min_precision: float = Field(0.97, gt=0, le=1, validation_alias="FAQ_MIN_PRECISION")
     faq_threshold: float | None = Field(None, validation_alias="FAQ_THRESHOLD")
 
-    # Mail (the local .eml outbox is the embedded default)
+    # Mail (the local .eml outbox is the embedded default; Graph when SHARED_MAILBOX is set)
     mail_outbox_dir: Path = Field(Path("var/outbox"), validation_alias="MAIL_OUTBOX_DIR")
-    moderators_address: str = Field(
-        "questions@example.org", validation_alias="MODERATORS_ADDRESS"
-    )
+    moderators_address: str = Field("", validation_alias="MODERATORS_ADDRESS")
     mail_from_address: str = Field("questions-bot@example.org", validation_alias="MAIL_FROM")
+    moderator_senders: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="MODERATOR_SENDERS"
+    )
+    staff_mail_domains: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="STAFF_MAIL_DOMAINS"
+    )
+    shared_mailbox: str = Field("", validation_alias="SHARED_MAILBOX")
+    graph_tenant_id: str = Field("", validation_alias="GRAPH_TENANT_ID")
+    graph_client_id: str = Field("", validation_alias="GRAPH_CLIENT_ID")
+    graph_client_secret: SecretStr = Field(SecretStr(""), validation_alias="GRAPH_CLIENT_SECRET")
+    graph_certificate_path: str = Field("", validation_alias="GRAPH_CERTIFICATE_PATH")
+    graph_certificate_thumbprint: str = Field("", validation_alias="GRAPH_CERTIFICATE_THUMBPRINT")
+    graph_authority_host: str = Field(
+        "https://login.microsoftonline.com", validation_alias="GRAPH_AUTHORITY_HOST"
+    )
+    graph_url: str = Field("https://graph.microsoft.com", validation_alias="GRAPH_URL")
+    graph_ca_bundle: str = Field("", validation_alias="GRAPH_CA_BUNDLE")
+    graph_max_sends_per_minute: int = Field(30, gt=0, validation_alias="GRAPH_MAX_SENDS_PER_MINUTE")
+    graph_processed_category: str = Field("Bot: handled", validation_alias="GRAPH_PROCESSED_CATEGORY")
+    mail_poll_seconds: float = Field(30.0, gt=0, validation_alias="MAIL_POLL_SECONDS")
 
     # Outbox worker
     outbox_poll_seconds: float = Field(1.0, gt=0, validation_alias="OUTBOX_POLL_SECONDS")
     outbox_max_attempts: int = Field(12, gt=0, validation_alias="OUTBOX_MAX_ATTEMPTS")
     outbox_lease_seconds: float = Field(60.0, gt=0, validation_alias="OUTBOX_LEASE_SECONDS")
+
+    # Roles: admins grant and revoke hosts and moderators (emails or Entra object ids)
+    admins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="ADMINS")
 
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 
@@ -86,6 +107,22 @@ class Settings(BaseSettings):
         if scheme not in ("sqlite", "postgresql", "postgres"):
             raise ValueError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
         return value
+
+    @field_validator("moderator_senders", "staff_mail_domains", "admins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _graph_all_or_nothing(self) -> Settings:
+        graph = (self.shared_mailbox, self.graph_tenant_id, self.graph_client_id)
+        if any(graph) and not all(graph):
+            raise ValueError("Graph mail needs SHARED_MAILBOX, GRAPH_TENANT_ID and GRAPH_CLIENT_ID together")
+        if all(graph) and not (self.graph_client_secret.get_secret_value() or self.graph_certificate_path):
+            raise ValueError("Graph mail needs GRAPH_CLIENT_SECRET or GRAPH_CERTIFICATE_PATH")
+        return self
 
     @model_validator(mode="after")
     def _single_tenant_needs_tenant(self) -> Settings:
@@ -99,6 +136,20 @@ class Settings(BaseSettings):
     def auth_enabled(self) -> bool:
         """Bot Framework JWT validation is on whenever an app id is configured."""
         return bool(self.app_id)
+
+    @property
+    def graph_enabled(self) -> bool:
+        return bool(self.shared_mailbox)
+
+    @property
+    def forward_to(self) -> str:
+        """Where forwarded questions go: MODERATORS_ADDRESS, else the shared mailbox itself."""
+        return self.moderators_address or self.shared_mailbox or "questions@example.org"
+
+    @property
+    def mailbox_address(self) -> str:
+        """The address mail to colleagues comes from."""
+        return self.shared_mailbox or self.mail_from_address
 
     @property
     def bind_host(self) -> str:

@@ -7,10 +7,11 @@ from typing import Any
 
 from handlers import replies
 from handlers.deps import Deps
+from handlers.board import board_changed
 from handlers.triage import TRIAGE_JOB
-from store.records import NewQuestion
+from store.records import Event, NewQuestion
+from store.store import Unit
 
-HELP_WORDS = frozenset({"help", "?", "hi", "hello", "start"})
 
 
 @dataclass(frozen=True)
@@ -35,27 +36,20 @@ class Said:
     conversation_type: str | None
     address: dict[str, Any]
     reply_to_id: str | None
+    meeting_id: str | None = None  # a Teams meeting's chat: questions belong to its event
 
 
-async def handle_text(deps: Deps, said: Said) -> None:
-    """Help for greetings and `help`; a clear refusal for over-long text; otherwise a question."""
-    text = " ".join(said.text.split())
-    if text.lower().rstrip("!.") in HELP_WORDS or not text:
-        await _reply(deps, said, replies.help_text())
-        return
-    if len(text) > deps.limits.max_question_chars:
-        await _reply(deps, said, replies.too_long(deps.limits.max_question_chars, len(text)))
-        return
-    await record_question(deps, said, text)
-
-
-async def record_question(deps: Deps, said: Said, text: str) -> int | None:
+async def record_question(deps: Deps, said: Said, text: str, *, anonymous: bool = False) -> int | None:
     """Commit the question and its triage job together; None if this delivery was seen before.
+
+    While an event is open the question belongs to it (in a meeting chat: the meeting's event;
+    with several open, the newest).
 
     Matching and replying happen in the outbox worker after the HTTP request is answered, so
     the channel gets its acknowledgement in milliseconds and a crash loses nothing.
     """
     async with deps.store.unit() as unit:
+        event = await _current_event(unit, said.meeting_id)
         question_id = await unit.questions.add(
             NewQuestion(
                 dedupe_key=said.delivery_key,
@@ -69,6 +63,8 @@ async def record_question(deps: Deps, said: Said, text: str) -> int | None:
                 conversation_type=said.conversation_type,
                 address=said.address,
                 reply_to_id=said.reply_to_id,
+                event_id=event.id if event else None,
+                anonymous=anonymous,
             )
         )
         if question_id is None:
@@ -77,7 +73,17 @@ async def record_question(deps: Deps, said: Said, text: str) -> int | None:
         await unit.outbox.enqueue(
             TRIAGE_JOB, {"question_id": question_id}, dedupe_key=f"triage:{question_id}"
         )
+        await board_changed(unit.outbox, event.id if event else None)
     return question_id
+
+
+async def _current_event(unit: Unit, meeting_id: str | None) -> Event | None:
+    if meeting_id:
+        linked = await unit.events.by_meeting(meeting_id)
+        if linked is not None:
+            return linked
+    open_events = await unit.events.open_events()
+    return open_events[-1] if open_events else None
 
 
 async def welcome(deps: Deps, *, delivery_key: str, address: dict[str, Any]) -> None:
@@ -89,15 +95,4 @@ async def welcome(deps: Deps, *, delivery_key: str, address: dict[str, Any]) -> 
             reply_to_id=None,
             message=replies.welcome(),
             dedupe_key=f"welcome:{delivery_key}",
-        )
-
-
-async def _reply(deps: Deps, said: Said, message: dict[str, Any]) -> None:
-    async with deps.store.unit() as unit:
-        await replies.enqueue_reply(
-            unit.outbox,
-            address=said.address,
-            reply_to_id=said.reply_to_id,
-            message=message,
-            dedupe_key=f"reply:{said.delivery_key}",
         )

@@ -28,6 +28,14 @@ class Contact:
     email: str | None
 
 
+class Conversations(Protocol):
+    """Posting and updating messages in Teams conversations (cards updated in place)."""
+
+    async def post(self, address: dict[str, Any], message: dict[str, Any]) -> str: ...
+
+    async def update(self, address: dict[str, Any], activity_id: str, message: dict[str, Any]) -> None: ...
+
+
 class Directory(Protocol):
     """Looks up who an asker is (Teams roster), so moderators know whom to answer."""
 
@@ -48,3 +56,5 @@ class Deps:
     directory: Directory
     limits: Limits
     log: logging.Logger
+    conversations: Conversations | None = None
+    admins: frozenset[str] = frozenset()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from handlers import replies
 from handlers.asking import Said
 from handlers.deps import Deps
+from handlers.board import board_changed
 from handlers.forwarding import FORWARD
+from handlers.queue import FIRST_POST, queue_card_refresh
 from store.records import QuestionStatus
 
 
@@ -34,6 +36,8 @@ async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: boo
                 dedupe_key=f"forward:{question.id}",
             )
             message = replies.forwarded(question)
+            await queue_card_refresh(unit, question.id, reason=FIRST_POST)
+            await board_changed(unit.outbox, question.event_id)
         await replies.enqueue_reply(
             unit.outbox,
             address=said.address,

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
 from handlers.deps import Contact, Deps, Match
+from handlers.templating import templates
 from mail.base import OutgoingMail
 from store.records import Question
 
 FORWARD = "mail.forward"
 SUBJECT_PREVIEW_CHARS = 70
 NEAR_MISSES = 3
-
-_templates = Environment(
-    loader=PackageLoader("handlers", "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 def forward_job(question_id: int, match: Match) -> dict[str, Any]:
@@ -42,7 +33,13 @@ async def forward(deps: Deps, payload: dict[str, Any]) -> None:
     if question is None or question.forward_message_id:
         return
     contact = await _asker_contact(deps, question)
-    mail = compose_forward(question, contact, payload.get("near_misses", []), deps.limits.moderators_address)
+    mail = compose_forward(
+        question,
+        contact,
+        payload.get("near_misses", []),
+        deps.limits.moderators_address,
+        rejected=payload.get("faq_rejected"),
+    )
     sent = await deps.mail.send(mail)
     async with deps.store.unit() as unit:
         await unit.questions.set_forward_message_id(question.id, sent.internet_message_id)
@@ -50,24 +47,32 @@ async def forward(deps: Deps, payload: dict[str, Any]) -> None:
 
 
 def compose_forward(
-    question: Question, contact: Contact, near_misses: list[dict[str, Any]], moderators: str
+    question: Question,
+    contact: Contact,
+    near_misses: list[dict[str, Any]],
+    moderators: str,
+    *,
+    rejected: str | None = None,
 ) -> OutgoingMail:
     """Subject `[Q-42] first words…`; text and HTML bodies from templates, user text escaped."""
     preview = " ".join(question.text.split())
     if len(preview) > SUBJECT_PREVIEW_CHARS:
         preview = preview[: SUBJECT_PREVIEW_CHARS - 1].rstrip() + "…"
-    context = {"q": question, "contact": contact, "near_misses": near_misses}
+    context = {"q": question, "contact": contact, "near_misses": near_misses, "rejected": rejected}
     return OutgoingMail(
         key=f"forward:{question.id}",
         to=(moderators,),
         subject=f"[{question.ref}] {preview}",
-        text=_templates.get_template("forward.txt.j2").render(context),
-        html=_templates.get_template("forward.html.j2").render(context),
+        text=templates.get_template("forward.txt.j2").render(context),
+        html=templates.get_template("forward.html.j2").render(context),
     )
 
 
 async def _asker_contact(deps: Deps, question: Question) -> Contact:
-    """The asker's name and email: from the question, else from the Teams roster (then kept)."""
+    """The asker's name and email: from the question, else from the Teams roster (then kept).
+    Nobody, moderators included, sees who asked anonymously."""
+    if question.anonymous:
+        return Contact(None, None)
     if question.asker_email or question.source != "teams" or not question.address:
         return Contact(question.asker_name, question.asker_email)
     found = await deps.directory.lookup(question.address, question.asker_id)

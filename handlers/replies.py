@@ -12,6 +12,7 @@ from store.outbox import OutboxRepo
 from store.records import Question
 
 TEAMS_SEND = "teams.send"
+MAIL_REPLY = "mail.reply"
 
 
 def welcome() -> dict[str, Any]:
@@ -41,6 +42,20 @@ def forwarded(question: Question) -> dict[str, Any]:
     return {"type": "forwarded", "ref": question.ref}
 
 
+def moderator_answer(question: Question, text: str, *, follow_up: bool) -> dict[str, Any]:
+    return {
+        "type": "answer",
+        "ref": question.ref,
+        "question": question.text,
+        "answer": text,
+        "follow_up": follow_up,
+    }
+
+
+def dismissed(question: Question, reason: str) -> dict[str, Any]:
+    return {"type": "dismissed", "ref": question.ref, "question": question.text, "reason": reason}
+
+
 def feedback_thanks() -> dict[str, Any]:
     return {"type": "feedback_thanks"}
 
@@ -50,8 +65,26 @@ def feedback_noted(status: str, ref: str) -> dict[str, Any]:
     return {"type": "feedback_noted", "status": status, "ref": ref}
 
 
+def notice(text: str) -> dict[str, Any]:
+    """A plain sentence for the person who typed a command (worded by the handler)."""
+    return {"type": "notice", "text": text}
+
+
 def not_your_question() -> dict[str, Any]:
     return {"type": "not_your_question"}
+
+
+async def enqueue_to_asker(
+    outbox: OutboxRepo, question: Question, message: dict[str, Any], *, dedupe_key: str
+) -> bool:
+    """Queue a message to whoever asked `question`, the way they asked: Teams or mail."""
+    if question.source == "mail":
+        payload = {"question_id": question.id, "message": message, "key": dedupe_key}
+        return await outbox.enqueue(MAIL_REPLY, payload, dedupe_key=dedupe_key)
+    assert question.address is not None, "a Teams question always has an address"
+    return await enqueue_reply(
+        outbox, address=question.address, reply_to_id=question.reply_to_id, message=message, dedupe_key=dedupe_key
+    )
 
 
 async def enqueue_reply(

@@ -7,7 +7,9 @@ from typing import Any
 
 from handlers import replies
 from handlers.deps import Deps
+from handlers.board import board_changed
 from handlers.forwarding import FORWARD, forward_job
+from handlers.queue import FIRST_POST, queue_card_refresh
 from store.records import Question, QuestionStatus
 from store.store import Unit
 
@@ -35,6 +37,7 @@ async def triage(deps: Deps, payload: dict[str, Any]) -> None:
                     question,
                     replies.faq_answer(question, match.entry.id, match.entry.question, match.entry.answer),
                 )
+                await board_changed(unit.outbox, question.event_id)
             return
         moved = await unit.questions.move(
             question.id,
@@ -47,6 +50,8 @@ async def triage(deps: Deps, payload: dict[str, Any]) -> None:
                 FORWARD, forward_job(question.id, match), dedupe_key=f"forward:{question.id}"
             )
             await _reply(unit, question, replies.forwarded(question))
+            await queue_card_refresh(unit, question.id, reason=FIRST_POST)
+            await board_changed(unit.outbox, question.event_id)
 
 
 async def _question(deps: Deps, question_id: int) -> Question | None:
@@ -55,10 +60,6 @@ async def _question(deps: Deps, question_id: int) -> Question | None:
 
 
 async def _reply(unit: Unit, question: Question, message: dict[str, Any]) -> None:
-    await replies.enqueue_reply(
-        unit.outbox,
-        address=question.address,
-        reply_to_id=question.reply_to_id,
-        message=message,
-        dedupe_key=f"reply:{question.id}:{message['type']}",
+    await replies.enqueue_to_asker(
+        unit.outbox, question, message, dedupe_key=f"reply:{question.id}:{message['type']}"
     )

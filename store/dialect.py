@@ -10,13 +10,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def insert_ignoring_duplicates(
-    conn: AsyncConnection, table: Table, values: dict[str, Any], unique_column: str
+    conn: AsyncConnection, table: Table, values: dict[str, Any], unique: str | list[str]
 ) -> Any:
-    """INSERT … ON CONFLICT (column) DO NOTHING, in the connection's dialect."""
+    """INSERT … ON CONFLICT (columns) DO NOTHING, in the connection's dialect."""
     module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table).values(**values).on_conflict_do_nothing(index_elements=[unique_column])
+    columns = [unique] if isinstance(unique, str) else unique
+    return module.insert(table).values(**values).on_conflict_do_nothing(index_elements=columns)
 
 
 def supports_skip_locked(conn: AsyncConnection) -> bool:
     """PostgreSQL claims rows with FOR UPDATE SKIP LOCKED; SQLite serialises writers instead."""
     return conn.dialect.name == "postgresql"
+
+
+def upsert(conn: AsyncConnection, table: Table, values: dict[str, Any], key_column: str) -> Any:
+    """INSERT, or UPDATE every other column when the key exists."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = module.insert(table).values(**values)
+    changes = {name: statement.excluded[name] for name in values if name != key_column}
+    return statement.on_conflict_do_update(index_elements=[key_column], set_=changes)

@@ -86,6 +86,12 @@ class OutboxRepo:
             .values(status=TODO, run_after=at, lease_until=None, last_error=error[:2000], updated_at=utcnow())
         )
 
+    async def failed(self) -> int:
+        """Jobs that gave up: each is something that never reached its recipient."""
+        return (
+            await self._conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == FAILED))
+        ).scalar_one()
+
     async def backlog(self) -> tuple[int, float]:
         """(jobs not yet done, age in seconds of the oldest of them): what /metrics shows."""
         row = (

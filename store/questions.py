@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.dialect import insert_ignoring_duplicates
@@ -34,6 +34,8 @@ class QuestionRepo:
             "conversation_type": new.conversation_type,
             "address": json.dumps(new.address) if new.address is not None else None,
             "reply_to_id": new.reply_to_id,
+            "event_id": new.event_id,
+            "anonymous": new.anonymous,
             "created_at": now,
             "updated_at": now,
         }
@@ -43,6 +45,18 @@ class QuestionRepo:
     async def get(self, question_id: int) -> Question | None:
         row = (
             await self._conn.execute(select(questions).where(questions.c.id == question_id))
+        ).first()
+        return _question(row._mapping) if row else None
+
+    async def by_forward_message_id(self, message_ids: Iterable[str]) -> Question | None:
+        """The question whose forward mail is one of `message_ids` (a reply's References)."""
+        ids = [message_id for message_id in message_ids if message_id]
+        if not ids:
+            return None
+        row = (
+            await self._conn.execute(
+                select(questions).where(questions.c.forward_message_id.in_(ids)).order_by(questions.c.id)
+            )
         ).first()
         return _question(row._mapping) if row else None
 
@@ -97,6 +111,61 @@ class QuestionRepo:
         return (await self._conn.execute(statement.returning(faq_feedback.c.id))).scalar() is not None
 
 
+    async def merged_into(self, question_id: int) -> list[Question]:
+        """Duplicates merged into this question: each of their askers gets its answer."""
+        rows = await self._conn.execute(
+            select(questions).where(questions.c.merged_into == question_id).order_by(questions.c.id)
+        )
+        return [_question(row._mapping) for row in rows]
+
+    async def of_event(self, event_id: int) -> list[Question]:
+        rows = await self._conn.execute(
+            select(questions).where(questions.c.event_id == event_id).order_by(questions.c.id)
+        )
+        return [_question(row._mapping) for row in rows]
+
+    async def of_asker(self, asker_id: str, asker_aad_id: str | None, *, limit: int = 10) -> list[Question]:
+        """A colleague's own questions, newest first ("my questions")."""
+        who = questions.c.asker_aad_id == asker_aad_id if asker_aad_id else questions.c.asker_id == asker_id
+        rows = await self._conn.execute(select(questions).where(who).order_by(questions.c.id.desc()).limit(limit))
+        return [_question(row._mapping) for row in rows]
+
+    async def newest_of_event(self, event_id: int, *, limit: int) -> list[Question]:
+        rows = await self._conn.execute(
+            select(questions)
+            .where(questions.c.event_id == event_id, questions.c.private.is_(False))
+            .order_by(questions.c.id.desc())
+            .limit(limit)
+        )
+        return [_question(row._mapping) for row in rows]
+
+    async def most_supported_of_event(self, event_id: int, *, limit: int) -> list[Question]:
+        rows = await self._conn.execute(
+            select(questions)
+            .where(questions.c.event_id == event_id, questions.c.private.is_(False), questions.c.support > 0)
+            .order_by(questions.c.support.desc(), questions.c.id)
+            .limit(limit)
+        )
+        return [_question(row._mapping) for row in rows]
+
+    async def set_fields(self, question_id: int, **changes: Any) -> None:
+        """Change descriptive fields (card id, privacy, topic); never the state."""
+        assert "status" not in changes, "use move() to change state"
+        await self._conn.execute(
+            update(questions).where(questions.c.id == question_id).values(updated_at=utcnow(), **changes)
+        )
+
+    async def counts(self) -> dict[str, int]:
+        """Questions per status, plus how many were forwarded by mail (for /metrics)."""
+        rows = await self._conn.execute(select(questions.c.status, func.count()).group_by(questions.c.status))
+        counts = {status: count for status, count in rows}
+        forwarded = await self._conn.execute(
+            select(func.count()).select_from(questions).where(questions.c.forward_message_id.is_not(None))
+        )
+        counts["mailed_to_moderators"] = forwarded.scalar_one()
+        return counts
+
+
 def _question(row: Any) -> Question:
     return Question(
         id=row["id"],
@@ -115,4 +184,14 @@ def _question(row: Any) -> Question:
         faq_score=row["faq_score"],
         forward_message_id=row["forward_message_id"],
         created_at=row["created_at"],
+        event_id=row["event_id"],
+        anonymous=bool(row["anonymous"]),
+        private=bool(row["private"]),
+        support=row["support"],
+        topic=row["topic"],
+        claimed_by=row["claimed_by"],
+        acted_by=row["acted_by"],
+        dismissed_reason=row["dismissed_reason"],
+        merged_into=row["merged_into"],
+        moderation_card_id=row["moderation_card_id"],
     )

@@ -12,6 +12,10 @@ class QuestionStatus(StrEnum):
     RECEIVED = "received"  # committed, not yet matched
     ANSWERED_FAQ = "answered_faq"  # the FAQ answered it; the asker may still say "No"
     FORWARDED = "forwarded"  # sent to the moderators
+    ANSWERED = "answered"  # a moderator answered; later answers are follow-ups
+    CLAIMED = "claimed"  # a moderator is writing the answer
+    DISMISSED = "dismissed"  # a moderator decided it needs no answer (with a reason)
+    MERGED = "merged"  # a duplicate: answered with the question it was merged into
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class NewQuestion:
     conversation_type: str | None
     address: dict[str, Any] | None
     reply_to_id: str | None
+    event_id: int | None = None
+    anonymous: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,16 @@ class Question:
     faq_score: float | None
     forward_message_id: str | None
     created_at: datetime
+    event_id: int | None = None
+    anonymous: bool = False
+    private: bool = False
+    support: int = 0
+    topic: str | None = None
+    claimed_by: str | None = None
+    acted_by: str | None = None
+    dismissed_reason: str | None = None
+    merged_into: int | None = None
+    moderation_card_id: str | None = None
 
     @property
     def ref(self) -> str:
@@ -60,3 +76,29 @@ class Job:
     kind: str
     payload: dict[str, Any]
     attempts: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    id: int
+    question_id: int
+    text: str
+    author: str
+    author_name: str | None
+    via: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    title: str
+    description: str | None
+    status: str
+    opened_by: str
+    opened_at: datetime
+    ends_at: datetime | None
+    closed_at: datetime | None
+    meeting_id: str | None
+    board_address: dict[str, Any] | None
+    board_card_id: str | None

@@ -73,8 +73,20 @@ questions = Table(
     Column("forward_message_id", String(998)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Live events and moderation (added in 0003)
+    Column("event_id", Integer, ForeignKey("events.id", ondelete="SET NULL")),
+    Column("anonymous", Boolean, nullable=False, default=False, server_default="0"),
+    Column("private", Boolean, nullable=False, default=False, server_default="0"),
+    Column("support", Integer, nullable=False, default=0, server_default="0"),
+    Column("topic", String(64)),
+    Column("claimed_by", String(320)),
+    Column("acted_by", String(320)),
+    Column("dismissed_reason", Text),
+    Column("merged_into", Integer, ForeignKey("questions.id", ondelete="SET NULL")),
+    Column("moderation_card_id", String(256)),
 )
 Index("ix_questions_asker_aad_id", questions.c.asker_aad_id)
+Index("ix_questions_event_id", questions.c.event_id)
 Index("ix_questions_created_at", questions.c.created_at)
 
 faq_feedback = Table(
@@ -106,6 +118,106 @@ outbox = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 Index("ix_outbox_status_run_after", outbox.c.status, outbox.c.run_after)
+
+
+answers = Table(
+    "answers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("question_id", Integer, ForeignKey("questions.id", ondelete="CASCADE"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("author", String(320), nullable=False),
+    Column("author_name", String(256)),
+    Column("via", String(16), nullable=False),
+    # What made this answer (a moderator's mail, a card action): the same source answers once.
+    Column("source_key", String(998), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index("ix_answers_question_id", answers.c.question_id)
+
+inbound_mail = Table(
+    "inbound_mail",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # A mail read twice (a repeated delta page, a resync) is recognised here and skipped.
+    Column("internet_message_id", String(998), nullable=False, unique=True),
+    Column("sender", String(320), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("detail", Text),
+    Column("question_id", Integer, ForeignKey("questions.id", ondelete="SET NULL")),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+service_state = Table(
+    "service_state",
+    metadata,
+    # Small durable facts a service needs across restarts, e.g. the mailbox's delta link.
+    Column("name", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text),
+    Column("status", String(16), nullable=False),
+    Column("opened_by", String(320), nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("meeting_id", String(512), unique=True),
+    # The hosts' live board: where it is posted, and the card's activity id to update in place.
+    Column("board_address", Text),
+    Column("board_card_id", String(256)),
+)
+
+roles = Table(
+    "roles",
+    metadata,
+    # principal: an Entra object id or a lower-case email address, as the sender is authenticated.
+    Column("principal", String(320), primary_key=True),
+    Column("role", String(16), primary_key=True),
+    Column("granted_by", String(320), nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+)
+
+people = Table(
+    "people",
+    metadata,
+    # What the Teams roster told us about a colleague: lets a role granted by email match
+    # a Teams user, who is authenticated by object id.
+    Column("aad_id", String(64), primary_key=True),
+    Column("email", String(320)),
+    Column("name", String(256)),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_people_email", people.c.email)
+
+question_support = Table(
+    "question_support",
+    metadata,
+    Column("question_id", Integer, ForeignKey("questions.id", ondelete="CASCADE"), primary_key=True),
+    Column("supporter", String(320), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # Who did what to which question or event, kept apart from the questions themselves.
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("detail", Text),
+)
+Index("ix_audit_log_at", audit_log.c.at)
 
 
 def utcnow() -> datetime:

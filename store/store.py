@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from store.answers import AnswerRepo, InboundMailRepo, StateRepo
+from store.events import AuditRepo, EventRepo, PeopleRepo, RoleRepo, SupportRepo
 from store.outbox import OutboxRepo
 from store.questions import QuestionRepo
 
@@ -19,6 +21,14 @@ class Unit:
 
     questions: QuestionRepo
     outbox: OutboxRepo
+    answers: AnswerRepo
+    inbound_mail: InboundMailRepo
+    state: StateRepo
+    events: EventRepo
+    roles: RoleRepo
+    people: PeopleRepo
+    support: SupportRepo
+    audit: AuditRepo
 
 
 class Store:
@@ -47,4 +57,15 @@ class Store:
 
 
 def _unit(conn: AsyncConnection) -> Unit:
-    return Unit(questions=QuestionRepo(conn), outbox=OutboxRepo(conn))
+    return Unit(
+        questions=QuestionRepo(conn),
+        outbox=OutboxRepo(conn),
+        answers=AnswerRepo(conn),
+        inbound_mail=InboundMailRepo(conn),
+        state=StateRepo(conn),
+        events=EventRepo(conn),
+        roles=RoleRepo(conn),
+        people=PeopleRepo(conn),
+        support=SupportRepo(conn),
+        audit=AuditRepo(conn),
+    )

@@ -1,0 +1,79 @@
+"""The hosts' live board: one card per event, updated in place as its questions arrive.
+
+Updates are coalesced: any change to an event's questions queues a refresh for the end of the
+current 2-second interval, keyed by that interval, so a burst of 1,000 questions in a
+minute makes about 30 card updates, and the last one, which runs after the last change, shows
+the final counts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from handlers.deps import Deps
+from outbox.errors import RetryLater
+from store.outbox import OutboxRepo
+
+BOARD_REFRESH = "board.refresh"
+INTERVAL_SECONDS = 2.0
+SHOWN = 5
+
+
+async def board_changed(outbox: OutboxRepo, event_id: int | None, interval: float = INTERVAL_SECONDS) -> None:
+    """Queue (at most once per interval) a refresh of the event's board, in the caller's transaction."""
+    if event_id is None:
+        return
+    now = time.time()
+    bucket = math.floor(now / interval)
+    delay = (bucket + 1) * interval - now
+    await outbox.enqueue(
+        BOARD_REFRESH, {"event_id": event_id}, dedupe_key=f"board:{event_id}:{bucket}", delay=delay
+    )
+
+
+async def refresh_board(deps: Deps, payload: dict[str, Any]) -> None:
+    """Outbox job: post the board card the first time, then update that same card.
+
+    Only the job queued by "board here" (payload "first") posts; a refresh that runs before that
+    post has finished waits for it, so concurrent jobs never post the board twice."""
+    assert deps.conversations is not None
+    async with deps.store.unit() as unit:
+        event = await unit.events.get(payload["event_id"])
+        if event is None or event.board_address is None:
+            return
+        tallies = await unit.events.tallies(event.id)
+        newest = await unit.questions.newest_of_event(event.id, limit=SHOWN)
+        supported = await unit.questions.most_supported_of_event(event.id, limit=SHOWN)
+    message = {
+        "type": "board",
+        "event_id": event.id,
+        "title": event.title,
+        "status": event.status,
+        "counts": _counts(tallies),
+        "newest": [_line(q) for q in newest],
+        "most_supported": [_line(q) for q in supported],
+    }
+    if event.board_card_id:
+        await deps.conversations.update(event.board_address, event.board_card_id, message)
+        return
+    if not payload.get("first"):
+        raise RetryLater("the board is being posted by its first job", retry_after=INTERVAL_SECONDS)
+    card_id = await deps.conversations.post(event.board_address, message)
+    async with deps.store.unit() as unit:
+        await unit.events.set_board_card(event.id, card_id)
+
+
+def _counts(tallies: dict[str, int]) -> dict[str, int]:
+    return {
+        "asked": sum(tallies.values()),
+        "answered_faq": tallies.get("answered_faq", 0),
+        "waiting": tallies.get("received", 0) + tallies.get("forwarded", 0) + tallies.get("claimed", 0),
+        "answered": tallies.get("answered", 0) + tallies.get("merged", 0),
+        "dismissed": tallies.get("dismissed", 0),
+    }
+
+
+def _line(question: Any) -> dict[str, Any]:
+    return {"ref": question.ref, "text": question.text[:200], "support": question.support}

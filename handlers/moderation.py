@@ -1,0 +1,179 @@
+"""The moderators' queue: a card per forwarded question in the moderators' channel.
+
+On the card a moderator claims, answers, dismisses (with a reason) or marks a duplicate. Each
+action is a conditional state change, so when two moderators act at once exactly one wins;
+the other is told what happened. The card is then updated in place to show who did what.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from handlers import replies
+from handlers.answering import FIRST_ANSWER_FROM, AlreadyRecorded, Answerer, record_answer
+from handlers.asking import Said
+from handlers.board import board_changed
+from handlers.deps import Deps
+from handlers.queue import FIRST_POST, MODERATORS_CHANNEL, queue_card_refresh
+from handlers.roles import Actor, NotAllowed, Role, require
+from mail.inbound import question_ref
+from outbox.errors import RetryLater
+from store.records import Question, QuestionStatus
+from store.store import Unit
+
+OPEN_STATES = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
+MAX_ANSWER_CHARS = 4000
+CARD_WAIT_SECONDS = 1.0
+OPERATIONS = ("claim", "answer", "dismiss", "merge")
+
+
+@dataclass(frozen=True)
+class Action:
+    """A moderator's card submission, validated: only these fields are ever read from it."""
+
+    op: str
+    question_id: int
+    text: str = ""
+
+
+def parse_action(value: dict[str, Any]) -> Action:
+    """Raise ValueError for anything our cards do not send."""
+    op, question_id = value.get("op"), value.get("question_id")
+    if op not in OPERATIONS or type(question_id) is not int or question_id <= 0:
+        raise ValueError("not a moderation action")
+    field = {"answer": "answer", "dismiss": "reason", "merge": "duplicate_of"}.get(op)
+    text = value.get(field, "") if field else ""
+    if not isinstance(text, str):
+        raise ValueError(f"{field} must be text")
+    return Action(op=op, question_id=question_id, text=text.strip())
+
+
+async def moderate_here(deps: Deps, said: Said, actor: Actor) -> None:
+    """A moderator makes this channel the moderators' queue (NotAllowed for anyone else)."""
+    await require(deps, actor, Role.MODERATOR, address=said.address)
+    async with deps.store.unit() as unit:
+        await unit.state.put(MODERATORS_CHANNEL, json.dumps(said.address))
+        await unit.audit.record(actor.label, "moderators.channel", said.conversation_id)
+        await _reply(unit, said, "This conversation is now the moderators' queue: each forwarded question will appear here as a card.")
+
+
+async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> None:
+    """Carry out a card action if the sender is a moderator and the question still allows it."""
+    try:
+        await require(deps, actor, Role.MODERATOR, address=said.address)
+    except NotAllowed as refusal:
+        await _tell(deps, said, f"{refusal} Nothing was changed.")
+        return
+    try:
+        async with deps.store.unit() as unit:
+            question = await unit.questions.get(action.question_id)
+            if question is None:
+                await _reply(unit, said, "That question no longer exists.")
+                return
+            outcome = await _apply(unit, question, action, actor, said)
+            if outcome is not None:  # lost the race, or the action was not possible: say why
+                await _reply(unit, said, outcome)
+                return
+            await unit.audit.record(actor.label, f"question.{action.op}", question.ref, action.text or None)
+            await queue_card_refresh(unit, question.id, reason=f"teams:{said.delivery_key}")
+            await board_changed(unit.outbox, question.event_id)
+    except AlreadyRecorded:
+        return  # a redelivered submission: it already took effect
+
+
+async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, said: Said) -> str | None:
+    if action.op == "claim":
+        if await unit.questions.move(question.id, to=QuestionStatus.CLAIMED,
+                                     only_from=[QuestionStatus.FORWARDED], claimed_by=actor.label):
+            return None
+        return _already(question)
+    if action.op == "answer":
+        if not action.text:
+            return "Type the answer in the box on the card, then press Send answer."
+        if len(action.text) > MAX_ANSWER_CHARS:
+            return f"That answer is {len(action.text):,} characters; the limit is {MAX_ANSWER_CHARS:,}."
+        if question.status not in FIRST_ANSWER_FROM:
+            return _already(question)
+        answered = await record_answer(
+            unit, question, text=action.text, by=Answerer(id=actor.aad_id or actor.id, name=actor.label),
+            via="teams", source_key=f"teams:{said.delivery_key}", follow_ups=False,
+        )
+        return None if answered else _already(await unit.questions.get(question.id) or question)
+    if action.op == "dismiss":
+        if not action.text:
+            return "Give a reason for dismissing it (the colleague who asked will see it)."
+        if not await unit.questions.move(question.id, to=QuestionStatus.DISMISSED, only_from=OPEN_STATES,
+                                         acted_by=actor.label, dismissed_reason=action.text[:500]):
+            return _already(question)
+        await replies.enqueue_to_asker(unit.outbox, question, replies.dismissed(question, action.text[:500]),
+                                       dedupe_key=f"dismissed:{question.id}")
+        return None
+    number = question_ref(f"[{action.text}]") or (int(action.text) if action.text.isdigit() else None)
+    target = await unit.questions.get(number) if number else None
+    if target is None or target.id == question.id or target.status is QuestionStatus.MERGED:
+        return "Give the reference of the question this one duplicates, e.g. Q-12."
+    if not await unit.questions.move(question.id, to=QuestionStatus.MERGED, only_from=OPEN_STATES,
+                                     acted_by=actor.label, merged_into=target.id):
+        return _already(question)
+    answers = await unit.answers.for_question(target.id)
+    if answers:  # the original was answered already: this asker gets that answer now
+        await replies.enqueue_to_asker(unit.outbox, question,
+                                       replies.moderator_answer(question, answers[-1].text, follow_up=False),
+                                       dedupe_key=f"merged:{question.id}")
+    return None
+
+
+async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
+    """Outbox job: the card shows the question's state as it is when the job runs."""
+    assert deps.conversations is not None
+    async with deps.store.unit() as unit:
+        address = await unit.state.get(MODERATORS_CHANNEL)
+        question = await unit.questions.get(payload["question_id"])
+        if address is None or question is None:
+            return
+        answers = await unit.answers.for_question(question.id)
+        event = await unit.events.get(question.event_id) if question.event_id else None
+        merged = await unit.questions.get(question.merged_into) if question.merged_into else None
+    message = {
+        "type": "moderation_card",
+        "question_id": question.id,
+        "ref": question.ref,
+        "text": question.text,
+        "asker": "A colleague (asked anonymously)" if question.anonymous else (question.asker_name or "A colleague"),
+        "event": event.title if event else None,
+        "status": question.status.value,
+        "claimed_by": question.claimed_by,
+        "acted_by": question.acted_by,
+        "answer": answers[-1].text if answers else None,
+        "reason": question.dismissed_reason,
+        "merged_into": merged.ref if merged else None,
+        "private": question.private,
+    }
+    target = json.loads(address)
+    if question.moderation_card_id:
+        await deps.conversations.update(target, question.moderation_card_id, message)
+        return
+    if not payload.get("first"):
+        async with deps.store.unit() as unit:  # the channel was set up after the forward
+            await queue_card_refresh(unit, question.id, reason=FIRST_POST)
+        raise RetryLater("the card is being posted by its first job", retry_after=CARD_WAIT_SECONDS)
+    card_id = await deps.conversations.post(target, message)
+    async with deps.store.unit() as unit:
+        await unit.questions.set_fields(question.id, moderation_card_id=card_id)
+
+
+def _already(question: Question) -> str:
+    who = question.acted_by or question.claimed_by
+    return f"{question.ref} is already {question.status.value}" + (f" by {who}." if who else ".")
+
+
+async def _reply(unit: Unit, said: Said, text: str) -> None:
+    await replies.enqueue_reply(unit.outbox, address=said.address, reply_to_id=said.reply_to_id,
+                                message=replies.notice(text), dedupe_key=f"reply:{said.delivery_key}")
+
+
+async def _tell(deps: Deps, said: Said, text: str) -> None:
+    async with deps.store.unit() as unit:
+        await _reply(unit, said, text)

@@ -1,0 +1,1 @@
+"""Operational endpoints: what load balancers and monitoring read."""

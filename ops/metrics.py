@@ -1,0 +1,61 @@
+"""`GET /metrics` in the Prometheus text format: backlog, age of the oldest pending job, counts.
+
+Figures that must agree across instances (questions, answers, backlog) are read from the
+database at scrape time; retries and failures are this process's own counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from outbox.worker import OutboxWorker
+from store.store import Store
+
+
+class _Snapshot(Collector):
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._metrics
+
+
+async def snapshot(store: Store, worker: OutboxWorker) -> list[Metric]:
+    async with store.unit() as unit:
+        by_status = await unit.questions.counts()
+        answers = await unit.answers.count()
+        backlog, oldest = await unit.outbox.backlog()
+        failed = await unit.outbox.failed()
+    forwarded = by_status.pop("mailed_to_moderators")
+    questions = GaugeMetricFamily("cqb_questions", "Questions recorded, by state", labels=["status"])
+    for status, count in sorted(by_status.items()):
+        questions.add_metric([status], count)
+    jobs = CounterMetricFamily("cqb_outbox_jobs", "Outbox jobs finished by this process", labels=["outcome"])
+    for outcome, count in sorted(worker.counts.items()):
+        jobs.add_metric([outcome], count)
+    return [
+        questions,
+        GaugeMetricFamily("cqb_answers", "Moderator answers recorded", value=answers),
+        GaugeMetricFamily("cqb_forwards", "Questions forwarded to the moderators by mail", value=forwarded),
+        GaugeMetricFamily("cqb_outbox_backlog", "Outbox jobs waiting or running", value=backlog),
+        GaugeMetricFamily(
+            "cqb_outbox_oldest_pending_seconds", "Age of the oldest job not yet done", value=oldest
+        ),
+        GaugeMetricFamily("cqb_outbox_failed", "Outbox jobs that gave up (never delivered)", value=failed),
+        jobs,
+    ]
+
+
+def metrics_handler(store: Store, worker: OutboxWorker) -> web.Handler:
+    async def handle(_: web.Request) -> web.Response:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Snapshot(await snapshot(store, worker)))
+        return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
+
+    return handle

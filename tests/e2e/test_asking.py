@@ -1,0 +1,168 @@
+"""A colleague asks in Teams: recorded once, answered from the FAQ or forwarded, told which."""
+
+from __future__ import annotations
+
+import time
+from email import policy
+from email.parser import BytesParser
+
+from tests.e2e.conftest import OFF_TOPIC, Bot, an_faq_entry
+
+
+def _card(reply: object) -> dict:
+    [attachment] = reply.attachments  # type: ignore[attr-defined]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    return attachment["content"]
+
+
+async def test_a_question_the_faq_knows_is_answered_at_once_with_a_card(bot: Bot) -> None:
+    entry_id, question, answer = an_faq_entry()
+    user = bot.channel.new_user("Asha Patel")
+    activity = await bot.say(user, question)
+    [reply] = await bot.channel.connector.wait_for(1)
+    assert reply.kind == "reply" and reply.activity_id == activity["id"]
+    assert reply.auth.valid
+    card = _card(reply)
+    assert answer in [block.get("text") for block in card["body"]]
+    assert [action["title"] for action in card["actions"]] == ["Yes", "No, send it to the team"]
+    [row] = await bot.question_rows()
+    assert (row["status"], row["faq_entry_id"], row["text"]) == ("answered_faq", entry_id, question)
+    await bot.drained()
+    assert bot.mails() == []
+
+
+async def test_a_question_the_faq_cannot_answer_goes_to_the_moderators(bot: Bot) -> None:
+    user = bot.channel.new_user("Tom Reed", email="tom.reed@council.example")
+    await bot.say(user, OFF_TOPIC)
+    [reply] = await bot.channel.connector.wait_for(1)
+    assert "sent your question to the team" in reply.text and "Q-1" in reply.text
+    await bot.drained()
+    [path] = bot.mails()
+    mail = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+    assert mail["Subject"].startswith("[Q-1] Will the staff choir")
+    assert mail["To"] == "staff-questions@council.example"
+    body = mail.get_body(("plain",)).get_content()
+    assert OFF_TOPIC in body and "Tom Reed" in body and "tom.reed@council.example" in body
+    [row] = await bot.question_rows()
+    assert row["status"] == "forwarded"
+    assert row["forward_message_id"] == mail["Message-ID"]
+
+
+async def test_a_redelivered_activity_records_nothing_new_and_sends_no_second_reply(bot: Bot) -> None:
+    user = bot.channel.new_user("Ren Ito")
+    activity = bot.channel.activities.personal_message(user, OFF_TOPIC)
+    for _ in range(3):
+        assert (await bot.post(activity)).status == 200
+    await bot.channel.connector.wait_for(1)
+    await bot.drained()
+    assert len(await bot.question_rows()) == 1
+    assert len(bot.channel.connector.posts()) == 1
+    assert len(bot.mails()) == 1
+
+
+async def test_an_at_mention_in_a_channel_is_a_question_without_the_mention(bot: Bot) -> None:
+    user = bot.channel.new_user("Gwen Price")
+    activity = bot.channel.activities.channel_mention(user, OFF_TOPIC)
+    assert (await bot.post(activity)).status == 200
+    [reply] = await bot.channel.connector.wait_for(1)
+    assert reply.conversation_id == activity["conversation"]["id"]
+    [row] = await bot.question_rows()
+    assert row["text"] == OFF_TOPIC
+    assert row["conversation_type"] == "channel"
+
+
+async def test_installing_the_bot_sends_one_welcome(bot: Bot) -> None:
+    user = bot.channel.new_user("Ines Ortega")
+    assert (await bot.post(bot.channel.activities.bot_added(user))).status == 200
+    assert (await bot.post(bot.channel.activities.installation_update(user))).status == 200
+    [welcome] = await bot.channel.connector.wait_for(1)
+    await bot.drained()
+    assert "colleague questions bot" in welcome.text
+    assert len(bot.channel.connector.posts()) == 1
+    assert await bot.question_rows() == []
+
+
+async def test_help_explains_what_the_bot_does_and_records_nothing(bot: Bot) -> None:
+    user = bot.channel.new_user("Hal Jones")
+    await bot.say(user, "help")
+    [reply] = await bot.channel.connector.wait_for(1)
+    assert "FAQ" in reply.text and "Q-42" in reply.text
+    assert await bot.question_rows() == []
+
+
+async def test_no_on_the_answer_card_sends_the_question_to_the_team(bot: Bot) -> None:
+    _, question, _ = an_faq_entry()
+    user = bot.channel.new_user("Nia Clarke")
+    asked = await bot.say(user, question)
+    [answer] = await bot.channel.connector.wait_for(1)
+    no = _card(answer)["actions"][1]["data"]
+    submit = bot.channel.activities.card_submit(user, no, reply_to_id=answer.created_id, context=asked)
+    assert (await bot.post(submit)).status == 200
+    replies = await bot.channel.connector.wait_for(2)
+    assert "Q-1" in replies[1].text
+    await bot.drained()
+    [row] = await bot.question_rows()
+    assert row["status"] == "forwarded"
+    assert len(bot.mails()) == 1
+    assert (await bot.post(submit)).status == 200  # clicking again changes nothing more
+    await bot.drained()
+    assert len(bot.mails()) == 1
+
+
+async def test_yes_on_the_answer_card_is_thanked_and_nothing_is_forwarded(bot: Bot) -> None:
+    _, question, _ = an_faq_entry()
+    user = bot.channel.new_user("Yusuf Ali")
+    asked = await bot.say(user, question)
+    [answer] = await bot.channel.connector.wait_for(1)
+    yes = _card(answer)["actions"][0]["data"]
+    submit = bot.channel.activities.card_submit(user, yes, reply_to_id=answer.created_id, context=asked)
+    assert (await bot.post(submit)).status == 200
+    replies = await bot.channel.connector.wait_for(2)
+    assert "glad that helped" in replies[1].text
+    await bot.drained()
+    assert bot.mails() == []
+
+
+async def test_only_the_asker_can_answer_the_card(bot: Bot) -> None:
+    _, question, _ = an_faq_entry()
+    asker, other = bot.channel.new_user("Ann Asker"), bot.channel.new_user("Olly Other")
+    await bot.say(asker, question)
+    [answer] = await bot.channel.connector.wait_for(1)
+    no = _card(answer)["actions"][1]["data"]
+    submit = bot.channel.activities.card_submit(other, no, reply_to_id=answer.created_id)
+    assert (await bot.post(submit)).status == 200
+    replies = await bot.channel.connector.wait_for(2)
+    assert "Only the colleague who asked" in replies[1].text
+    await bot.drained()
+    [row] = await bot.question_rows()
+    assert row["status"] == "answered_faq"
+    assert bot.mails() == []
+
+
+async def test_a_throttled_connector_gets_the_reply_once_after_retry_after(bot: Bot) -> None:
+    bot.channel.connector.fail_next(2, status=429, retry_after=1)
+    user = bot.channel.new_user("Theo Throttle")
+    started = time.monotonic()
+    await bot.say(user, OFF_TOPIC)
+    [reply] = await bot.channel.connector.wait_for(1, timeout=20)
+    assert time.monotonic() - started >= 2.0
+    await bot.drained()
+    assert [r.status for r in bot.channel.connector.recorded("reply")] == [429, 429, 201]
+    assert len(bot.channel.connector.posts()) == 1
+    assert "Q-1" in reply.text
+
+
+async def test_a_503_from_the_connector_is_retried(bot: Bot) -> None:
+    bot.channel.connector.fail_next(1, status=503)
+    user = bot.channel.new_user("Una Available")
+    await bot.say(user, OFF_TOPIC)
+    [reply] = await bot.channel.connector.wait_for(1, timeout=20)
+    assert "Q-1" in reply.text
+
+
+async def test_the_outgoing_token_is_fetched_once_for_many_replies(bot: Bot) -> None:
+    for n in range(5):
+        await bot.say(bot.channel.new_user(f"Colleague {n}"), f"{OFF_TOPIC} ({n})")
+    await bot.channel.connector.wait_for(5)
+    await bot.drained()
+    assert bot.channel.aad.token_request_count == 1

@@ -1,0 +1,184 @@
+"""Hosts run events, moderators work a queue in their channel, answers reach askers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import OFF_TOPIC, Bot, eventually
+from tests.support.channel import TeamsUser
+
+ADMIN_EMAIL = "admin@council.example"
+MODERATORS_CHANNEL = "19:moderators@thread.tacv2"
+HOSTS_CHANNEL = "19:hosts@thread.tacv2"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, str]:
+    return {"ADMINS": ADMIN_EMAIL}
+
+
+async def _command(bot: Bot, user: TeamsUser, text: str, channel_id: str) -> dict[str, Any]:
+    activity = bot.channel.activities.channel_mention(user, text, channel_id=channel_id)
+    response = await bot.post(activity)
+    assert response.status == 200, await response.text()
+    return activity
+
+
+async def _staff(bot: Bot) -> dict[str, TeamsUser]:
+    """An admin, a host and two moderators, with roles granted the way an admin would."""
+    people = {
+        "admin": bot.channel.new_user("Ada Admin", email=ADMIN_EMAIL),
+        "host": bot.channel.new_user("Hana Host", email="hana.host@council.example"),
+        "mod1": bot.channel.new_user("Mo One", email="mo.one@council.example"),
+        "mod2": bot.channel.new_user("Max Two", email="max.two@council.example"),
+    }
+    for who, role in (("host", "host"), ("mod1", "moderator"), ("mod2", "moderator")):
+        await bot.say(people["admin"], f"grant {role} {people[who].email}")
+    await bot.channel.connector.wait_for(3)
+    return people
+
+
+def _cards_in(bot: Bot, conversation_prefix: str, kind: str = "send") -> list[Any]:
+    return [r for r in bot.channel.connector.recorded(kind, ok=True) if r.conversation_id.startswith(conversation_prefix)]
+
+
+async def _moderated_question(bot: Bot, people: dict[str, TeamsUser]) -> tuple[TeamsUser, dict[str, Any], Any]:
+    """A colleague's question forwarded, and its card in the moderators' channel."""
+    here = await _command(bot, people["mod1"], "moderate here", MODERATORS_CHANNEL)
+    asker = bot.channel.new_user("Sam Staff")
+    await bot.say(asker, OFF_TOPIC)
+
+    async def card() -> Any:
+        return next(iter(_cards_in(bot, MODERATORS_CHANNEL)), None)
+
+    return asker, here, await eventually(card, what="the moderation card")
+
+
+def _submit(bot: Bot, user: TeamsUser, card: Any, here: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    value = {"action": "moderate", "question_id": 1, **fields}
+    return bot.channel.activities.card_submit(user, value, reply_to_id=card.created_id, context=here)
+
+
+async def test_only_a_moderator_can_set_up_the_queue(bot: Bot) -> None:
+    stranger = bot.channel.new_user("Nora Nobody")
+    await _command(bot, stranger, "moderate here", MODERATORS_CHANNEL)
+    [reply] = await bot.channel.connector.wait_for(1)
+    assert "needs the moderator role" in reply.text and "Nothing was changed" in reply.text
+    await bot.say(bot.channel.new_user("Sam Staff"), OFF_TOPIC)
+    await bot.channel.connector.wait_for(2)
+    await bot.drained()
+    assert _cards_in(bot, MODERATORS_CHANNEL) == []
+
+
+async def test_a_moderator_answers_from_the_card_and_the_asker_gets_it(bot: Bot) -> None:
+    people = await _staff(bot)
+    asker, here, card = await _moderated_question(bot, people)
+    assert card.attachments[0]["content"]["body"][1]["text"] == OFF_TOPIC
+    submit = _submit(bot, people["mod1"], card, here, op="answer", answer="Yes: 12 December, 6pm.")
+    assert (await bot.post(submit)).status == 200
+
+    async def delivered() -> Any:
+        return next((r for r in bot.channel.connector.posts() if r.text and "12 December" in r.text), None)
+
+    answer = await eventually(delivered, what="the answer in the asker's chat")
+    assert "An answer to your question Q-1" in answer.text
+    assert answer.conversation_id != card.conversation_id  # to the asker, not the channel
+    updated = await eventually(lambda: _async(_cards_in(bot, MODERATORS_CHANNEL, "update")), what="card update")
+    assert updated[-1].activity_id == card.created_id
+    await bot.drained()
+    final = _cards_in(bot, MODERATORS_CHANNEL, "update")[-1].attachments[0]["content"]
+    assert "Answered by Mo One" in str(final) and "actions" not in final
+    [row] = await bot.question_rows()
+    assert row["status"] == "answered"
+
+
+async def test_two_moderators_answering_at_once_give_one_answer_delivered_once(bot: Bot) -> None:
+    people = await _staff(bot)
+    _, here, card = await _moderated_question(bot, people)
+    first = _submit(bot, people["mod1"], card, here, op="answer", answer="Answer from Mo.")
+    second = _submit(bot, people["mod2"], card, here, op="answer", answer="Answer from Max.")
+    responses = await asyncio.gather(bot.post(first), bot.post(second))
+    assert [r.status for r in responses] == [200, 200]
+    await bot.drained()
+    answers = [r for r in bot.channel.connector.posts() if r.text and r.text.startswith("**An answer")]
+    assert len(answers) == 1
+    told = [r for r in bot.channel.connector.posts() if r.text and "Q-1 is already answered by" in r.text]
+    assert len(told) == 1
+
+
+async def test_a_card_action_from_someone_without_the_role_changes_nothing(bot: Bot) -> None:
+    people = await _staff(bot)
+    _, here, card = await _moderated_question(bot, people)
+    intruder = bot.channel.new_user("Ian Intruder")
+    assert (await bot.post(_submit(bot, intruder, card, here, op="dismiss", reason="spam"))).status == 200
+    await bot.drained()
+    assert any("needs the moderator role" in (r.text or "") for r in bot.channel.connector.posts())
+    [row] = await bot.question_rows()
+    assert row["status"] == "forwarded"
+
+
+async def test_marking_a_duplicate_sends_one_answer_to_both_askers(bot: Bot) -> None:
+    people = await _staff(bot)
+    _, here, card = await _moderated_question(bot, people)
+    second_asker = bot.channel.new_user("Dee Duplicate")
+    await bot.say(second_asker, OFF_TOPIC + " (again)")
+    second_card = await eventually(lambda: _async(_cards_in(bot, MODERATORS_CHANNEL)[1:]), what="second card")
+    merge = bot.channel.activities.card_submit(
+        people["mod2"], {"action": "moderate", "op": "merge", "question_id": 2, "duplicate_of": "Q-1"},
+        reply_to_id=second_card[0].created_id, context=here,
+    )
+    assert (await bot.post(merge)).status == 200
+    await bot.drained()
+    assert (await bot.post(_submit(bot, people["mod1"], card, here, op="answer", answer="One answer."))).status == 200
+    await bot.drained()
+    delivered = [r for r in bot.channel.connector.posts() if r.text and "One answer." in r.text]
+    assert sorted("Q-1" in r.text for r in delivered) == [False, True]
+    assert {row["status"] for row in await bot.question_rows()} == {"answered", "merged"}
+
+
+async def test_an_anonymous_question_hides_the_asker_from_moderators(bot: Bot) -> None:
+    people = await _staff(bot)
+    await _command(bot, people["mod1"], "moderate here", MODERATORS_CHANNEL)
+    asker = bot.channel.new_user("Priya Private", email="priya.private@council.example")
+    await bot.say(asker, "ask anonymously Is the restructure going to affect my team?")
+    card = await eventually(lambda: _async(_cards_in(bot, MODERATORS_CHANNEL)), what="the card")
+    await bot.drained()
+    assert "Priya" not in str(card[0].body) and "anonymously" in str(card[0].body)
+    [mail] = bot.mails()
+    assert b"Priya" not in mail.read_bytes() and b"priya.private" not in mail.read_bytes()
+
+
+async def test_a_hosts_live_board_is_one_card_updated_in_place_and_coalesced(bot: Bot) -> None:
+    people = await _staff(bot)
+    await _command(bot, people["host"], "open event All-staff briefing", HOSTS_CHANNEL)
+    await _command(bot, people["host"], "board here", HOSTS_CHANNEL)
+    board = await eventually(lambda: _async(_cards_in(bot, HOSTS_CHANNEL)), what="the board card")
+    colleagues = [bot.channel.new_user(f"Colleague {n}") for n in range(120)]
+    await asyncio.gather(*(bot.say(c, f"{OFF_TOPIC} #{n}") for n, c in enumerate(colleagues)))
+    await bot.drained(timeout=60)
+    await asyncio.sleep(2.5)  # a refresh may be scheduled for the end of the current 2-s interval
+    await bot.drained(timeout=30)
+    updates = _cards_in(bot, HOSTS_CHANNEL, "update")
+    assert len(_cards_in(bot, HOSTS_CHANNEL)) == 1, "the board is posted once"
+    assert updates and all(u.activity_id == board[0].created_id for u in updates)
+    times = sorted(u.received_at for u in updates)
+    # coalesced: about one update per 2-second interval while questions arrive, not one per question
+    assert len(updates) <= (times[-1] - times[0]) / 2 + 2, times
+    final = str(updates[-1].body)
+    assert "'title': 'Asked', 'value': '120'" in final
+
+
+async def test_my_questions_lists_a_colleagues_questions_and_their_state(bot: Bot) -> None:
+    asker = bot.channel.new_user("Mia Mine")
+    await bot.say(asker, OFF_TOPIC)
+    await bot.channel.connector.wait_for(1)
+    await bot.say(asker, "my questions")
+    replies = await bot.channel.connector.wait_for(2)
+    assert "Q-1" in replies[1].text and "with the team" in replies[1].text
+
+
+async def _async(value: Any) -> Any:
+    return value
