@@ -14,6 +14,27 @@ cli = click.Group(help="Colleague questions bot: admin commands.")
 
 
 @cli.group()
+def db() -> None:
+    """The database: bring its schema up to date."""
+
+
+@db.command()
+@click.option(
+    "--database-url",
+    envvar="DATABASE_URL",
+    default="sqlite:///var/bot.db",
+    show_default=True,
+    help="A plain SQLAlchemy URL [env DATABASE_URL].",
+)
+def upgrade(database_url: str) -> None:
+    """Apply every pending migration (what `make run` does before starting the bot)."""
+    from store.migrate import upgrade as upgrade_schema
+
+    upgrade_schema(database_url)
+    click.echo("database schema is up to date")
+
+
+@cli.group()
 def faq() -> None:
     """Check FAQ files, try the matcher, calibrate its threshold."""
 

@@ -80,3 +80,17 @@ async def test_an_invalid_faq_file_stops_the_bot_with_a_clear_error(tmp_path: Pa
     assert process.returncode == 2
     text = output.decode()
     assert str(faq) in text and "pay-day" in text and "duplicate" in text
+
+
+async def test_make_runs_migration_step_creates_the_schema(tmp_path: Path) -> None:
+    """`make run` calls `cli.py db upgrade` before starting the bot; running it twice is harmless."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/var/bot.db"}
+    for _ in range(2):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "cli.py", "db", "upgrade", cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, output.decode()
+        assert "up to date" in output.decode()
+    assert (tmp_path / "var" / "bot.db").stat().st_size > 0
