@@ -5,8 +5,15 @@ from __future__ import annotations
 import time
 from email import policy
 from email.parser import BytesParser
+from pathlib import Path
 
-from tests.e2e.conftest import OFF_TOPIC, Bot, an_faq_entry
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from app import create_app
+from config.settings import Settings
+from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, Bot, an_faq_entry
+from tests.support.channel import FakeChannel
 
 
 def _card(reply: object) -> dict:
@@ -166,3 +173,20 @@ async def test_the_outgoing_token_is_fetched_once_for_many_replies(bot: Bot) -> 
     await bot.channel.connector.wait_for(5)
     await bot.drained()
     assert bot.channel.aad.token_request_count == 1
+
+
+async def test_a_single_tenant_bot_answers_with_a_token_from_its_own_tenant(
+    channel: FakeChannel, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New Azure bots are single-tenant: the reply token must come from the bot's tenant."""
+    tenant = "3c7d1e55-6f2a-4b8e-9d10-2a4b6c8e0f12"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(channel.ca_bundle))
+    env = channel.bot_env(APP_ID, APP_PASSWORD, single_tenant_id=tenant)
+    env.update(DATABASE_URL=database_url, MAIL_OUTBOX_DIR=str(tmp_path / "outbox"))
+    settings = Settings(**env)
+    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
+        bot = Bot(client, channel, settings, settings.mail_outbox_dir)
+        await bot.say(channel.new_user("Sian Single"), OFF_TOPIC)
+        [reply] = await channel.connector.wait_for(1)
+        assert reply.auth.valid and "Q-1" in reply.text
+        assert {request.tenant for request in channel.aad.token_requests()} == {tenant}
