@@ -33,6 +33,7 @@ from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker
 from store.db import create_engine
 from store.schema import utcnow
+from store.leadership import leading
 from store.migrate import upgrade_async
 from store.store import Store
 
@@ -162,8 +163,19 @@ async def _mailbox_watcher(
         poll_seconds=settings.mail_poll_seconds,
         now=utcnow,
     )
-    task = asyncio.create_task(watcher.run(), name="mailbox-watcher")
+    stopped = asyncio.Event()
+
+    async def watch_while_leading() -> None:
+        """With several instances on one PostgreSQL database, one of them reads the mailbox."""
+        async with leading(
+            deps.store.engine, "mailbox watcher", stopped=stopped, poll_seconds=settings.mail_poll_seconds
+        ) as leader:
+            if leader:
+                await watcher.run()
+
+    task = asyncio.create_task(watch_while_leading(), name="mailbox-watcher")
     yield
+    stopped.set()
     watcher.stop()
     await task
 
