@@ -4,67 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import aiohttp
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@asynccontextmanager
-async def _bot_process(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "TO_", "FAQ_"))}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "app.py", cwd=ROOT, env={**clean, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            await process.wait()
-
-
-async def _read_until(process: asyncio.subprocess.Process, needle: str) -> str:
-    seen = ""
-    assert process.stdout is not None
-    while needle not in seen:
-        line = await asyncio.wait_for(process.stdout.readline(), 30)
-        if not line:
-            raise AssertionError(f"process ended before saying {needle!r}:\n{seen}")
-        seen += line.decode()
-    return seen
+from tests.support.process import ROOT, bot_process, free_port, read_until, wait_healthy
 
 
 async def test_without_credentials_it_serves_only_on_loopback_and_says_so(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {"HOST": "0.0.0.0", "PORT": str(port), "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
            "MAIL_OUTBOX_DIR": str(tmp_path / "outbox")}
-    async with _bot_process(env) as process:
-        log = await _read_until(process, "serving on")
+    async with bot_process(env) as process:
+        log = await read_until(process, "serving on")
         assert "authentication is OFF" in log
         assert f"serving on http://127.0.0.1:{port}" in log
-        async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        assert response.status == 200
-                        break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("the bot never answered /healthz")
+        await wait_healthy(f"http://127.0.0.1:{port}")
 
 
 async def test_an_invalid_faq_file_stops_the_bot_with_a_clear_error(tmp_path: Path) -> None:
@@ -75,7 +29,7 @@ async def test_an_invalid_faq_file_stops_the_bot_with_a_clear_error(tmp_path: Pa
         "  - id: pay-day\n    question: When do I get paid?\n    answer: The 20th.\n"
     )
     env = {"FAQ_PATH": str(faq), "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db"}
-    async with _bot_process(env) as process:
+    async with bot_process(env) as process:
         output, _ = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     text = output.decode()
