@@ -52,6 +52,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.support.hold import Hold
+
 __all__ = [
     "ACTIVITY_POSTS",
     "ACTIVITY_WRITES",
@@ -992,6 +994,7 @@ class FakeConnector:
         self.requests: _Journal[ConnectorRequest] = _Journal(_describe_connector)
         self._faults = _FaultScript()
         self._ids = itertools.count(int(time.time() * 1000) + 7_000_000)
+        self._hold: Hold | None = None
         self._ids_lock = threading.Lock()
         #: Answer requests without a valid AAD token with 401 (like the real service).
         self.enforce_auth = True
@@ -1019,6 +1022,13 @@ class FakeConnector:
         self._faults.add(
             _Fault(count, None, None, None if kinds is None else frozenset(kinds), None)
         )
+
+    def hold_next(self, kinds: Collection[str] = ACTIVITY_WRITES) -> Hold:
+        """Keep the next request of `kinds` waiting, unanswered and not yet accepted, until
+        `release()`: the moment to kill the bot "before the connector took the reply". A
+        request whose client died while held is recorded as dropped, never as accepted."""
+        self._hold = Hold(frozenset(kinds))
+        return self._hold
 
     @property
     def pending_faults(self) -> int:
@@ -1140,6 +1150,13 @@ class FakeConnector:
             payload = {"message": "Authorization has been denied for this request."}
             record(401, payload)
             return web.json_response(payload, status=401)
+
+        hold, self._hold = (self._hold, None) if self._hold and kind in self._hold.kinds else (None, self._hold)
+        if hold is not None:
+            await hold.wait_here()
+            if request.transport is None or request.transport.is_closing():
+                record(None)
+                return web.Response(status=599)
 
         fault = self._faults.take(kind)
         if fault is not None:

@@ -32,6 +32,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.support.hold import Hold
+
 # ---------------------------------------------------------------------------------------------
 # shared plumbing
 
@@ -79,6 +81,7 @@ class _FakeServer:
         self._ca = ca
         self.faults: list[Fault] = []
         self.requests: list[LoggedRequest] = []
+        self._holds: list[tuple[Fault, Hold]] = []
         self._runner: web.AppRunner | None = None
         self._transports: list[asyncio.BaseTransport] = []
         self.port = 0
@@ -105,6 +108,20 @@ class _FakeServer:
         """
         self.faults.append(Fault(match, count, status, retry_after, drop, after, skip))
 
+    def hold_next(self, match: str, *, after: bool = True) -> Hold:
+        """Keep the next matching request waiting until `release()`: after applying it (`after`,
+        e.g. a mail already sent) or before. The moment to kill the bot at that point."""
+        hold = Hold()
+        self._holds.append((Fault(match, 1, after=after), hold))
+        return hold
+
+    def _take_hold(self, method: str, path: str) -> tuple[Fault, Hold] | None:
+        for entry in self._holds:
+            if entry[0].matches(method, path):
+                self._holds.remove(entry)
+                return entry
+        return None
+
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.count > 0 and fault.matches(method, path):
@@ -128,6 +145,11 @@ class _FakeServer:
         if request.transport is not None and request.transport not in self._transports:
             self._transports.append(request.transport)
         response: web.StreamResponse | None = await self._guard(request)
+        held = self._take_hold(request.method, request.path) if response is None else None
+        if held is not None and not held[0].after:
+            await held[1].wait_here()
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=599)  # its client died while held: never applied
         if response is None:
             fault = self._take_fault(request.method, request.path)
             if fault is not None and not fault.after:
@@ -139,6 +161,8 @@ class _FakeServer:
                     response = exc.response
                 if fault is not None:
                     response = self._fault_response(request, fault)
+        if held is not None and held[0].after:
+            await held[1].wait_here()
         self.requests.append(
             LoggedRequest(
                 request.method,
