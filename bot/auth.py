@@ -9,6 +9,7 @@ from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthenticati
 from botbuilder.schema import Activity
 from botframework.connector.auth import AuthenticateRequestResult, BotFrameworkAuthentication
 
+from bot.connectors import SharedClientsAuthentication
 from bot.credentials import CachingCredentialsFactory
 from config.settings import Settings
 
@@ -19,7 +20,7 @@ class Unauthorized(Exception):
     """The request's token did not prove it came from the channel for this bot."""
 
 
-def build_authentication(settings: Settings) -> BotFrameworkAuthentication:
+def build_authentication(settings: Settings) -> SharedClientsAuthentication:
     """botbuilder's configuration-driven authentication, with our caching credentials factory.
 
     Endpoint overrides left empty mean the public cloud; any one of them set switches botbuilder
@@ -42,7 +43,9 @@ def build_authentication(settings: Settings) -> BotFrameworkAuthentication:
         settings.app_password.get_secret_value(),
         single_tenant_id=settings.app_tenant_id if settings.app_type == "SingleTenant" else None,
     )
-    return ConfigurationBotFrameworkAuthentication(configuration, credentials_factory=credentials)
+    return SharedClientsAuthentication(
+        ConfigurationBotFrameworkAuthentication(configuration, credentials_factory=credentials)
+    )
 
 
 async def authenticate(

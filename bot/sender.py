@@ -18,14 +18,10 @@ from botbuilder.core import TurnContext
 from botbuilder.schema import ConversationReference
 from botbuilder.schema.teams import TeamsChannelAccount
 from botframework.connector.aio import ConnectorClient
-from botframework.connector.auth import (
-    AuthenticationConstants,
-    BotFrameworkAuthentication,
-    ClaimsIdentity,
-    ConnectorFactory,
-)
+from botframework.connector.auth import AuthenticationConstants, ClaimsIdentity, ConnectorFactory
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
+from bot.connectors import SharedClientsAuthentication
 from bot.render import render
 from handlers.deps import Contact
 from outbox.errors import PermanentFailure, RetryLater
@@ -39,24 +35,21 @@ RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 class TeamsConnector:
     """Connector clients for proactive sends, one per service URL, reused across jobs."""
 
-    def __init__(self, auth: BotFrameworkAuthentication, app_id: str) -> None:
+    def __init__(self, auth: SharedClientsAuthentication, app_id: str) -> None:
         identity = ClaimsIdentity(
             {AuthenticationConstants.AUDIENCE_CLAIM: app_id, AuthenticationConstants.APP_ID_CLAIM: app_id},
             True,
         )
+        self._auth = auth
         self._factory: ConnectorFactory = auth.create_connector_factory(identity)
         self._audience = auth.get_originating_audience()
-        self._clients: dict[str, ConnectorClient] = {}
 
     async def client(self, service_url: str) -> ConnectorClient:
-        if service_url not in self._clients:
-            self._clients[service_url] = await self._factory.create(service_url, self._audience)
-        return self._clients[service_url]
+        """The process-wide client for this service URL (see bot.connectors)."""
+        return await self._factory.create(service_url, self._audience)
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.__aexit__(None, None, None)
-        self._clients.clear()
+        await self._auth.close()
 
 
 class TeamsSender:

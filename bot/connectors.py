@@ -1,0 +1,95 @@
+"""Connector clients that live as long as the process, shared by every turn and every send.
+
+Stock botbuilder builds a new ConnectorClient and a new UserTokenClient on every turn. Each is
+an msrest client whose configuration builds its retry table with a quadratic list comprehension:
+measured with py-spy under bench/load.py, that alone was about a sixth of the bot's CPU. The
+clients hold nothing per turn (credentials are per app, and the token is cached by MSAL), so
+one per (app id, service URL, audience) serves every turn and every proactive send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from botbuilder.schema import Activity
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    BotFrameworkAuthentication,
+    ClaimsIdentity,
+    ConnectorFactory,
+    JwtTokenValidation,
+    UserTokenClient,
+)
+
+
+class _SharedConnectorFactory(ConnectorFactory):
+    def __init__(self, make: ConnectorFactory, get: Callable[..., Awaitable[ConnectorClient]], app_id: str) -> None:
+        self._make = make
+        self._get = get
+        self._app_id = app_id
+
+    async def create(self, service_url: str, audience: str) -> ConnectorClient:
+        return await self._get((self._app_id, service_url, audience), lambda: self._make.create(service_url, audience))
+
+
+class SharedClientsAuthentication(BotFrameworkAuthentication):
+    """botbuilder's authentication, unchanged, except that the clients it makes are reused."""
+
+    def __init__(self, inner: BotFrameworkAuthentication) -> None:
+        self._inner = inner
+        self._clients: dict[tuple[str, ...], Any] = {}
+        self._making = asyncio.Lock()
+
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+        result = await self._inner.authenticate_request(activity, auth_header)
+        if result.connector_factory is not None:
+            result.connector_factory = _SharedConnectorFactory(
+                result.connector_factory, self._shared, _app_id(result.claims_identity)
+            )
+        return result
+
+    async def authenticate_streaming_request(self, auth_header: str, channel_id_header: str) -> AuthenticateRequestResult:
+        return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return _SharedConnectorFactory(
+            self._inner.create_connector_factory(claims_identity), self._shared, _app_id(claims_identity)
+        )
+
+    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
+        return await self._shared(
+            ("user-token", _app_id(claims_identity)),
+            lambda: self._inner.create_user_token_client(claims_identity),
+        )
+
+    def create_bot_framework_client(self) -> Any:
+        return self._inner.create_bot_framework_client()
+
+    def get_originating_audience(self) -> str:
+        return self._inner.get_originating_audience()
+
+    async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
+        return await self._inner.authenticate_channel_request(auth_header)
+
+    async def close(self) -> None:
+        """Close the connector clients' HTTP sessions (at shutdown)."""
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            if isinstance(client, ConnectorClient):
+                await client.__aexit__(None, None, None)
+
+    async def _shared(self, key: tuple[str, ...], make: Callable[[], Awaitable[Any]]) -> Any:
+        if key not in self._clients:
+            async with self._making:  # first turns arriving together build one client, not many
+                if key not in self._clients:
+                    self._clients[key] = await make()
+        return self._clients[key]
+
+
+def _app_id(identity: ClaimsIdentity | None) -> str:
+    if identity is None:
+        return ""
+    return JwtTokenValidation.get_app_id_from_claims(identity.claims) or ""
