@@ -190,3 +190,22 @@ async def test_a_single_tenant_bot_answers_with_a_token_from_its_own_tenant(
         [reply] = await channel.connector.wait_for(1)
         assert reply.auth.valid and "Q-1" in reply.text
         assert {request.tenant for request in channel.aad.token_requests()} == {tenant}
+
+
+async def test_without_an_app_id_the_emulator_can_talk_to_the_bot(
+    channel: FakeChannel, database_url: str, tmp_path: Path
+) -> None:
+    """Local trials with the Bot Framework Emulator: no token in, none out, same answers."""
+    channel.register_app(APP_ID, APP_PASSWORD)  # the channel's side; the bot has no app id
+    channel.connector.enforce_auth = False
+    settings = Settings(DATABASE_URL=database_url, MAIL_OUTBOX_DIR=str(tmp_path / "outbox"))
+    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
+        bot = Bot(client, channel, settings, settings.mail_outbox_dir)
+        asked = channel.activities.personal_message(channel.new_user("Emma Emulator"), OFF_TOPIC)
+        response = await bot.post(asked, authorization=None)
+        assert response.status == 200
+        [reply] = await channel.connector.wait_for(1)
+        assert reply.activity_id == asked["id"] and "Q-1" in reply.text
+        assert reply.authorization is None
+        await bot.drained()
+        assert len(bot.mails()) == 1
