@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
@@ -30,6 +32,8 @@ from store.schema import utcnow
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+PER_CONVERSATION = 1  # one send at a time per conversation: in order, and Teams throttles per conversation
+MAX_THROTTLED_CONVERSATIONS = 10_000
 
 
 class TeamsConnector:
@@ -52,18 +56,54 @@ class TeamsConnector:
         await self._auth.close()
 
 
+class ConversationGate:
+    """Per conversation: one send at a time (so messages arrive in order), none while throttled.
+
+    A 429's Retry-After then holds back every job for that conversation (they go back to the
+    outbox with the time left), not only the one that was refused; other conversations go on.
+    """
+
+    def __init__(self, per_conversation: int = PER_CONVERSATION) -> None:
+        self._per_conversation = per_conversation
+        self._slots: weakref.WeakValueDictionary[str, asyncio.Semaphore] = weakref.WeakValueDictionary()
+        self._resume_at: dict[str, float] = {}
+
+    @asynccontextmanager
+    async def slot(self, conversation_id: str) -> AsyncIterator[None]:
+        slot = self._slots.get(conversation_id)
+        if slot is None:
+            slot = self._slots[conversation_id] = asyncio.Semaphore(self._per_conversation)
+        async with slot:
+            wait = self._resume_at.get(conversation_id, 0.0) - time.monotonic()
+            if wait > 0:  # checked after the wait for the slot: the send before us may be refused
+                raise RetryLater("the connector is throttling this conversation", wait)
+            try:
+                yield
+            except RetryLater as throttled:
+                if throttled.retry_after:
+                    self._hold_back(conversation_id, throttled.retry_after)
+                raise
+
+    def _hold_back(self, conversation_id: str, seconds: float) -> None:
+        now = time.monotonic()
+        if len(self._resume_at) > MAX_THROTTLED_CONVERSATIONS:
+            self._resume_at = {c: t for c, t in self._resume_at.items() if t > now}
+        self._resume_at[conversation_id] = max(self._resume_at.get(conversation_id, 0.0), now + seconds)
+
+
 class TeamsSender:
     """The `teams.send` job: one reply message to one conversation."""
 
-    def __init__(self, connector: TeamsConnector) -> None:
+    def __init__(self, connector: TeamsConnector, gate: ConversationGate | None = None) -> None:
         self._connector = connector
+        self._gate = gate or ConversationGate()
 
     async def send(self, payload: dict[str, Any]) -> None:
         reference = ConversationReference().deserialize(payload["address"])
         activity = TurnContext.apply_conversation_reference(render(payload["message"]), reference)
         reply_to_id = payload.get("reply_to_id")
         conversation_id = reference.conversation.id
-        async with _connector_errors("send a Teams message"):
+        async with self._gate.slot(conversation_id), _connector_errors("send a Teams message"):
             client = await self._connector.client(reference.service_url)
             if reply_to_id:
                 activity.reply_to_id = reply_to_id
@@ -80,7 +120,7 @@ class TeamsSender:
         # In a channel, the command's thread id is ";messageid=..."; a card starts its own thread.
         conversation_id = reference.conversation.id.split(";messageid=")[0]
         activity.conversation.id = conversation_id
-        async with _connector_errors("post a Teams card"):
+        async with self._gate.slot(conversation_id), _connector_errors("post a Teams card"):
             client = await self._connector.client(reference.service_url)
             response = await client.conversations.send_to_conversation(conversation_id, activity)
         return response.id
@@ -91,7 +131,7 @@ class TeamsSender:
         activity = TurnContext.apply_conversation_reference(render(message), reference)
         activity.id = activity_id
         activity.reply_to_id = None
-        async with _connector_errors("update a Teams card"):
+        async with self._gate.slot(reference.conversation.id), _connector_errors("update a Teams card"):
             client = await self._connector.client(reference.service_url)
             await client.conversations.update_activity(reference.conversation.id, activity_id, activity)
 

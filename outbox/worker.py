@@ -108,13 +108,18 @@ class OutboxWorker:
             self.counts["succeeded"] += 1
 
     async def _reschedule(self, job: Job, reason: str, retry_after: float | None) -> None:
-        if self._retry.exhausted(job.attempts):
+        # A server that says when to come back (Retry-After) is throttling, not failing: that
+        # attempt is not counted, so a long 429 storm delays the job but never makes it give up.
+        throttled = retry_after is not None
+        if not throttled and self._retry.exhausted(job.attempts):
             await self._fail(job, f"gave up after {job.attempts} attempts: {reason}")
             return
         delay = self._retry.delay(job.attempts, retry_after)
         log.warning("outbox: job %s (%s) will retry in %.1fs: %s", job.id, job.kind, delay, reason)
         async with self._store.unit() as unit:
-            await unit.outbox.retry(job.id, at=utcnow() + timedelta(seconds=delay), error=reason)
+            await unit.outbox.retry(
+                job.id, at=utcnow() + timedelta(seconds=delay), error=reason, count_attempt=not throttled
+            )
         self.counts["retried"] += 1
         asyncio.get_running_loop().call_later(delay, self._wakeup.set)
 

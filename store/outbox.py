@@ -79,11 +79,16 @@ class OutboxRepo:
     async def fail(self, job_id: int, error: str) -> None:
         await self._finish(job_id, status=FAILED, error=error)
 
-    async def retry(self, job_id: int, *, at: datetime, error: str) -> None:
+    async def retry(self, job_id: int, *, at: datetime, error: str, count_attempt: bool = True) -> None:
+        """Put the job back for `at`; `count_attempt=False` gives back the attempt its claim took."""
+        attempts = outbox.c.attempts if count_attempt else outbox.c.attempts - 1
         await self._conn.execute(
             update(outbox)
             .where(outbox.c.id == job_id)
-            .values(status=TODO, run_after=at, lease_until=None, last_error=error[:2000], updated_at=utcnow())
+            .values(
+                status=TODO, run_after=at, lease_until=None, last_error=error[:2000],
+                attempts=attempts, updated_at=utcnow(),
+            )
         )
 
     async def failed(self) -> int:

@@ -159,6 +159,21 @@ async def test_a_throttled_connector_gets_the_reply_once_after_retry_after(bot: 
     assert "Q-1" in reply.text
 
 
+async def test_a_throttled_conversation_is_left_alone_until_its_retry_after(bot: Bot) -> None:
+    """One 429 holds back every reply to that conversation, not only the refused one."""
+    user = bot.channel.new_user("Tess Throttle")
+    bot.channel.connector.fail_next(1, status=429, retry_after=2)
+    for n in range(3):
+        await bot.say(user, f"{OFF_TOPIC} ({n})")
+    replies = await bot.channel.connector.wait_for(3, timeout=30)
+    await bot.drained()
+    requests = bot.channel.connector.recorded("reply")
+    [refused] = [r for r in requests if r.status == 429]
+    after = [r.received_at - refused.received_at for r in requests if r.received_at > refused.received_at]
+    assert after and min(after) >= 2.0, after
+    assert sorted(r.activity_id for r in replies) == sorted({r.activity_id for r in replies})
+
+
 async def test_a_503_from_the_connector_is_retried(bot: Bot) -> None:
     bot.channel.connector.fail_next(1, status=503)
     user = bot.channel.new_user("Una Available")

@@ -78,6 +78,26 @@ async def test_retry_after_is_honoured_then_the_job_succeeds(store: Store) -> No
     assert worker.counts == {"succeeded": 1, "retried": 2, "failed": 0}
 
 
+async def test_a_long_throttling_storm_delays_a_job_but_never_fails_it(store: Store) -> None:
+    calls = 0
+    done = asyncio.Event()
+
+    async def storm(_: dict[str, Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 10:  # more 429s than the job has attempts
+            raise RetryLater("429 from the server", retry_after=0.01)
+        done.set()
+
+    worker = _worker(store, {"storm": storm}, max_attempts=3)
+    task = asyncio.create_task(worker.run())
+    await _enqueue(store, "storm", "only")
+    await asyncio.wait_for(done.wait(), 10)
+    await worker.stop()
+    await task
+    assert worker.counts == {"succeeded": 1, "retried": 10, "failed": 0}
+
+
 async def test_permanent_failures_and_exhausted_retries_stop(store: Store) -> None:
     calls: list[str] = []
 
