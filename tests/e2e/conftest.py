@@ -166,6 +166,22 @@ async def graph_world(tmp_path: Path) -> AsyncIterator[GraphWorld]:
         await stop_world(world)
 
 
+def graph_mail_env(world: GraphWorld) -> dict[str, str]:
+    """Settings that send and read the bot's mail through the local Graph server."""
+    return {
+        "SHARED_MAILBOX": world.mailbox,
+        "GRAPH_TENANT_ID": world.tenant_id,
+        "GRAPH_CLIENT_ID": world.client_id,
+        "GRAPH_CLIENT_SECRET": world.client_secret,
+        "GRAPH_AUTHORITY_HOST": world.identity.base_url,
+        "GRAPH_URL": world.graph.base_url,
+        "GRAPH_CA_BUNDLE": world.ca_path,
+        "MODERATOR_SENDERS": "@council.example",
+        "STAFF_MAIL_DOMAINS": "council.example",
+        "MAIL_POLL_SECONDS": "0.2",
+    }
+
+
 @pytest.fixture
 async def mail_bot(
     channel: FakeChannel,
@@ -180,17 +196,8 @@ async def mail_bot(
         channel,
         database_url,
         tmp_path,
-        SHARED_MAILBOX=graph_world.mailbox,
-        GRAPH_TENANT_ID=graph_world.tenant_id,
-        GRAPH_CLIENT_ID=graph_world.client_id,
-        GRAPH_CLIENT_SECRET=graph_world.client_secret,
-        GRAPH_AUTHORITY_HOST=graph_world.identity.base_url,
-        GRAPH_URL=graph_world.graph.base_url,
-        GRAPH_CA_BUNDLE=graph_world.ca_path,
         MODERATORS_ADDRESS="",
-        MODERATOR_SENDERS="@council.example",
-        STAFF_MAIL_DOMAINS="council.example",
-        MAIL_POLL_SECONDS="0.2",
+        **graph_mail_env(graph_world),
     )
     async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
         bot = Bot(client, channel, settings, settings.mail_outbox_dir)

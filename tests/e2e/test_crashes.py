@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from store.db import create_engine
 from store.schema import questions
-from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, eventually
+from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, eventually, graph_mail_env
 from tests.support.channel import FakeChannel, TeamsUser
 from tests.support.graph import GraphWorld
 from tests.support.process import bot_process, free_port, wait_healthy
@@ -36,16 +36,7 @@ def env(channel: FakeChannel, graph_world: GraphWorld, database_url: str) -> dic
         DATABASE_URL=database_url,
         OUTBOX_POLL_SECONDS="0.2",
         OUTBOX_LEASE_SECONDS="1",  # a killed instance's jobs come back quickly
-        SHARED_MAILBOX=graph_world.mailbox,
-        GRAPH_TENANT_ID=graph_world.tenant_id,
-        GRAPH_CLIENT_ID=graph_world.client_id,
-        GRAPH_CLIENT_SECRET=graph_world.client_secret,
-        GRAPH_AUTHORITY_HOST=graph_world.identity.base_url,
-        GRAPH_URL=graph_world.graph.base_url,
-        GRAPH_CA_BUNDLE=graph_world.ca_path,
-        MODERATOR_SENDERS="@council.example",
-        STAFF_MAIL_DOMAINS="council.example",
-        MAIL_POLL_SECONDS="0.2",
+        **graph_mail_env(graph_world),
     )
     return settings
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, an_faq_entry, eventually
+from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, an_faq_entry, eventually, graph_mail_env
 from tests.support.channel import FakeChannel
 from tests.support.graph import GraphWorld
 from tests.support.process import bot_process, free_port, wait_healthy
@@ -30,16 +30,7 @@ async def instances(
         HOST="127.0.0.1",
         DATABASE_URL=database_url,
         OUTBOX_POLL_SECONDS="0.2",
-        SHARED_MAILBOX=graph_world.mailbox,
-        GRAPH_TENANT_ID=graph_world.tenant_id,
-        GRAPH_CLIENT_ID=graph_world.client_id,
-        GRAPH_CLIENT_SECRET=graph_world.client_secret,
-        GRAPH_AUTHORITY_HOST=graph_world.identity.base_url,
-        GRAPH_URL=graph_world.graph.base_url,
-        GRAPH_CA_BUNDLE=graph_world.ca_path,
-        MODERATOR_SENDERS="@council.example",
-        STAFF_MAIL_DOMAINS="council.example",
-        MAIL_POLL_SECONDS="0.2",
+        **graph_mail_env(graph_world),
     )
     async with AsyncExitStack() as stack:
         urls = []
