@@ -1154,7 +1154,7 @@ class FakeConnector:
         hold, self._hold = (self._hold, None) if self._hold and kind in self._hold.kinds else (None, self._hold)
         if hold is not None:
             await hold.wait_here()
-            if request.transport is None or request.transport.is_closing():
+            if await hold.client_gone(request):
                 record(None)
                 return web.Response(status=599)
 

@@ -148,7 +148,7 @@ class _FakeServer:
         held = self._take_hold(request.method, request.path) if response is None else None
         if held is not None and not held[0].after:
             await held[1].wait_here()
-            if request.transport is None or request.transport.is_closing():
+            if await held[1].client_gone(request):
                 return web.Response(status=599)  # its client died while held: never applied
         if response is None:
             fault = self._take_fault(request.method, request.path)
