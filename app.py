@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 
 from aiohttp import web
@@ -16,13 +17,15 @@ from bot.endpoint import MessagesEndpoint
 from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
 from bot.teams import QuestionsBot
 from config.settings import Settings, load_settings
-from faq.matcher import matcher_for_file
+from faq.live import live_matcher_for_file
 from faq.store import FaqFormatError
 from handlers import board, forwarding, mail_replies, moderation, replies, triage
 from handlers.board import BOARD_REFRESH
 from handlers.queue import MODERATION_CARD
 from handlers.deps import Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound
+from handlers.reminders import ReminderJob
+from handlers.retention import RetentionJob, RetentionPolicy
 from mail.base import MailTransport
 from mail.eml import EmlOutbox
 from mail.graph import GraphClient, GraphConfig, GraphMailTransport, SendPacer
@@ -46,7 +49,7 @@ WORKER = web.AppKey("worker", OutboxWorker)
 
 def create_app(settings: Settings) -> web.Application:
     """Build the app. Fails fast (FaqFormatError, ValidationError) on a bad FAQ or settings."""
-    matcher = matcher_for_file(
+    matcher = live_matcher_for_file(
         settings.faq_path, threshold=settings.faq_threshold, min_precision=settings.faq_min_precision
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
@@ -86,6 +89,7 @@ def create_app(settings: Settings) -> web.Application:
 
     async def database(_: web.Application) -> AsyncIterator[None]:
         await upgrade_async(settings.database_url)
+        await matcher.reload(store)  # FAQ entries moderators added (faq_entries), off the loop
         yield
         await engine.dispose()
 
@@ -104,6 +108,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(outbox_worker)
     if graph is not None:
         app.cleanup_ctx.append(partial(_mailbox_watcher, settings, deps, graph))
+    app.cleanup_ctx.append(partial(_retention_job, settings, store))
+    app.cleanup_ctx.append(partial(_reminder_job, settings, store))
     endpoint = MessagesEndpoint(auth, QuestionsBot(deps), max_body_bytes=settings.max_body_bytes)
     app.router.add_post("/api/messages", endpoint.handle)
     app.router.add_get("/healthz", healthz)
@@ -141,6 +147,7 @@ def mail_policy(settings: Settings) -> MailPolicy:
         mailbox=settings.mailbox_address,
         moderators=settings.moderator_senders or (settings.forward_to,),
         staff_domains=settings.staff_mail_domains or (settings.mailbox_address.rpartition("@")[2],),
+        max_age_days=settings.retention_days,
     )
 
 
@@ -177,6 +184,34 @@ async def _mailbox_watcher(
     yield
     stopped.set()
     watcher.stop()
+    await task
+
+
+async def _retention_job(settings: Settings, store: Store, _: web.Application) -> AsyncIterator[None]:
+    """The purge runs at start and every RETENTION_INTERVAL_SECONDS; stopped first at shutdown."""
+    job = RetentionJob(
+        store,
+        RetentionPolicy(settings.retention_days, settings.audit_retention_days),
+        interval=settings.retention_interval_seconds,
+        log=log,
+    )
+    task = asyncio.create_task(job.run(), name="retention")
+    yield
+    job.stop()
+    await task
+
+
+async def _reminder_job(settings: Settings, store: Store, _: web.Application) -> AsyncIterator[None]:
+    """Lists questions waiting too long in the moderators' channel; stopped before the worker."""
+    job = ReminderJob(
+        store,
+        after=timedelta(hours=settings.reminder_after_hours),
+        interval=settings.reminder_check_seconds,
+        log=log,
+    )
+    task = asyncio.create_task(job.run(), name="reminders")
+    yield
+    job.stop()
     await task
 
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 ROOT = Path(__file__).resolve().parent
 BUNDLED_FAQ = ROOT / "config" / "faq.yaml"
+
+T = TypeVar("T")
 
 cli = click.Group(help="Colleague questions bot: admin commands.")
 
@@ -36,7 +42,7 @@ def upgrade(database_url: str) -> None:
 
 @cli.group()
 def faq() -> None:
-    """Check FAQ files, try the matcher, calibrate its threshold."""
+    """Check FAQ files, try the matcher, calibrate it, learn from use, export the merged FAQ."""
 
 
 @faq.command()
@@ -116,6 +122,439 @@ def calibrate(faq_path: Path, queries: Path, test_path: Path | None, min_precisi
     from faq.commands import calibrate_report
 
     click.echo(calibrate_report(faq_path, queries, test_path, min_precision))
+
+
+def _faq_database_url(function: Any) -> Any:
+    return click.option(
+        "--database-url",
+        envvar="DATABASE_URL",
+        default="sqlite:///var/bot.db",
+        show_default=True,
+        help="A plain SQLAlchemy URL [env DATABASE_URL].",
+    )(function)
+
+
+def _faq_file(function: Any) -> Any:
+    return click.option(
+        "--faq",
+        "faq_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=BUNDLED_FAQ,
+        envvar="FAQ_PATH",
+        show_default=True,
+        help="The bundled FAQ file [env FAQ_PATH].",
+    )(function)
+
+
+@faq.command()
+@_faq_file
+@_faq_database_url
+@click.option("--threshold", type=float, default=None, envvar="FAQ_THRESHOLD")
+@click.option(
+    "--min-precision", type=float, default=0.97, envvar="FAQ_MIN_PRECISION", show_default=True
+)
+def suggest(
+    faq_path: Path, database_url: str, threshold: float | None, min_precision: float
+) -> None:
+    """List phrasings to add to entries and new entries, learnt from colleagues' verdicts and
+    moderators' answers."""
+    from faq.commands import suggest_report, with_store
+
+    click.echo(
+        asyncio.run(
+            with_store(
+                database_url,
+                lambda store: suggest_report(
+                    faq_path, store, threshold=threshold, min_precision=min_precision
+                ),
+            )
+        )
+    )
+
+
+@faq.command()
+@_faq_file
+@_faq_database_url
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write here instead of stdout.",
+)
+def export(faq_path: Path, database_url: str, output: Path | None) -> None:
+    """Write the FAQ the bot answers from (the file plus moderators' entries) as one YAML file."""
+    from faq.commands import export_yaml, with_store
+
+    text = asyncio.run(with_store(database_url, lambda store: export_yaml(faq_path, store)))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+
+
+# --- retention and subject rights (issue 7) -------------------------------------------------
+
+
+def _database_url_option(function: Any) -> Any:
+    return click.option(
+        "--database-url",
+        envvar="DATABASE_URL",
+        default="sqlite:///var/bot.db",
+        show_default=True,
+        help="A plain SQLAlchemy URL [env DATABASE_URL].",
+    )(function)
+
+
+def _with_store(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(store)` on its own engine; a database that cannot be read exits 1, clearly."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    from store.db import create_engine
+    from store.store import Store
+
+    async def run() -> T:
+        engine = create_engine(database_url)
+        try:
+            return await work(Store(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DBAPIError as error:
+        shown = make_url(database_url).render_as_string(hide_password=True)
+        click.echo(f"cannot use the database {shown}: {error.orig} (run `cli.py db upgrade`?)", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    envvar="RETENTION_DAYS",
+    default=365,
+    show_default=True,
+    help="Remove personal data older than this [env RETENTION_DAYS].",
+)
+@click.option(
+    "--audit-days",
+    type=click.IntRange(min=1),
+    envvar="AUDIT_RETENTION_DAYS",
+    default=730,
+    show_default=True,
+    help="Remove audit entries older than this [env AUDIT_RETENTION_DAYS].",
+)
+@_database_url_option
+def purge(dry_run: bool, days: int, audit_days: int, database_url: str) -> None:
+    """Remove (or with --dry-run, count) data older than the retention period, per table."""
+    from handlers.retention import RetentionPolicy, purge_expired
+
+    policy = RetentionPolicy(days, audit_days)
+    counts = _with_store(database_url, lambda store: purge_expired(store, policy, dry_run=dry_run))
+    click.echo(
+        f"{'would remove' if dry_run else 'removed'} (data older than {days} days, "
+        f"audit entries older than {audit_days} days):"
+    )
+    for table, count in counts.items():
+        click.echo(f"  {table}: {count}")
+
+
+@cli.group()
+def subject() -> None:
+    """Subject rights (UK GDPR): export or erase what the bot holds about one person."""
+
+
+def _subject_email(_: click.Context, __: click.Parameter, value: str) -> str:
+    from handlers.subjects import BadSubject, subject_email
+
+    try:
+        return subject_email(value)
+    except BadSubject as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@subject.command("export")
+@click.option("--user", "email", required=True, callback=_subject_email, help="The person's email address.")
+@_database_url_option
+def subject_export(email: str, database_url: str) -> None:
+    """Print, as JSON, everything held about the person (questions, answers, roles, audit...)."""
+    from handlers.subjects import export_subject
+
+    data = _with_store(database_url, lambda store: export_subject(store, email))
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@subject.command("erase")
+@click.option("--user", "email", required=True, callback=_subject_email, help="The person's email address.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_database_url_option
+def subject_erase(email: str, yes: bool, database_url: str) -> None:
+    """Delete the person's questions and identity; name them "erased" in others' records."""
+    from handlers.subjects import erase_subject
+
+    if not yes:
+        click.confirm(f"Erase everything held about {email}? This cannot be undone", abort=True)
+    done = _with_store(database_url, lambda store: erase_subject(store, email))
+    click.echo(f"erased {email}:" if any(done.values()) else f"nothing held about {email}; nothing changed:")
+    for what, count in done.items():
+        click.echo(f"  {what}: {count}")
+
+
+# Live events: roles and events, over the same handlers the bot's Teams commands use. ----------
+
+CLI_ACTOR = "cli"  # how the audit log names whoever ran these commands
+LiveT = TypeVar("LiveT")
+
+
+def _live_database_url(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--database-url",
+        envvar="DATABASE_URL",
+        default="sqlite:///var/bot.db",
+        show_default=True,
+        help="A plain SQLAlchemy URL [env DATABASE_URL].",
+    )(command)
+
+
+def _live_store(database_url: str, work: Callable[[Any], Awaitable[LiveT]]) -> LiveT:
+    """Run `work(store)` once. Bad input (handlers' BadRequest) is exit 2 with the reason on
+    stderr; the handlers raise it before writing, so nothing has changed."""
+    import asyncio
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    from handlers.roles import BadRequest
+    from store.db import create_engine
+    from store.store import Store
+
+    async def run() -> LiveT:
+        engine = create_engine(database_url)
+        try:
+            return await work(Store(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except BadRequest as bad:
+        click.echo(f"Error: {bad}", err=True)
+        sys.exit(2)
+    except (DBAPIError, OSError) as error:
+        where = make_url(database_url).render_as_string(hide_password=True)
+        click.echo(f"Error: cannot use the database {where} ({type(error).__name__}); "
+                   "is it reachable and migrated (cli.py db upgrade)?", err=True)
+        sys.exit(1)
+
+
+def _live_write(text: str, output: Path | None, what: str) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8", newline="")
+    click.echo(f"wrote {what} to {output}")
+
+
+@cli.group()
+def roles() -> None:
+    """Hosts and moderators (admins are set by the ADMINS setting)."""
+
+
+@roles.command("grant")
+@click.argument("role")
+@click.argument("who")
+@_live_database_url
+def roles_grant(role: str, who: str, database_url: str) -> None:
+    """Give WHO (an email address or Entra object id) the ROLE host or moderator."""
+    from handlers.roles import change_role, describe
+
+    change = _live_store(database_url, lambda store: change_role(
+        store, grant=True, role=role, who=who, by=CLI_ACTOR))
+    click.echo(describe(change))
+
+
+@roles.command("revoke")
+@click.argument("role")
+@click.argument("who")
+@_live_database_url
+def roles_revoke(role: str, who: str, database_url: str) -> None:
+    """Take the ROLE host or moderator away from WHO."""
+    from handlers.roles import change_role, describe
+
+    change = _live_store(database_url, lambda store: change_role(
+        store, grant=False, role=role, who=who, by=CLI_ACTOR))
+    click.echo(describe(change))
+
+
+@roles.command("list")
+@_live_database_url
+def roles_list(database_url: str) -> None:
+    """Every granted role: role, who, and who granted it."""
+    from handlers.report import plain_line
+    from handlers.roles import granted_roles
+
+    granted = _live_store(database_url, granted_roles)
+    if not granted:
+        click.echo("No hosts or moderators yet (admins come from the ADMINS setting).")
+    for principal, role, by in granted:
+        click.echo(f"{role:<10} {principal}  (granted by {plain_line(by)})")
+
+
+@cli.group()
+def events() -> None:
+    """Live events: open, close, list, publish the digest, export the questions."""
+
+
+@events.command("open")
+@click.argument("title")
+@click.option("--description", default=None, help="Shown under the title in the digest.")
+@click.option("--ends-at", default=None, help="ISO 8601, e.g. 2025-03-14T15:00 (UK time unless an offset is given).")
+@_live_database_url
+def events_open(title: str, description: str | None, ends_at: str | None, database_url: str) -> None:
+    """Open an event called TITLE: questions asked from now on belong to it."""
+    from handlers.hosting import open_event, parse_ends_at
+    from handlers.roles import BadRequest
+
+    try:
+        ends = parse_ends_at(ends_at) if ends_at is not None else None
+    except BadRequest as bad:
+        click.echo(f"Error: {bad}", err=True)
+        sys.exit(2)
+    event_id = _live_store(database_url, lambda store: open_event(
+        store, title, by=CLI_ACTOR, description=description, ends_at=ends))
+    click.echo(f"opened E-{event_id}")
+
+
+@events.command("close")
+@click.argument("event")
+@_live_database_url
+def events_close(event: str, database_url: str) -> None:
+    """Close EVENT (3 or E-3)."""
+    from handlers.hosting import close_event
+
+    closed_event, closed = _live_store(database_url, lambda store: close_event(store, event, by=CLI_ACTOR))
+    click.echo(f"closed E-{closed_event.id}" if closed else f"E-{closed_event.id} was already closed")
+
+
+@events.command("list")
+@_live_database_url
+def events_list(database_url: str) -> None:
+    """Every event: reference, state, when it opened (UTC), questions asked, title."""
+    from handlers.hosting import list_events
+    from handlers.report import plain_line
+
+    listed = _live_store(database_url, list_events)
+    if not listed:
+        click.echo("No events yet.")
+    for line in listed:
+        e = line.event
+        click.echo(f"E-{e.id:<4} {e.status:<7} {e.opened_at:%Y-%m-%d %H:%M} UTC  "
+                   f"{line.asked:>5} asked  {plain_line(e.title)}")
+
+
+@events.command("publish")
+@click.argument("event")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of stdout.")
+@_live_database_url
+def events_publish(event: str, fmt: str, output: Path | None, database_url: str) -> None:
+    """The digest of EVENT's answered questions, as Markdown or a cleaned HTML fragment."""
+    from handlers.digest import digest_of
+
+    text = _live_store(database_url, lambda store: digest_of(store, event, fmt, by=CLI_ACTOR))  # type: ignore[arg-type]
+    _live_write(text, output, "the digest")
+
+
+@events.command("export")
+@click.argument("event")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of stdout.")
+@_live_database_url
+def events_export(event: str, fmt: str, output: Path | None, database_url: str) -> None:
+    """EVENT's questions for the organisers: one row per question (askers only when not anonymous)."""
+    from handlers.digest import export_of
+
+    text = _live_store(database_url, lambda store: export_of(store, event, fmt, by=CLI_ACTOR))  # type: ignore[arg-type]
+    _live_write(text, output, "the export")
+
+
+# Event report, offline mail, Teams package (issues 4 and 5). ---------------------------------
+
+
+@events.command("report")
+@click.argument("event")
+@click.option("--format", "fmt", type=click.Choice(["md", "text", "html"]), default="md", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of stdout.")
+@_live_database_url
+def events_report(event: str, fmt: str, output: Path | None, database_url: str) -> None:
+    """EVENT's figures: asked, answered (FAQ, moderators), dismissed, median wait, busiest
+    minutes, top topics; the HTML fragment adds a questions-per-minute chart."""
+    from handlers.event_report import report_of
+
+    text = _live_store(database_url, lambda store: report_of(store, event, fmt, by=CLI_ACTOR))  # type: ignore[arg-type]
+    _live_write(text, output, "the report")
+
+
+@cli.group()
+def mail() -> None:
+    """Mail without Graph: feed a saved mail into the bot's inbox."""
+
+
+@mail.command("receive")
+@click.argument("file", type=click.Path(path_type=Path))
+@_live_database_url
+def mail_receive(file: Path, database_url: str) -> None:
+    """Record FILE (an .eml, e.g. a moderator's reply to a forwarded question) as if it had
+    arrived in the shared mailbox; the running bot delivers what it causes. Settings (who
+    counts as a moderator or as staff) come from the environment, as for the bot."""
+    import logging
+
+    from pydantic import ValidationError
+
+    from app import mail_policy
+    from config.settings import load_settings
+    from handlers.deps import Limits
+    from handlers.mail_file import receive_mail_file
+
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        click.echo(f"Error: invalid settings:\n{error}", err=True)
+        sys.exit(2)
+    limits = Limits(settings.max_question_chars, settings.forward_to)
+    received = _live_store(database_url, lambda store: receive_mail_file(
+        store, mail_policy(settings), limits, file, log=logging.getLogger("questions_bot")))
+    click.echo(received.describe())
+
+
+@cli.group()
+def teams() -> None:
+    """The Teams app package admins upload."""
+
+
+@teams.command("package")
+@click.option("--app-id", envvar="MicrosoftAppId", default="",
+              help="The bot's Entra application (client) id [env MicrosoftAppId].")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              help="The zip to write, or a folder to write colleague-questions-bot-VERSION.zip in.")
+@click.option("--version", "app_version", default="1.0.0", show_default=True,
+              help="The app version Teams shows; raise it for every upload of a changed package.")
+def teams_package(app_id: str, output: Path, app_version: str) -> None:
+    """Build the zip (manifest with the app id, and both icons) ready to upload to Teams."""
+    from teams_package import build_package
+
+    try:
+        written = build_package(app_id, output, version=app_version)
+    except (ValueError, FileNotFoundError) as error:  # ManifestError is a ValueError
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    click.echo(f"wrote the Teams app package to {written}")
 
 
 if __name__ == "__main__":

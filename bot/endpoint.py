@@ -87,7 +87,38 @@ def _activity_problem(data: Any) -> str | None:
             return f"a {data['type']} activity needs {field}.id"
     if not isinstance(data.get("text"), str | None):
         return "text must be a string"
+    return _field_problem(data)
+
+
+# The longest value the store keeps for each field (store/schema.py; the delivery key is
+# "teams:<conversation id>:<activity id>" in 512). Teams' own ids are far shorter. Ids also
+# travel in HTTP headers and URLs of the replies, so they must be printable ASCII.
+_ID_LIMITS = {"id": 128, "conversation.id": 256, "from.id": 256, "recipient.id": 256}
+_OPTIONAL_TEXT_LIMITS = {"from.name": 256, "from.aadObjectId": 64, "conversation.conversationType": 32}
+
+
+def _field_problem(data: dict[str, Any]) -> str | None:
+    """What a stored or echoed field must be, so an odd value is a 400 rather than a failure later."""
+    for path, limit in _ID_LIMITS.items():
+        value = _at(data, path)
+        if len(value) > limit:
+            return f"{path} is longer than {limit} characters"
+        if not (value.isascii() and value.isprintable()):
+            return f"{path} must be printable ASCII"
+    for path, limit in _OPTIONAL_TEXT_LIMITS.items():
+        value = _at(data, path)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return f"{path} must be a string"
+        if len(value) > limit:
+            return f"{path} is longer than {limit} characters"
     return None
+
+
+def _at(data: dict[str, Any], path: str) -> Any:
+    parent, _, field = path.rpartition(".")
+    return (data[parent] if parent else data).get(field)
 
 
 def _problem(status: int, code: str, detail: str) -> web.Response:

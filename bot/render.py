@@ -109,6 +109,26 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
                    submit("Dismiss", "dismiss"), submit("Mark duplicate", "merge")]
         if m["status"] == "claimed":
             actions.pop(1)
+    if m.get("faq_entry"):
+        facts.append({"title": "In the FAQ as", "value": m["faq_entry"]})
+    elif m["status"] == "answered":  # a good answer can become an FAQ entry the bot reuses
+        add = {"type": "Action.Submit", "title": "Add to FAQ",
+               "data": {"action": "moderate", "op": "faq", "question_id": m["question_id"]}}
+        body += [  # in the body, apart from the question's own actions, which end with the answer
+            _block("Add to the FAQ?", weight="Bolder", separator=True),
+            {"type": "Input.Text", "id": "faq_question", "value": m["text"], "maxLength": 500,
+             "label": "FAQ question (edit out anything personal)"},
+            {"type": "Input.Text", "id": "faq_answer", "value": m.get("answer") or "", "isMultiline": True,
+             "maxLength": 5000, "label": "FAQ answer"},
+            {"type": "ActionSet", "actions": [add]},
+        ]
+    if not m.get("private"):  # HR or wellbeing: keep it off the board and out of the digest
+        mark = {"type": "Action.Submit", "title": "Mark private",
+                "data": {"action": "moderate", "op": "private", "question_id": m["question_id"]}}
+        if actions:
+            actions.append(mark)
+        else:  # last in the body: a closed question's card keeps no open-question actions
+            body.append({"type": "ActionSet", "actions": [mark], "separator": True})
     return _card(body, actions, summary=f"{m['ref']}: {m['text']}")
 
 
@@ -134,9 +154,28 @@ def _feedback_noted(message: dict[str, Any]) -> Activity:
 
 
 def _answer(message: dict[str, Any]) -> Activity:
+    """The answer as text, and under it a small card asking the asker whether it helped."""
     heading = "More on your question" if message["follow_up"] else "An answer to your question"
     quoted = "\n".join(f"> {line}" for line in message["question"].splitlines() if line.strip())
-    return _text(f"**{heading} {message['ref']}**\n\n{quoted}\n\n{message['answer']}")
+    activity = _text(f"**{heading} {message['ref']}**\n\n{quoted}\n\n{message['answer']}")
+    if message.get("answer_id") and message.get("question_id"):  # replies queued before buttons had none
+
+        def choice(title: str, helpful: bool) -> dict[str, Any]:
+            data = {"action": "answer_feedback", "question_id": message["question_id"],
+                    "answer_id": message["answer_id"], "helpful": helpful}
+            return {"type": "Action.Submit", "title": title, "data": data}
+
+        card = _card([_block("Did this answer help?", weight="Bolder")],
+                     [choice("Helpful", True), choice("Not helpful", False)])
+        activity.attachments = card.attachments
+    return activity
+
+
+def _digest(message: dict[str, Any]) -> Activity:
+    """Markdown from handlers.publishing, where every colleague's text is already escaped."""
+    parts = message.get("parts", 1)
+    note = f"*Part {message['part']} of {parts}*\n\n" if parts > 1 else ""
+    return _text(note + message["markdown"])
 
 
 _RENDERERS: dict[str, Callable[[dict[str, Any]], Activity]] = {
@@ -160,6 +199,11 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], Activity]] = {
     ),
     "feedback_thanks": lambda _: _text("Thanks, glad that helped."),
     "feedback_noted": _feedback_noted,
+    "answer_feedback_thanks": lambda m: _text(
+        "Thanks for telling us." if m["helpful"] else
+        "Thanks for telling us. If you still need an answer, ask again with a little more detail."
+    ),
+    "digest": _digest,
     "not_your_question": lambda _: _text(
         "Only the colleague who asked that question can answer this card."
     ),

@@ -95,6 +95,18 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(12, gt=0, validation_alias="OUTBOX_MAX_ATTEMPTS")
     outbox_lease_seconds: float = Field(60.0, gt=0, validation_alias="OUTBOX_LEASE_SECONDS")
 
+    # Retention (UK GDPR storage limitation): what is older than this is purged by a background job
+    retention_days: int = Field(365, ge=1, validation_alias="RETENTION_DAYS")
+    audit_retention_days: int = Field(730, ge=1, validation_alias="AUDIT_RETENTION_DAYS")
+    retention_interval_seconds: float = Field(
+        3600.0, gt=0, validation_alias="RETENTION_INTERVAL_SECONDS"
+    )
+
+    # Reminders: questions waiting longer than this are listed in the moderators' channel,
+    # at most once per period of this length; the check runs every REMINDER_CHECK_SECONDS
+    reminder_after_hours: float = Field(24.0, gt=0, validation_alias="REMINDER_AFTER_HOURS")
+    reminder_check_seconds: float = Field(300.0, gt=0, validation_alias="REMINDER_CHECK_SECONDS")
+
     # Roles: admins grant and revoke hosts and moderators (emails or Entra object ids)
     admins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="ADMINS")
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from faq.calibration import Calibration, CurvePoint, LabelledQuery, load_labelled, split_labelled
+from faq.learning import Example, suggest
+from faq.live import faq_yaml, live_matcher_for_file, merged_faq, stored_entries
 from faq.matcher import Matcher, build_matcher, calibration_for
 from faq.store import load_faq
+from store.db import create_engine
+from store.store import Store
+
+T = TypeVar("T")
 
 CURVE_ROWS = 15
 
@@ -93,3 +101,67 @@ def _test_line(matcher: Matcher, test: Sequence[LabelledQuery], result: Calibrat
         f"test: {len(test)} questions; precision of answers {precision}, "
         f"answerable questions answered correctly {rate}"
     )
+
+
+async def _live(
+    faq_path: Path, store: Store, threshold: float | None, min_precision: float
+) -> Matcher:
+    """The matcher the bot would use now: the file plus moderators' entries, same threshold."""
+    live = await asyncio.to_thread(
+        live_matcher_for_file, faq_path, threshold=threshold, min_precision=min_precision
+    )
+    await live.reload(store)
+    return live.current
+
+
+async def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run `work` on a store over its own engine, disposed afterwards."""
+    engine = create_engine(database_url)
+    try:
+        return await work(Store(engine))
+    finally:
+        await engine.dispose()
+
+
+async def suggest_report(
+    faq_path: Path, store: Store, *, threshold: float | None = None, min_precision: float = 0.97
+) -> str:
+    """What `faq suggest` prints: alternates to add, new entries to write, entries rejected."""
+    matcher = await _live(faq_path, store, threshold, min_precision)
+    async with store.unit() as unit:
+        uses = await unit.faq.uses()
+    examples = [
+        Example(
+            ref=use.ref,
+            text=use.text,
+            answered_with=use.faq_entry_id,
+            helpful=use.helpful,
+            moderator_answer=use.moderator_answer,
+            forwarded=use.status != "answered_faq",
+        )
+        for use in uses
+    ]
+    found = await asyncio.to_thread(suggest, matcher, examples)
+    lines = [f"{len(examples)} questions with a verdict, a moderator's answer or a forward"]
+    lines.append(f"\nAlternates to add to existing entries ({len(found.alternates)}):")
+    for alt in found.alternates:
+        lines.append(f"  {alt.entry_id} ({alt.entry_question})")
+        lines.append(f"    + {alt.text}    [{', '.join(alt.refs)}: {alt.why}]")
+    lines.append(f"\nNew entries suggested by forwarded questions ({len(found.new_entries)}):")
+    for number, group in enumerate(found.new_entries, start=1):
+        lines.append(f"  {number}. asked {len(group.questions)} times:")
+        lines.extend(f"    {ref}: {text}" for ref, text in group.questions)
+        answer = f"answer given: {group.answer}" if group.answer else "not answered yet"
+        lines.append(f"    {answer}")
+    if found.rejected:
+        lines.append("\nFAQ answers colleagues said did not help (entry: times):")
+        lines.extend(f"  {entry_id}: {count}" for entry_id, count in sorted(found.rejected.items()))
+    return "\n".join(lines)
+
+
+async def export_yaml(faq_path: Path, store: Store) -> str:
+    """The bundled file's entries plus moderators' entries, in the bundled format."""
+    bundled = await asyncio.to_thread(load_faq, faq_path)
+    async with store.unit() as unit:
+        rows = await unit.faq.entries()
+    return faq_yaml(merged_faq(bundled, stored_entries(rows)))

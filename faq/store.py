@@ -83,6 +83,8 @@ def parse_faq(text: str, source: str) -> Faq:
         problem = getattr(exc, "problem", None)
         detail = f": {problem}" if problem else ""
         raise FaqFormatError(f"{source}: not valid YAML{where}{detail}") from exc
+    except RecursionError as exc:  # PyYAML recurses once per nesting level: "[[[[..." exhausts it
+        raise FaqFormatError(f"{source}: not an FAQ file: lists or mappings nested too deeply") from exc
     if not isinstance(document, dict) or set(document) != {"entries"}:
         raise FaqFormatError(f"{source}: the top level must be a mapping with one key, 'entries'")
     raw_entries = document["entries"]

@@ -63,6 +63,9 @@ _PHRASES = {
     r"wont": "will not",
     r"whats": "what is",
     r"hr": "human resources",
+    r"spl": "shared parental leave",
+    r"hot-?desk(?:ing)?": "hot desk",
+    r"mil(?:l)?age": "mileage",
 }
 _PHRASE_RE = re.compile(
     r"\b(?:" + "|".join(f"(?P<p{i}>{pattern})" for i, pattern in enumerate(_PHRASES)) + r")\b"

@@ -56,7 +56,7 @@ async def record_answer(
         await replies.enqueue_to_asker(
             unit.outbox,
             asker,
-            replies.moderator_answer(asker, text, follow_up=follow_up),
+            replies.moderator_answer(asker, text, follow_up=follow_up, answer_id=answer_id),
             dedupe_key=f"answer:{answer_id}:{asker.id}",
         )
     await queue_card_refresh(unit, question.id, reason=source_key)

@@ -39,8 +39,13 @@ class Said:
     meeting_id: str | None = None  # a Teams meeting's chat: questions belong to its event
 
 
-async def record_question(deps: Deps, said: Said, text: str, *, anonymous: bool = False) -> int | None:
+async def record_question(
+    deps: Deps, said: Said, text: str, *, anonymous: bool = False, private: bool = False
+) -> int | None:
     """Commit the question and its triage job together; None if this delivery was seen before.
+
+    A private question (HR or wellbeing matters) is marked in the same transaction, so it is
+    never on a board or in a digest, not even for a moment.
 
     While an event is open the question belongs to it (in a meeting chat: the meeting's event;
     with several open, the newest).
@@ -70,6 +75,8 @@ async def record_question(deps: Deps, said: Said, text: str, *, anonymous: bool 
         if question_id is None:
             deps.log.info("redelivered activity %s: already recorded", said.delivery_key)
             return None
+        if private:
+            await unit.questions.set_fields(question_id, private=True)
         await unit.outbox.enqueue(
             TRIAGE_JOB, {"question_id": question_id}, dedupe_key=f"triage:{question_id}"
         )

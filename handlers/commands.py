@@ -11,18 +11,20 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from handlers import replies
+from handlers import hosting, replies
 from handlers.asking import Said, record_question
 from handlers.board import BOARD_REFRESH, board_changed
 from handlers.deps import Deps
+from handlers.digest import publish_here
 from handlers.moderation import moderate_here
-from handlers.roles import GRANTABLE, Actor, NotAllowed, Role, require
+from handlers.report import md_inline
+from handlers.roles import Actor, BadRequest, NotAllowed, Role, change_role, describe, require
 from mail.inbound import question_ref
 from store.records import Event
 from store.store import Unit
 
 HELP_WORDS = frozenset({"help", "?", "hi", "hello", "start"})
-MAX_TITLE_CHARS = 200
+MAX_TITLE_CHARS = hosting.MAX_TITLE_CHARS
 
 Command = Callable[[Deps, Said, Actor, re.Match[str]], Awaitable[str]]
 _COMMANDS: list[tuple[re.Pattern[str], Command]] = []
@@ -51,7 +53,7 @@ async def handle_text(deps: Deps, said: Said) -> None:
         if found:
             try:
                 answer = await handler(deps, said, actor, found)
-            except NotAllowed as refusal:
+            except (NotAllowed, BadRequest) as refusal:
                 answer = f"{refusal} Nothing was changed."
             if answer:
                 await _reply(deps, said, replies.notice(answer))
@@ -63,6 +65,15 @@ async def handle_text(deps: Deps, said: Said) -> None:
 async def _ask_anonymously(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
     await record_question(deps, said, found["question"], anonymous=True)
     return ""
+
+
+@command(r"ask privately:?\s+(?P<question>.+)")
+async def _ask_privately(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
+    """HR or wellbeing matters: answered like any question, never on a board or in a digest."""
+    if await record_question(deps, said, found["question"], private=True) is None:
+        return ""  # a redelivery: the first delivery was told already
+    return ("Your question is marked **private**: only the team answering it will see it; it is never "
+            "shown on an event board or published.")
 
 
 @command(r"my questions")
@@ -92,37 +103,41 @@ async def _me_too(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) ->
 async def _open_event(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
     await require(deps, actor, Role.HOST, address=said.address)
     title, _, description = found["title"].partition(" | ")
-    async with deps.store.unit() as unit:
-        event_id = await unit.events.open(title.strip()[:MAX_TITLE_CHARS], description=description.strip() or None,
-                                          ends_at=None, by=actor.label)
-        if said.meeting_id:
-            await unit.events.link_meeting(event_id, said.meeting_id)
-        await unit.audit.record(actor.label, "event.open", f"E-{event_id}", title)
-    return (f"Event **E-{event_id}** ({title.strip()}) is open: questions asked from now on belong to it. "
+    title = " ".join(title.split())[:MAX_TITLE_CHARS]
+    event_id = await hosting.open_event(deps.store, title, by=actor.label, description=description,
+                                        meeting_id=said.meeting_id)
+    return (f"Event **E-{event_id}** ({md_inline(title)}) is open: questions asked from now on belong to it. "
             "Type **board here** in the hosts' chat to watch them arrive.")
 
 
 @command(r"close event(?:\s+E?-?(?P<id>\d+))?")
 async def _close_event(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
     await require(deps, actor, Role.HOST, address=said.address)
-    async with deps.store.unit() as unit:
-        event = await _chosen_event(unit, found["id"])
-        if event is None:
+    given = found["id"]
+    if given is None:
+        async with deps.store.unit() as unit:
+            only = await _chosen_event(unit, None)
+        if only is None:
             return "Which event? Type **close event E-3** (see **events**)."
-        if not await unit.events.close(event.id):
-            return f"E-{event.id} is already closed."
-        await unit.audit.record(actor.label, "event.close", f"E-{event.id}")
-        await board_changed(unit.outbox, event.id)
+        given = str(only.id)
+    event, closed = await hosting.close_event(deps.store, given, by=actor.label)
+    if not closed:
+        return f"E-{event.id} is already closed."
     return f"Event **E-{event.id}** is closed. Late questions about it still count as its own."
 
 
 @command(r"events")
 async def _events(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
-    async with deps.store.unit() as unit:
-        listed = await unit.events.all()
+    listed = await hosting.list_events(deps.store)
     if not listed:
         return "No events yet. A host starts one with **open event** followed by its title."
-    return "\n".join(f"- **E-{e.id}** {e.title} ({e.status})" for e in listed[-10:])
+    return "\n".join(f"- **E-{line.event.id}** {md_inline(line.event.title)} ({line.event.status}, "
+                     f"{line.asked} {'question' if line.asked == 1 else 'questions'})" for line in listed[-10:])
+
+
+@command(r"publish(?:\s+(?P<id>E?-?\d+))?\s+here")
+async def _publish_here(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
+    return await publish_here(deps, said, actor, found["id"])
 
 
 @command(r"board here(?:\s+E?-?(?P<id>\d+))?")
@@ -146,18 +161,9 @@ async def _moderate_here(deps: Deps, said: Said, actor: Actor, found: re.Match[s
 @command(r"(?P<verb>grant|revoke)\s+(?P<role>host|moderator)\s+(?P<who>\S+)")
 async def _grant(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
     await require(deps, actor, Role.ADMIN, address=said.address)
-    role = Role(found["role"].lower())
-    assert role in GRANTABLE
-    who = found["who"].lower()
-    async with deps.store.unit() as unit:
-        if found["verb"].lower() == "grant":
-            changed = await unit.roles.grant(who, role.value, by=actor.label)
-        else:
-            changed = await unit.roles.revoke(who, role.value)
-        if changed:
-            await unit.audit.record(actor.label, f"role.{found['verb'].lower()}", who, role.value)
-    verb = "now has" if found["verb"].lower() == "grant" else "no longer has"
-    return f"{who} {verb} the {role.value} role." if changed else "Nothing to change."
+    change = await change_role(deps.store, grant=found["verb"].lower() == "grant", role=found["role"],
+                               who=found["who"], by=actor.label)
+    return md_inline(describe(change))
 
 
 async def _chosen_event(unit: Unit, given: str | None) -> Event | None:

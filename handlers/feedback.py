@@ -1,6 +1,12 @@
-""""Did this answer your question?" — Yes records it; No sends the question to the team."""
+"""What askers tell us about answers.
+
+"Did this answer your question?" on an FAQ answer: Yes records it; No sends the question to
+the team. Helpful / Not helpful on a moderator's answer: recorded once, for the moderators.
+"""
 
 from __future__ import annotations
+
+import json
 
 from handlers import replies
 from handlers.asking import Said
@@ -51,3 +57,43 @@ def _same_person(asker_id: str, asker_aad_id: str | None, said: Said) -> bool:
     if asker_aad_id and said.asker.aad_id:
         return asker_aad_id == said.asker.aad_id
     return asker_id == said.asker.id
+
+
+ANSWER_FEEDBACK = "answer.feedback"
+
+
+async def answer_feedback(deps: Deps, said: Said, *, question_id: int, answer_id: int, helpful: bool) -> None:
+    """The asker says whether a moderator's answer helped: recorded once per answer.
+
+    Kept in the audit log (no table of its own yet), as JSON naming the answer. The question
+    row is locked while we look for an earlier verdict, so a double click records one; the
+    reply is keyed by the delivery, so a redelivered click sends nothing either.
+    """
+    async with deps.store.unit() as unit:
+        question = await unit.questions.lock(question_id)
+        if question is None or not _same_person(question.asker_id, question.asker_aad_id, said):
+            message = replies.not_your_question()
+        elif not any(answer.id == answer_id
+                     for answer in await unit.answers.for_question(question.merged_into or question.id)):
+            message = replies.not_your_question()  # not an answer to this question
+        else:
+            earlier = [entry for entry in await unit.audit.find(ANSWER_FEEDBACK, question.ref)
+                       if _verdict_answer(entry.detail) == answer_id]
+            if earlier:
+                message = replies.feedback_noted(question.status.value, question.ref)
+            else:
+                detail = json.dumps({"answer_id": answer_id, "helpful": helpful})
+                await unit.audit.record("asker", ANSWER_FEEDBACK, question.ref, detail)
+                message = replies.answer_feedback_thanks(helpful)
+        await replies.enqueue_reply(
+            unit.outbox, address=said.address, reply_to_id=said.reply_to_id,
+            message=message, dedupe_key=f"reply:{said.delivery_key}",
+        )
+
+
+def _verdict_answer(detail: str | None) -> int | None:
+    try:
+        value = json.loads(detail or "")
+    except ValueError:
+        return None
+    return value.get("answer_id") if isinstance(value, dict) else None

@@ -8,6 +8,7 @@ Automatic mail (out-of-office, bounces, lists, our own) is never answered: no ma
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from handlers.answering import AlreadyRecorded, Answerer, record_answer
 from handlers.deps import Deps
@@ -15,6 +16,7 @@ from handlers.triage import TRIAGE_JOB
 from mail.base import InboundMail
 from mail.inbound import is_automatic, question_ref, references_of, reply_text
 from store.records import NewQuestion, Question
+from store.schema import utcnow
 from store.store import Unit
 
 
@@ -25,6 +27,9 @@ class MailPolicy:
     mailbox: str
     moderators: tuple[str, ...]  # addresses, or "@domain" for a whole domain
     staff_domains: tuple[str, ...]
+    # Mail older than the retention period is history: its log entry may have been purged, so
+    # a mailbox resync must not turn it into a new question or answer.
+    max_age_days: int | None = None
 
     def is_moderator(self, address: str) -> bool:
         address = address.lower()
@@ -69,6 +74,8 @@ class _ReadConcurrently(Exception):
 async def _decide(
     deps: Deps, unit: Unit, policy: MailPolicy, mail: InboundMail, sender: str
 ) -> tuple[str, str | None, int | None]:
+    if policy.max_age_days is not None and mail.received_at < utcnow() - timedelta(days=policy.max_age_days):
+        return "ignored", "older than the retention period", None
     automatic = is_automatic(mail)
     if automatic:
         return "ignored", automatic, None

@@ -1,21 +1,27 @@
 """The moderators' queue: a card per forwarded question in the moderators' channel.
 
-On the card a moderator claims, answers, dismisses (with a reason) or marks a duplicate. Each
-action is a conditional state change, so when two moderators act at once exactly one wins;
-the other is told what happened. The card is then updated in place to show who did what.
+On the card a moderator claims, answers, dismisses (with a reason) or marks a duplicate, and
+turns an answered question into an FAQ entry the bot answers from at once ("faq"). "Mark
+private" (HR or wellbeing matters) takes a question off the hosts' board and out of the
+digest, whatever its state. Each action is a conditional state change, so when two
+moderators act at once exactly one wins; the other is told what happened. The card is then updated in place to show who did what.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
 
+from faq.live import faq_ids, new_entry_id, reload_faq
+from faq.store import MAX_ANSWER_CHARS as FAQ_MAX_ANSWER_CHARS
+from faq.store import MAX_QUESTION_CHARS as FAQ_MAX_QUESTION_CHARS
 from handlers import replies
 from handlers.answering import FIRST_ANSWER_FROM, AlreadyRecorded, Answerer, record_answer
 from handlers.asking import Said
 from handlers.board import board_changed
-from handlers.deps import Deps
+from handlers.deps import Deps, Matcher
 from handlers.queue import FIRST_POST, MODERATORS_CHANNEL, queue_card_refresh
 from handlers.roles import Actor, NotAllowed, Role, require
 from mail.inbound import question_ref
@@ -26,7 +32,7 @@ from store.store import Unit
 OPEN_STATES = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
 MAX_ANSWER_CHARS = 4000
 CARD_WAIT_SECONDS = 1.0
-OPERATIONS = ("claim", "answer", "dismiss", "merge")
+OPERATIONS = ("claim", "answer", "dismiss", "merge", "faq", "private")
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class Action:
     op: str
     question_id: int
     text: str = ""
+    answer: str = ""  # op "faq": the entry's answer (text is its question)
 
 
 def parse_action(value: dict[str, Any]) -> Action:
@@ -43,11 +50,12 @@ def parse_action(value: dict[str, Any]) -> Action:
     op, question_id = value.get("op"), value.get("question_id")
     if op not in OPERATIONS or type(question_id) is not int or question_id <= 0:
         raise ValueError("not a moderation action")
-    field = {"answer": "answer", "dismiss": "reason", "merge": "duplicate_of"}.get(op)
+    field = {"answer": "answer", "dismiss": "reason", "merge": "duplicate_of", "faq": "faq_question"}.get(op)
     text = value.get(field, "") if field else ""
-    if not isinstance(text, str):
+    answer = value.get("faq_answer", "") if op == "faq" else ""
+    if not isinstance(text, str) or not isinstance(answer, str):
         raise ValueError(f"{field} must be text")
-    return Action(op=op, question_id=question_id, text=text.strip())
+    return Action(op=op, question_id=question_id, text=text.strip(), answer=answer.strip())
 
 
 async def moderate_here(deps: Deps, said: Said, actor: Actor) -> None:
@@ -72,7 +80,10 @@ async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> None:
             if question is None:
                 await _reply(unit, said, "That question no longer exists.")
                 return
-            outcome = await _apply(unit, question, action, actor, said)
+            if action.op == "faq":
+                outcome = await _add_to_faq(unit, question, action, actor, deps.faq)
+            else:
+                outcome = await _apply(unit, question, action, actor, said)
             if outcome is not None:  # lost the race, or the action was not possible: say why
                 await _reply(unit, said, outcome)
                 return
@@ -81,9 +92,16 @@ async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> None:
             await board_changed(unit.outbox, question.event_id)
     except AlreadyRecorded:
         return  # a redelivered submission: it already took effect
+    if action.op == "faq":  # committed: the matcher answers from the new entry from now on
+        await reload_faq(deps.faq, deps.store)
 
 
 async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, said: Said) -> str | None:
+    if action.op == "private":  # HR or wellbeing: off the board and out of the digest, in any state
+        if question.private:
+            return f"{question.ref} is already private."
+        await unit.questions.set_fields(question.id, private=True)
+        return None
     if action.op == "claim":
         if await unit.questions.move(question.id, to=QuestionStatus.CLAIMED,
                                      only_from=[QuestionStatus.FORWARDED], claimed_by=actor.label):
@@ -119,9 +137,8 @@ async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, s
         return _already(question)
     answers = await unit.answers.for_question(target.id)
     if answers:  # the original was answered already: this asker gets that answer now
-        await replies.enqueue_to_asker(unit.outbox, question,
-                                       replies.moderator_answer(question, answers[-1].text, follow_up=False),
-                                       dedupe_key=f"merged:{question.id}")
+        answer = replies.moderator_answer(question, answers[-1].text, follow_up=False, answer_id=answers[-1].id)
+        await replies.enqueue_to_asker(unit.outbox, question, answer, dedupe_key=f"merged:{question.id}")
     return None
 
 
@@ -136,6 +153,7 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
         answers = await unit.answers.for_question(question.id)
         event = await unit.events.get(question.event_id) if question.event_id else None
         merged = await unit.questions.get(question.merged_into) if question.merged_into else None
+        faq_entry = await unit.faq.entry_from_question(question.id)
     message = {
         "type": "moderation_card",
         "question_id": question.id,
@@ -150,6 +168,7 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
         "reason": question.dismissed_reason,
         "merged_into": merged.ref if merged else None,
         "private": question.private,
+        "faq_entry": faq_entry,
     }
     target = json.loads(address)
     if question.moderation_card_id:
@@ -162,6 +181,34 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
     card_id = await deps.conversations.post(target, message)
     async with deps.store.unit() as unit:
         await unit.questions.set_fields(question.id, moderation_card_id=card_id)
+
+
+async def _add_to_faq(
+    unit: Unit, question: Question, action: Action, actor: Actor, faq: Matcher
+) -> str | None:
+    """An answered question becomes an FAQ entry (stored beside the bundled file), unless the
+    FAQ already answers it: a second entry for one topic would split the matcher's confidence
+    between the two (`cli.py faq suggest` lists the asker's wording as an alternate instead)."""
+    existing = await unit.faq.entry_from_question(question.id)
+    if existing:
+        return f"{question.ref} is already in the FAQ as {existing}."
+    if question.status is not QuestionStatus.ANSWERED:
+        return f"Only an answered question can be added to the FAQ; {question.ref} is {question.status.value}."
+    answers = await unit.answers.for_question(question.id)
+    text = action.text or question.text
+    answer = action.answer or (answers[-1].text if answers else "")
+    if not answer:
+        return "Give the answer the FAQ should show."
+    if len(text) > FAQ_MAX_QUESTION_CHARS or len(answer) > FAQ_MAX_ANSWER_CHARS:
+        return (f"An FAQ question can be at most {FAQ_MAX_QUESTION_CHARS:,} characters and its answer "
+                f"{FAQ_MAX_ANSWER_CHARS:,}; please shorten it.")
+    already = (await asyncio.to_thread(faq.match, text)).entry
+    if already is not None:
+        return f"The FAQ already answers that with {already.id} ({already.question}); nothing was added."
+    entry_id = new_entry_id(text, faq_ids(faq) | {entry.id for entry in await unit.faq.entries()})
+    await unit.faq.add_entry(entry_id, question=text, answer=answer, question_id=question.id,
+                             created_by=actor.label)
+    return None
 
 
 def _already(question: Question) -> str:

@@ -42,14 +42,28 @@ def forwarded(question: Question) -> dict[str, Any]:
     return {"type": "forwarded", "ref": question.ref}
 
 
-def moderator_answer(question: Question, text: str, *, follow_up: bool) -> dict[str, Any]:
+def moderator_answer(
+    question: Question, text: str, *, follow_up: bool, answer_id: int | None = None
+) -> dict[str, Any]:
+    """With `answer_id`, Teams shows Helpful / Not helpful buttons for the asker."""
     return {
         "type": "answer",
         "ref": question.ref,
         "question": question.text,
         "answer": text,
         "follow_up": follow_up,
+        "question_id": question.id,
+        "answer_id": answer_id,
     }
+
+
+def answer_feedback_thanks(helpful: bool) -> dict[str, Any]:
+    return {"type": "answer_feedback_thanks", "helpful": helpful}
+
+
+def digest(event_id: int, markdown: str, *, part: int = 1, parts: int = 1) -> dict[str, Any]:
+    """An event digest (already escaped Markdown from handlers.publishing), or one part of it."""
+    return {"type": "digest", "event_id": event_id, "markdown": markdown, "part": part, "parts": parts}
 
 
 def dismissed(question: Question, reason: str) -> dict[str, Any]:

@@ -7,11 +7,13 @@ a card or message carries.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from handlers.deps import Deps
+from store.store import Store
 
 
 class Role(StrEnum):
@@ -77,3 +79,65 @@ async def _email_of(deps: Deps, actor: Actor, address: dict[str, Any] | None) ->
     async with deps.store.unit() as unit:
         await unit.people.remember(actor.aad_id, email=contact.email, name=contact.name)
     return contact.email
+
+
+class BadRequest(ValueError):
+    """Input a host, admin or the CLI gave that cannot be acted on; the message says why."""
+
+
+_EMAIL = re.compile(r"[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"'.]+")
+_OBJECT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def grantable_role(name: str) -> Role:
+    """Only hosts and moderators are granted; admins come from the ADMINS setting."""
+    for role in GRANTABLE:
+        if name.strip().lower() == role.value:
+            return role
+    raise BadRequest(f"{name!r} is not a role that can be granted: use host or moderator.")
+
+
+def principal(who: str) -> str:
+    """A lower-case email address or Entra object id: what `roles_of` compares a sender with."""
+    value = who.strip().lower()
+    if value.startswith("mailto:"):
+        value = value[len("mailto:"):]
+    if not (_EMAIL.fullmatch(value) or _OBJECT_ID.fullmatch(value)):
+        raise BadRequest(f"{who!r} is neither an email address nor an Entra object id.")
+    return value
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    principal: str
+    role: Role
+    granted: bool  # True for a grant, False for a revoke
+    changed: bool  # False: it was already so
+
+
+async def change_role(store: Store, *, grant: bool, role: str, who: str, by: str) -> RoleChange:
+    """Grant or revoke a role; audit-logged when it changed. BadRequest (nothing changed) for
+    an unknown role or a principal that could never match a sender."""
+    checked_role, checked = grantable_role(role), principal(who)
+    async with store.unit() as unit:
+        if grant:
+            changed = await unit.roles.grant(checked, checked_role.value, by=by)
+        else:
+            changed = await unit.roles.revoke(checked, checked_role.value)
+        if changed:
+            await unit.audit.record(by, "role.grant" if grant else "role.revoke", checked, checked_role.value)
+    return RoleChange(principal=checked, role=checked_role, granted=grant, changed=changed)
+
+
+def describe(change: RoleChange) -> str:
+    if not change.changed:
+        has = "already has" if change.granted else "does not have"
+        return f"Nothing to change: {change.principal} {has} the {change.role.value} role."
+    verb = "now has" if change.granted else "no longer has"
+    return f"{change.principal} {verb} the {change.role.value} role."
+
+
+async def granted_roles(store: Store) -> list[tuple[str, str, str]]:
+    """(principal, role, granted by) for every granted role; admins are in settings, not here."""
+    async with store.unit() as unit:
+        return await unit.roles.all()

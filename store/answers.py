@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.dialect import insert_ignoring_duplicates, upsert
 from store.records import Answer
-from store.schema import answers, inbound_mail, service_state, utcnow
+from store.schema import answers, inbound_mail, questions, service_state, utcnow
 
 
 class AnswerRepo:
@@ -42,6 +42,19 @@ class AnswerRepo:
             for r in rows
         ]
 
+    async def of_event(self, event_id: int) -> dict[int, list[Answer]]:
+        """Every answer to the event's questions, by question id, oldest first (one query)."""
+        rows = await self._conn.execute(
+            select(answers).join(questions, questions.c.id == answers.c.question_id)
+            .where(questions.c.event_id == event_id).order_by(answers.c.id)
+        )
+        found: dict[int, list[Answer]] = {}
+        for r in rows:
+            found.setdefault(r.question_id, []).append(
+                Answer(id=r.id, question_id=r.question_id, text=r.text, author=r.author,
+                       author_name=r.author_name, via=r.via, created_at=r.created_at)
+            )
+        return found
 
     async def count(self) -> int:
         return (await self._conn.execute(select(func.count()).select_from(answers))).scalar_one()
@@ -56,6 +69,16 @@ class InboundMailRepo:
             select(inbound_mail.c.id).where(inbound_mail.c.internet_message_id == internet_message_id)
         )
         return row.first() is not None
+
+    async def outcome_of(self, internet_message_id: str) -> tuple[str, str | None, int | None] | None:
+        """(outcome, detail, question id) recorded for a mail, or None if it was never read."""
+        row = (
+            await self._conn.execute(
+                select(inbound_mail.c.outcome, inbound_mail.c.detail, inbound_mail.c.question_id)
+                .where(inbound_mail.c.internet_message_id == internet_message_id)
+            )
+        ).first()
+        return (row.outcome, row.detail, row.question_id) if row else None
 
     async def record(
         self,

@@ -39,8 +39,34 @@ def create_engine(database_url: str) -> AsyncEngine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **options)
         _make_sqlite_transactions_immediate(engine)
-        return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, **options)
+    else:
+        engine = create_async_engine(url, pool_size=10, max_overflow=10, **options)
+    _drop_nul_characters(engine)
+    return engine
+
+
+def _drop_nul_characters(engine: AsyncEngine) -> None:
+    """Every string sent to the database loses its NUL characters, on both databases alike.
+
+    PostgreSQL cannot store NUL in text and fails the whole statement. A NUL in a Teams
+    message, a mail's sender name or a card's field would then be a 500, or a mail that fails
+    on every read and stops the inbox. No person means anything by a NUL, so it is dropped in
+    the one place every value passes, and lookups drop it the same way as inserts.
+    """
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute", retval=True)
+    def _before(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> Any:
+        return statement, _without_nul(parameters)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, tuple | list):
+        return type(value)(_without_nul(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _without_nul(item) for key, item in value.items()}
+    return value
 
 
 def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:

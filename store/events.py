@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.dialect import insert_ignoring_duplicates, upsert
-from store.records import Event
+from store.records import MAX_ROW_ID, AuditEntry, Event
 from store.schema import audit_log, events, people, question_support, questions, roles, utcnow
 
 
@@ -37,6 +37,8 @@ class EventRepo:
         return result.rowcount == 1
 
     async def get(self, event_id: int) -> Event | None:
+        if not 0 < event_id <= MAX_ROW_ID:
+            return None  # "close event E-99999999999" names no event
         row = (await self._conn.execute(select(events).where(events.c.id == event_id))).first()
         return _event(row._mapping) if row else None
 
@@ -53,6 +55,9 @@ class EventRepo:
         return _event(row._mapping) if row else None
 
     async def link_meeting(self, event_id: int, meeting_id: str) -> None:
+        """A meeting's chat belongs to its newest event: a recurring meeting keeps one id, so
+        the link moves from last week's event to this one (meeting_id is unique)."""
+        await self._conn.execute(update(events).where(events.c.meeting_id == meeting_id).values(meeting_id=None))
         await self._conn.execute(update(events).where(events.c.id == event_id).values(meeting_id=meeting_id))
 
     async def set_board(self, event_id: int, address: dict[str, Any], card_id: str | None) -> None:
@@ -138,6 +143,15 @@ class AuditRepo:
         await self._conn.execute(
             audit_log.insert().values(at=utcnow(), actor=actor, action=action, target=target, detail=detail)
         )
+
+    async def find(self, action: str, target: str) -> list[AuditEntry]:
+        """What was recorded for one action on one target, oldest first (to act once only)."""
+        rows = await self._conn.execute(
+            select(audit_log).where(audit_log.c.action == action, audit_log.c.target == target)
+            .order_by(audit_log.c.id)
+        )
+        return [AuditEntry(id=r.id, at=r.at, actor=r.actor, action=r.action, target=r.target, detail=r.detail)
+                for r in rows]
 
 
 def _event(row: Any) -> Event:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.dialect import insert_ignoring_duplicates
-from store.records import NewQuestion, Question, QuestionStatus
+from store.records import MAX_ROW_ID, NewQuestion, Question, QuestionStatus
 from store.schema import faq_feedback, questions, utcnow
 
 
@@ -43,8 +44,23 @@ class QuestionRepo:
         return (await self._conn.execute(statement.returning(questions.c.id))).scalar()
 
     async def get(self, question_id: int) -> Question | None:
+        if not 0 < question_id <= MAX_ROW_ID:
+            return None  # a number from input that cannot be an id
         row = (
             await self._conn.execute(select(questions).where(questions.c.id == question_id))
+        ).first()
+        return _question(row._mapping) if row else None
+
+    async def lock(self, question_id: int) -> Question | None:
+        """Read the question and hold its row until the transaction ends (PostgreSQL
+        FOR UPDATE; SQLite transactions already hold the write lock), so a check-then-write
+        on it, such as recording a verdict once, cannot interleave with another."""
+        if not 0 < question_id <= MAX_ROW_ID:
+            return None
+        row = (
+            await self._conn.execute(
+                select(questions).where(questions.c.id == question_id).with_for_update()
+            )
         ).first()
         return _question(row._mapping) if row else None
 
@@ -144,6 +160,19 @@ class QuestionRepo:
             select(questions)
             .where(questions.c.event_id == event_id, questions.c.private.is_(False), questions.c.support > 0)
             .order_by(questions.c.support.desc(), questions.c.id)
+            .limit(limit)
+        )
+        return [_question(row._mapping) for row in rows]
+
+    async def waiting_since(self, before: datetime, *, limit: int) -> list[Question]:
+        """Questions with the moderators (forwarded or claimed) asked before `before`, oldest first."""
+        rows = await self._conn.execute(
+            select(questions)
+            .where(
+                questions.c.status.in_([QuestionStatus.FORWARDED.value, QuestionStatus.CLAIMED.value]),
+                questions.c.created_at < before,
+            )
+            .order_by(questions.c.created_at, questions.c.id)
             .limit(limit)
         )
         return [_question(row._mapping) for row in rows]

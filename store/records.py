@@ -8,6 +8,11 @@ from enum import StrEnum
 from typing import Any
 
 
+#: Row ids are 32-bit INTEGER columns; PostgreSQL rejects a larger number outright, so a larger
+#: number typed or submitted by someone names no row (repositories answer None for it).
+MAX_ROW_ID = 2**31 - 1
+
+
 class QuestionStatus(StrEnum):
     RECEIVED = "received"  # committed, not yet matched
     ANSWERED_FAQ = "answered_faq"  # the FAQ answered it; the asker may still say "No"
@@ -102,3 +107,13 @@ class Event:
     meeting_id: str | None
     board_address: dict[str, Any] | None
     board_card_id: str | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: str | None

@@ -100,6 +100,20 @@ faq_feedback = Table(
 )
 Index("ix_faq_feedback_question_id", faq_feedback.c.question_id, unique=True)
 
+faq_entries = Table(
+    "faq_entries",
+    metadata,
+    # FAQ entries moderators made from answered questions (added in 0004). The bot matches
+    # the bundled file's entries plus these; `cli.py faq export` writes both as one file.
+    Column("id", String(80), primary_key=True),
+    Column("question", Text, nullable=False),
+    Column("alternates", Text, nullable=False),  # a JSON list of strings
+    Column("answer", Text, nullable=False),
+    Column("question_id", Integer, ForeignKey("questions.id", ondelete="SET NULL")),
+    Column("created_by", String(320), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 outbox = Table(
     "outbox",
     metadata,

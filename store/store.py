@@ -11,8 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.answers import AnswerRepo, InboundMailRepo, StateRepo
 from store.events import AuditRepo, EventRepo, PeopleRepo, RoleRepo, SupportRepo
+from store.faq_examples import FaqRepo
 from store.outbox import OutboxRepo
 from store.questions import QuestionRepo
+from store.retention import RetentionRepo
+from store.subjects import SubjectRepo
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,9 @@ class Unit:
     people: PeopleRepo
     support: SupportRepo
     audit: AuditRepo
+    faq: FaqRepo
+    retention: RetentionRepo
+    subjects: SubjectRepo
 
 
 class Store:
@@ -68,4 +74,7 @@ def _unit(conn: AsyncConnection) -> Unit:
         people=PeopleRepo(conn),
         support=SupportRepo(conn),
         audit=AuditRepo(conn),
+        faq=FaqRepo(conn),
+        retention=RetentionRepo(conn),
+        subjects=SubjectRepo(conn),
     )

@@ -1,0 +1,86 @@
+"""An event's figures, read from the store: what `handlers.report` computes from plain records.
+
+Every question of the event counts (private ones too: counts name nobody), but a private
+question's topic is left out, so a rare topic cannot point at who asked. The time to answer
+is the moderator's first answer; a duplicate merged into another question was answered when
+that question was.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Literal
+
+from handlers.hosting import find_event
+from handlers.publishing import _clean_html
+from handlers.report import (
+    EventReport,
+    QuestionTiming,
+    event_report,
+    md_inline,
+    plain_line,
+    render_report,
+    report_chart_svg,
+    report_figures,
+)
+from handlers.roles import BadRequest
+from handlers.templating import templates
+from store.records import Answer, Event, Question, QuestionStatus
+from store.store import Store, Unit
+
+_OUTCOMES = {
+    QuestionStatus.ANSWERED_FAQ: "faq",
+    QuestionStatus.ANSWERED: "moderator",
+    QuestionStatus.MERGED: "moderator",
+    QuestionStatus.DISMISSED: "dismissed",
+}
+
+
+async def load_report(unit: Unit, event: Event) -> tuple[EventReport, list[QuestionTiming]]:
+    """The event's report and the per-question timings behind it (for the chart)."""
+    questions = await unit.questions.of_event(event.id)
+    answers = await unit.answers.of_event(event.id)
+    timings = [_timing(q, answers) for q in questions]
+    return event_report(timings), timings
+
+
+def _timing(question: Question, answers: dict[int, list[Answer]]) -> QuestionTiming:
+    outcome = _OUTCOMES.get(question.status, "waiting")
+    answered_at = None
+    if outcome == "moderator":
+        original = question.merged_into if question.status is QuestionStatus.MERGED else None
+        first = answers.get(original or question.id, [])
+        answered_at = first[0].created_at if first else None
+    topic = None if question.private else (question.topic or _faq_topic(question))
+    return QuestionTiming(asked_at=question.created_at, answered_at=answered_at,
+                          outcome=outcome, topic=topic)  # type: ignore[arg-type]
+
+
+def _faq_topic(question: Question) -> str | None:
+    """Until moderators set topics, the FAQ entry that answered a question says what it was about."""
+    if question.status is QuestionStatus.ANSWERED_FAQ and question.faq_entry_id:
+        return f"FAQ: {question.faq_entry_id}"
+    return None
+
+
+async def report_of(store: Store, given: str, fmt: Literal["md", "text", "html"], *, by: str) -> str:
+    """The figures of the event `given` names (`3` or `E-3`), with a chart in HTML; audit-logged."""
+    if fmt not in ("md", "text", "html"):
+        raise BadRequest(f"unknown report format {fmt!r}: use md, text or html")
+    async with store.unit() as unit:
+        event = await find_event(unit, given)
+        report, timings = await load_report(unit, event)
+        await unit.audit.record(by, "event.report", f"E-{event.id}", fmt)
+    title = plain_line(event.title)
+    if fmt == "md":
+        return f"# E-{event.id}: {md_inline(event.title)}\n\n" + render_report(report, "md")
+    if fmt == "text":
+        return f"E-{event.id}: {title}\n\n" + render_report(report, "text")
+    chart = None
+    if timings:
+        svg = report_chart_svg(report, timings, event.title)
+        chart = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+    html = templates.get_template("report.html.j2").render(
+        title=title, event_ref=f"E-{event.id}", figures=report_figures(report), chart=chart, safe=plain_line
+    )
+    return _clean_html(html)

@@ -1,0 +1,102 @@
+"""Running live events: open, close and list them, from Teams or from `cli.py events`.
+
+Both front ends call these functions, so an event opened from the command line behaves
+exactly like one opened in Teams (same audit entries, same board refresh). Checking the
+caller's role is the front end's job: the CLI is trusted (whoever can reach the database
+can do anything anyway), Teams commands call `roles.require` first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from handlers.board import board_changed
+from handlers.report import LONDON
+from handlers.roles import BadRequest
+from store.records import Event
+from store.schema import utcnow
+from store.store import Store, Unit
+
+MAX_TITLE_CHARS = 200
+_EVENT_REF = re.compile(r"(?:e-?)?(\d{1,9})", re.IGNORECASE)
+
+
+def event_number(given: str) -> int:
+    """`3`, `E-3` or `e3` → 3; BadRequest for anything else."""
+    found = _EVENT_REF.fullmatch(given.strip())
+    if not found or int(found[1]) == 0:
+        raise BadRequest(f"{given!r} is not an event reference: use its number, e.g. 3 or E-3.")
+    return int(found[1])
+
+
+def parse_ends_at(given: str) -> datetime:
+    """An ISO 8601 time in the future. Without an offset it is UK time, the clock hosts use."""
+    try:
+        moment = datetime.fromisoformat(given.strip())
+    except ValueError:
+        raise BadRequest(f"{given!r} is not an ISO 8601 date and time, e.g. 2025-03-14T15:00.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LONDON)
+    if moment <= utcnow():
+        raise BadRequest(f"{given!r} is in the past: an event has to end after it opens.")
+    return moment
+
+
+async def find_event(unit: Unit, given: str) -> Event:
+    """The event a reference names; BadRequest if there is none."""
+    number = event_number(given)
+    event = await unit.events.get(number)
+    if event is None:
+        raise BadRequest(f"There is no event E-{number} (see the list of events).")
+    return event
+
+
+async def open_event(
+    store: Store,
+    title: str,
+    *,
+    by: str,
+    description: str | None = None,
+    ends_at: datetime | None = None,
+    meeting_id: str | None = None,
+) -> int:
+    """Open an event: from now on new questions belong to it. Audit-logged."""
+    title = " ".join(title.split())
+    if not title:
+        raise BadRequest("An event needs a title.")
+    if len(title) > MAX_TITLE_CHARS:
+        raise BadRequest(f"That title is {len(title)} characters; the limit is {MAX_TITLE_CHARS}.")
+    async with store.unit() as unit:
+        event_id = await unit.events.open(title, description=(description or "").strip() or None,
+                                          ends_at=ends_at, by=by)
+        if meeting_id:
+            await unit.events.link_meeting(event_id, meeting_id)
+        await unit.audit.record(by, "event.open", f"E-{event_id}", title)
+    return event_id
+
+
+async def close_event(store: Store, given: str, *, by: str) -> tuple[Event, bool]:
+    """Close the event (once: False if it was closed already); its board shows it."""
+    async with store.unit() as unit:
+        event = await find_event(unit, given)
+        closed = await unit.events.close(event.id)
+        if closed:
+            await unit.audit.record(by, "event.close", f"E-{event.id}")
+            await board_changed(unit.outbox, event.id)
+    return event, closed
+
+
+@dataclass(frozen=True)
+class EventLine:
+    """One event as a list shows it."""
+
+    event: Event
+    asked: int
+
+
+async def list_events(store: Store) -> list[EventLine]:
+    async with store.unit() as unit:
+        listed = await unit.events.all()
+        return [EventLine(event, sum((await unit.events.tallies(event.id)).values())) for event in listed]

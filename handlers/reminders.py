@@ -1,0 +1,113 @@
+"""Nothing waits unseen: questions left with the moderators too long are listed in their channel.
+
+Each instance of the bot checks every few minutes; the reminder goes through the outbox with a
+dedupe key naming the reminder period (time cut into periods of REMINDER_AFTER_HOURS), so
+however many instances check, one reminder is queued per period, and a question is listed at
+most once in it. The reminder is queued at the first check in a period that finds a question
+waiting longer than the limit; a question that passes the limit later in that period is listed
+at the start of the next one, so none waits unseen longer than two periods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from handlers import replies
+from handlers.queue import MODERATORS_CHANNEL
+from handlers.report import human_duration, md_inline
+from store.records import Question, QuestionStatus
+from store.schema import utcnow
+from store.store import Store
+
+LISTED = 20  # more than this is a backlog; the count says how big
+SHOWN_CHARS = 140
+REMINDER_KEY = "reminder"
+
+
+async def remind_waiting(store: Store, *, after: timedelta, now: datetime) -> int:
+    """Queue this period's reminder if questions have waited longer than `after`.
+
+    Returns how many questions the queued reminder lists; 0 when nothing is overdue, no
+    moderators' channel is set up, or this period's reminder was queued already."""
+    period = after.total_seconds()
+    bucket = math.floor(now.timestamp() / period)
+    async with store.unit() as unit:
+        channel = await unit.state.get(MODERATORS_CHANNEL)
+        if channel is None:
+            return 0
+        waiting = await unit.questions.waiting_since(now - after, limit=10_000)
+        if not waiting:
+            return 0
+        queued = await replies.enqueue_reply(
+            unit.outbox,
+            address=json.loads(channel),
+            reply_to_id=None,
+            message=replies.notice(_reminder_text(waiting, after, now)),
+            dedupe_key=f"{REMINDER_KEY}:{round(period)}:{bucket}",
+        )
+    return len(waiting) if queued else 0
+
+
+def _reminder_text(waiting: list[Question], after: timedelta, now: datetime) -> str:
+    count = len(waiting)
+    limit = human_duration(after.total_seconds())
+    heading = (f"**{count} question{'s have' if count != 1 else ' has'} waited more than {limit} "
+               "for an answer**")
+    lines = [_line(question, now) for question in waiting[:LISTED]]
+    if count > LISTED:
+        lines.append(f"- and {count - LISTED} more")
+    footer = "Answer, dismiss or mark each one a duplicate on its card in this channel."
+    return "\n\n".join([heading, "\n".join(lines), footer])
+
+
+def _line(question: Question, now: datetime) -> str:
+    text = " ".join(question.text.split())
+    if len(text) > SHOWN_CHARS:
+        text = text[: SHOWN_CHARS - 1] + "\u2026"
+    waited = human_duration((now - question.created_at).total_seconds())
+    who = (f", claimed by {md_inline(question.claimed_by)}"
+           if question.status is QuestionStatus.CLAIMED and question.claimed_by else "")
+    return f"- **{question.ref}** (waiting {waited}{who}): {md_inline(text)}"
+
+
+class ReminderJob:
+    """Checks every `interval` seconds until stopped; a failed check is logged and retried."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        after: timedelta,
+        interval: float,
+        log: logging.Logger,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._after = after
+        self._interval = interval
+        self._log = log
+        self._now = now
+        self._stopped = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                listed = await remind_waiting(self._store, after=self._after, now=self._now())
+            except Exception:
+                self._log.exception("reminders: check failed; trying again at the next one")
+            else:
+                if listed:
+                    self._log.info("reminders: %d waiting questions listed for the moderators", listed)
+            try:
+                await asyncio.wait_for(self._stopped.wait(), self._interval)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        """The current check (one short transaction) finishes; no new one starts."""
+        self._stopped.set()

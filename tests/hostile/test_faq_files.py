@@ -1,0 +1,85 @@
+"""Hostile FAQ files: each one loads, or fails with a FaqFormatError naming the file and the
+problem, so the bot refuses to start with a message an editor can act on (never a traceback)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from faq.store import ID_PATTERN, FaqFormatError, load_faq
+from tests.hostile.support import JSON
+
+FILE_NUMBERS = itertools.count(1)
+
+ENTRY_VALUES = (
+    JSON
+    | st.sampled_from(["pay-day", "Pay Day", "", "  ", "a" * 81, "x" * 5001, "2024-01-01", "!!python/none"])
+    | st.lists(st.text(max_size=30) | JSON, max_size=4)
+)
+ENTRIES = st.lists(
+    st.dictionaries(st.sampled_from(["id", "question", "alternates", "answer", "owner"]) | st.text(max_size=8),
+                    ENTRY_VALUES, max_size=5)
+    | JSON,
+    max_size=5,
+)
+DOCUMENTS = (
+    st.fixed_dictionaries({"entries": ENTRIES}).map(lambda doc: yaml.safe_dump(doc, allow_unicode=True))
+    | JSON.map(lambda value: yaml.safe_dump(value))
+)
+TRICKS = st.sampled_from(
+    [
+        "entries: !!python/object/apply:os.system ['true']\n",
+        "entries:\n  - &a {id: a, question: Q?, answer: A.}\n  - *a\n",
+        "entries: *nowhere\n",
+        "entries:\n  - {id: a, question: Q?, answer: A., <<: {owner: x}}\n",
+        "? [complex, key]\n: value\n",
+        "entries:\n\t- id: tab\n",
+        "\ufeffentries: []\n",
+        "%YAML 1.1\n---\nentries: []\n---\nentries: []\n",
+    ]
+)
+NESTED = st.integers(min_value=1, max_value=20_000).map(lambda depth: "entries: " + "[" * depth + "]" * depth)
+TEXTS = DOCUMENTS | TRICKS | NESTED | st.text(max_size=400)
+
+
+def _check(path: Path) -> None:
+    try:
+        faq = load_faq(path)
+    except FaqFormatError as error:
+        message = str(error)
+        assert message.startswith(f"{path}: ") and len(message) > len(f"{path}: "), message
+        return
+    ids = [entry.id for entry in faq.entries]
+    assert ids and len(set(ids)) == len(ids)
+    assert all(ID_PATTERN.match(entry_id) for entry_id in ids)
+    assert all(entry.question and entry.answer for entry in faq.entries)
+
+
+@given(text=TEXTS)
+def test_any_faq_text_loads_or_is_refused_with_a_clear_message(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    directory = tmp_path_factory.mktemp("faq")
+    path = directory / f"faq-{next(FILE_NUMBERS)}.yaml"
+    path.write_text(text, encoding="utf-8")
+    _check(path)
+
+
+@given(data=st.binary(max_size=400))
+def test_any_bytes_as_an_faq_file_are_refused_with_a_clear_message(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    directory = tmp_path_factory.mktemp("faq")
+    path = directory / f"faq-{next(FILE_NUMBERS)}.yaml"
+    path.write_bytes(data)
+    _check(path)
+
+
+def test_a_deeply_nested_file_is_refused_clearly(tmp_path: Path) -> None:
+    """Found by the property above: PyYAML's recursion used to escape as RecursionError."""
+    path = tmp_path / "faq.yaml"
+    path.write_text("entries: " + "[" * 5000 + "]" * 5000, encoding="utf-8")
+    with pytest.raises(FaqFormatError) as refused:
+        load_faq(path)
+    assert str(refused.value) == f"{path}: not an FAQ file: lists or mappings nested too deeply"
