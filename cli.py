@@ -19,19 +19,62 @@ T = TypeVar("T")
 cli = click.Group(help="Colleague questions bot: admin commands.")
 
 
+def _database_url(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The --database-url option every command that reads or writes the database takes."""
+    return click.option(
+        "--database-url",
+        envvar="DATABASE_URL",
+        default="sqlite:///var/bot.db",
+        show_default=True,
+        help="A plain SQLAlchemy URL [env DATABASE_URL].",
+    )(command)
+
+
+def _with_store(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(store)` once on its own engine. Bad input (handlers' BadRequest) is exit 2 with
+    the reason on stderr (handlers raise it before writing, so nothing changed); a database that
+    cannot be used is exit 1."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    from handlers.roles import BadRequest
+    from store.db import create_engine
+    from store.store import Store
+
+    async def run() -> T:
+        engine = create_engine(database_url)
+        try:
+            return await work(Store(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except BadRequest as bad:
+        click.echo(f"Error: {bad}", err=True)
+        sys.exit(2)
+    except (DBAPIError, OSError) as error:
+        where = make_url(database_url).render_as_string(hide_password=True)
+        click.echo(f"Error: cannot use the database {where} ({type(error).__name__}); "
+                   "is it reachable and migrated (cli.py db upgrade)?", err=True)
+        sys.exit(1)
+
+
+def _write_output(text: str, output: Path | None, what: str) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8", newline="")
+    click.echo(f"wrote {what} to {output}")
+
+
 @cli.group()
 def db() -> None:
     """The database: bring its schema up to date."""
 
 
 @db.command()
-@click.option(
-    "--database-url",
-    envvar="DATABASE_URL",
-    default="sqlite:///var/bot.db",
-    show_default=True,
-    help="A plain SQLAlchemy URL [env DATABASE_URL].",
-)
+@_database_url
 def upgrade(database_url: str) -> None:
     """Apply every pending migration (what `make run` does before starting the bot)."""
     from store.migrate import upgrade as upgrade_schema
@@ -124,16 +167,6 @@ def calibrate(faq_path: Path, queries: Path, test_path: Path | None, min_precisi
     click.echo(calibrate_report(faq_path, queries, test_path, min_precision))
 
 
-def _faq_database_url(function: Any) -> Any:
-    return click.option(
-        "--database-url",
-        envvar="DATABASE_URL",
-        default="sqlite:///var/bot.db",
-        show_default=True,
-        help="A plain SQLAlchemy URL [env DATABASE_URL].",
-    )(function)
-
-
 def _faq_file(function: Any) -> Any:
     return click.option(
         "--faq",
@@ -148,7 +181,7 @@ def _faq_file(function: Any) -> Any:
 
 @faq.command()
 @_faq_file
-@_faq_database_url
+@_database_url
 @click.option("--threshold", type=float, default=None, envvar="FAQ_THRESHOLD")
 @click.option(
     "--min-precision", type=float, default=0.97, envvar="FAQ_MIN_PRECISION", show_default=True
@@ -158,23 +191,15 @@ def suggest(
 ) -> None:
     """List phrasings to add to entries and new entries, learnt from colleagues' verdicts and
     moderators' answers."""
-    from faq.commands import suggest_report, with_store
+    from faq.commands import suggest_report
 
-    click.echo(
-        asyncio.run(
-            with_store(
-                database_url,
-                lambda store: suggest_report(
-                    faq_path, store, threshold=threshold, min_precision=min_precision
-                ),
-            )
-        )
-    )
+    click.echo(_with_store(database_url, lambda store: suggest_report(
+        faq_path, store, threshold=threshold, min_precision=min_precision)))
 
 
 @faq.command()
 @_faq_file
-@_faq_database_url
+@_database_url
 @click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -183,50 +208,13 @@ def suggest(
 )
 def export(faq_path: Path, database_url: str, output: Path | None) -> None:
     """Write the FAQ the bot answers from (the file plus moderators' entries) as one YAML file."""
-    from faq.commands import export_yaml, with_store
+    from faq.commands import export_yaml
 
-    text = asyncio.run(with_store(database_url, lambda store: export_yaml(faq_path, store)))
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}")
+    text = _with_store(database_url, lambda store: export_yaml(faq_path, store))
+    _write_output(text, output, "the FAQ")
 
 
 # --- retention and subject rights (issue 7) -------------------------------------------------
-
-
-def _database_url_option(function: Any) -> Any:
-    return click.option(
-        "--database-url",
-        envvar="DATABASE_URL",
-        default="sqlite:///var/bot.db",
-        show_default=True,
-        help="A plain SQLAlchemy URL [env DATABASE_URL].",
-    )(function)
-
-
-def _with_store(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run `work(store)` on its own engine; a database that cannot be read exits 1, clearly."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import DBAPIError
-
-    from store.db import create_engine
-    from store.store import Store
-
-    async def run() -> T:
-        engine = create_engine(database_url)
-        try:
-            return await work(Store(engine))
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(run())
-    except DBAPIError as error:
-        shown = make_url(database_url).render_as_string(hide_password=True)
-        click.echo(f"cannot use the database {shown}: {error.orig} (run `cli.py db upgrade`?)", err=True)
-        sys.exit(1)
 
 
 @cli.command()
@@ -247,7 +235,7 @@ def _with_store(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
     show_default=True,
     help="Remove audit entries older than this [env AUDIT_RETENTION_DAYS].",
 )
-@_database_url_option
+@_database_url
 def purge(dry_run: bool, days: int, audit_days: int, database_url: str) -> None:
     """Remove (or with --dry-run, count) data older than the retention period, per table."""
     from handlers.retention import RetentionPolicy, purge_expired
@@ -278,7 +266,7 @@ def _subject_email(_: click.Context, __: click.Parameter, value: str) -> str:
 
 @subject.command("export")
 @click.option("--user", "email", required=True, callback=_subject_email, help="The person's email address.")
-@_database_url_option
+@_database_url
 def subject_export(email: str, database_url: str) -> None:
     """Print, as JSON, everything held about the person (questions, answers, roles, audit...)."""
     from handlers.subjects import export_subject
@@ -290,7 +278,7 @@ def subject_export(email: str, database_url: str) -> None:
 @subject.command("erase")
 @click.option("--user", "email", required=True, callback=_subject_email, help="The person's email address.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@_database_url_option
+@_database_url
 def subject_erase(email: str, yes: bool, database_url: str) -> None:
     """Delete the person's questions and identity; name them "erased" in others' records."""
     from handlers.subjects import erase_subject
@@ -306,56 +294,6 @@ def subject_erase(email: str, yes: bool, database_url: str) -> None:
 # Live events: roles and events, over the same handlers the bot's Teams commands use. ----------
 
 CLI_ACTOR = "cli"  # how the audit log names whoever ran these commands
-LiveT = TypeVar("LiveT")
-
-
-def _live_database_url(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--database-url",
-        envvar="DATABASE_URL",
-        default="sqlite:///var/bot.db",
-        show_default=True,
-        help="A plain SQLAlchemy URL [env DATABASE_URL].",
-    )(command)
-
-
-def _live_store(database_url: str, work: Callable[[Any], Awaitable[LiveT]]) -> LiveT:
-    """Run `work(store)` once. Bad input (handlers' BadRequest) is exit 2 with the reason on
-    stderr; the handlers raise it before writing, so nothing has changed."""
-    import asyncio
-
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import DBAPIError
-
-    from handlers.roles import BadRequest
-    from store.db import create_engine
-    from store.store import Store
-
-    async def run() -> LiveT:
-        engine = create_engine(database_url)
-        try:
-            return await work(Store(engine))
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(run())
-    except BadRequest as bad:
-        click.echo(f"Error: {bad}", err=True)
-        sys.exit(2)
-    except (DBAPIError, OSError) as error:
-        where = make_url(database_url).render_as_string(hide_password=True)
-        click.echo(f"Error: cannot use the database {where} ({type(error).__name__}); "
-                   "is it reachable and migrated (cli.py db upgrade)?", err=True)
-        sys.exit(1)
-
-
-def _live_write(text: str, output: Path | None, what: str) -> None:
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    output.write_text(text, encoding="utf-8", newline="")
-    click.echo(f"wrote {what} to {output}")
 
 
 @cli.group()
@@ -366,12 +304,12 @@ def roles() -> None:
 @roles.command("grant")
 @click.argument("role")
 @click.argument("who")
-@_live_database_url
+@_database_url
 def roles_grant(role: str, who: str, database_url: str) -> None:
     """Give WHO (an email address or Entra object id) the ROLE host or moderator."""
     from handlers.roles import change_role, describe
 
-    change = _live_store(database_url, lambda store: change_role(
+    change = _with_store(database_url, lambda store: change_role(
         store, grant=True, role=role, who=who, by=CLI_ACTOR))
     click.echo(describe(change))
 
@@ -379,24 +317,24 @@ def roles_grant(role: str, who: str, database_url: str) -> None:
 @roles.command("revoke")
 @click.argument("role")
 @click.argument("who")
-@_live_database_url
+@_database_url
 def roles_revoke(role: str, who: str, database_url: str) -> None:
     """Take the ROLE host or moderator away from WHO."""
     from handlers.roles import change_role, describe
 
-    change = _live_store(database_url, lambda store: change_role(
+    change = _with_store(database_url, lambda store: change_role(
         store, grant=False, role=role, who=who, by=CLI_ACTOR))
     click.echo(describe(change))
 
 
 @roles.command("list")
-@_live_database_url
+@_database_url
 def roles_list(database_url: str) -> None:
     """Every granted role: role, who, and who granted it."""
     from handlers.report import plain_line
     from handlers.roles import granted_roles
 
-    granted = _live_store(database_url, granted_roles)
+    granted = _with_store(database_url, granted_roles)
     if not granted:
         click.echo("No hosts or moderators yet (admins come from the ADMINS setting).")
     for principal, role, by in granted:
@@ -412,7 +350,7 @@ def events() -> None:
 @click.argument("title")
 @click.option("--description", default=None, help="Shown under the title in the digest.")
 @click.option("--ends-at", default=None, help="ISO 8601, e.g. 2025-03-14T15:00 (UK time unless an offset is given).")
-@_live_database_url
+@_database_url
 def events_open(title: str, description: str | None, ends_at: str | None, database_url: str) -> None:
     """Open an event called TITLE: questions asked from now on belong to it."""
     from handlers.hosting import open_event, parse_ends_at
@@ -423,30 +361,30 @@ def events_open(title: str, description: str | None, ends_at: str | None, databa
     except BadRequest as bad:
         click.echo(f"Error: {bad}", err=True)
         sys.exit(2)
-    event_id = _live_store(database_url, lambda store: open_event(
+    event_id = _with_store(database_url, lambda store: open_event(
         store, title, by=CLI_ACTOR, description=description, ends_at=ends))
     click.echo(f"opened E-{event_id}")
 
 
 @events.command("close")
 @click.argument("event")
-@_live_database_url
+@_database_url
 def events_close(event: str, database_url: str) -> None:
     """Close EVENT (3 or E-3)."""
     from handlers.hosting import close_event
 
-    closed_event, closed = _live_store(database_url, lambda store: close_event(store, event, by=CLI_ACTOR))
+    closed_event, closed = _with_store(database_url, lambda store: close_event(store, event, by=CLI_ACTOR))
     click.echo(f"closed E-{closed_event.id}" if closed else f"E-{closed_event.id} was already closed")
 
 
 @events.command("list")
-@_live_database_url
+@_database_url
 def events_list(database_url: str) -> None:
     """Every event: reference, state, when it opened (UTC), questions asked, title."""
     from handlers.hosting import list_events
     from handlers.report import plain_line
 
-    listed = _live_store(database_url, list_events)
+    listed = _with_store(database_url, list_events)
     if not listed:
         click.echo("No events yet.")
     for line in listed:
@@ -460,13 +398,13 @@ def events_list(database_url: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file instead of stdout.")
-@_live_database_url
+@_database_url
 def events_publish(event: str, fmt: str, output: Path | None, database_url: str) -> None:
     """The digest of EVENT's answered questions, as Markdown or a cleaned HTML fragment."""
     from handlers.digest import digest_of
 
-    text = _live_store(database_url, lambda store: digest_of(store, event, fmt, by=CLI_ACTOR))  # type: ignore[arg-type]
-    _live_write(text, output, "the digest")
+    text = _with_store(database_url, lambda store: digest_of(store, event, fmt, by=CLI_ACTOR))  # type: ignore[arg-type]
+    _write_output(text, output, "the digest")
 
 
 @events.command("export")
@@ -474,13 +412,13 @@ def events_publish(event: str, fmt: str, output: Path | None, database_url: str)
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file instead of stdout.")
-@_live_database_url
+@_database_url
 def events_export(event: str, fmt: str, output: Path | None, database_url: str) -> None:
     """EVENT's questions for the organisers: one row per question (askers only when not anonymous)."""
     from handlers.digest import export_of
 
-    text = _live_store(database_url, lambda store: export_of(store, event, fmt, by=CLI_ACTOR))  # type: ignore[arg-type]
-    _live_write(text, output, "the export")
+    text = _with_store(database_url, lambda store: export_of(store, event, fmt, by=CLI_ACTOR))  # type: ignore[arg-type]
+    _write_output(text, output, "the export")
 
 
 # Event report, offline mail, Teams package (issues 4 and 5). ---------------------------------
@@ -491,14 +429,14 @@ def events_export(event: str, fmt: str, output: Path | None, database_url: str) 
 @click.option("--format", "fmt", type=click.Choice(["md", "text", "html"]), default="md", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file instead of stdout.")
-@_live_database_url
+@_database_url
 def events_report(event: str, fmt: str, output: Path | None, database_url: str) -> None:
     """EVENT's figures: asked, answered (FAQ, moderators), dismissed, median wait, busiest
     minutes, top topics; the HTML fragment adds a questions-per-minute chart."""
     from handlers.event_report import report_of
 
-    text = _live_store(database_url, lambda store: report_of(store, event, fmt, by=CLI_ACTOR))  # type: ignore[arg-type]
-    _live_write(text, output, "the report")
+    text = _with_store(database_url, lambda store: report_of(store, event, fmt, by=CLI_ACTOR))  # type: ignore[arg-type]
+    _write_output(text, output, "the report")
 
 
 @cli.group()
@@ -508,7 +446,7 @@ def mail() -> None:
 
 @mail.command("receive")
 @click.argument("file", type=click.Path(path_type=Path))
-@_live_database_url
+@_database_url
 def mail_receive(file: Path, database_url: str) -> None:
     """Record FILE (an .eml, e.g. a moderator's reply to a forwarded question) as if it had
     arrived in the shared mailbox; the running bot delivers what it causes. Settings (who
@@ -528,7 +466,7 @@ def mail_receive(file: Path, database_url: str) -> None:
         click.echo(f"Error: invalid settings:\n{error}", err=True)
         sys.exit(2)
     limits = Limits(settings.max_question_chars, settings.forward_to)
-    received = _live_store(database_url, lambda store: receive_mail_file(
+    received = _with_store(database_url, lambda store: receive_mail_file(
         store, mail_policy(settings), limits, file, log=logging.getLogger("questions_bot")))
     click.echo(received.describe())
 

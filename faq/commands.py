@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from faq.calibration import Calibration, CurvePoint, LabelledQuery, load_labelled, split_labelled
 from faq.learning import Example, suggest
 from faq.live import faq_yaml, live_matcher_for_file, merged_faq, stored_entries
 from faq.matcher import Matcher, build_matcher, calibration_for
 from faq.store import load_faq
-from store.db import create_engine
 from store.store import Store
 
-T = TypeVar("T")
 
 CURVE_ROWS = 15
 
@@ -112,15 +109,6 @@ async def _live(
     )
     await live.reload(store)
     return live.current
-
-
-async def with_store(database_url: str, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Run `work` on a store over its own engine, disposed afterwards."""
-    engine = create_engine(database_url)
-    try:
-        return await work(Store(engine))
-    finally:
-        await engine.dispose()
 
 
 async def suggest_report(
