@@ -24,14 +24,15 @@ from handlers.board import BOARD_REFRESH
 from handlers.queue import MODERATION_CARD
 from handlers.deps import Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound
-from handlers.reminders import ReminderJob
-from handlers.retention import RetentionJob, RetentionPolicy
+from handlers.reminders import remind_waiting
+from handlers.retention import RetentionPolicy, purge_expired
 from mail.base import MailTransport
 from mail.eml import EmlOutbox
 from mail.graph import GraphClient, GraphConfig, GraphMailTransport, SendPacer
 from mail.graph_inbox import GraphInbox
 from mail.watcher import InboxWatcher
 from ops.metrics import metrics_handler
+from ops.periodic import Periodic
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker
 from store.db import create_engine
@@ -108,13 +109,33 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(outbox_worker)
     if graph is not None:
         app.cleanup_ctx.append(partial(_mailbox_watcher, settings, deps, graph))
-    app.cleanup_ctx.append(partial(_retention_job, settings, store))
-    app.cleanup_ctx.append(partial(_reminder_job, settings, store))
+    for duty in background_duties(settings, store):
+        app.cleanup_ctx.append(duty.running)
     endpoint = MessagesEndpoint(auth, QuestionsBot(deps), max_body_bytes=settings.max_body_bytes)
     app.router.add_post("/api/messages", endpoint.handle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_handler(store, worker))
     return app
+
+
+def background_duties(settings: Settings, store: Store) -> list[Periodic]:
+    """The retention purge (at start, then every RETENTION_INTERVAL_SECONDS) and the reminder
+    of questions waiting too long; both safe to run on several instances at once."""
+    policy = RetentionPolicy(settings.retention_days, settings.audit_retention_days)
+    reminder_after = timedelta(hours=settings.reminder_after_hours)
+
+    async def purge() -> str | None:
+        removed = await purge_expired(store, policy)
+        return ", ".join(f"removed {count} {table}" for table, count in removed.items() if count) or None
+
+    async def remind() -> str | None:
+        listed = await remind_waiting(store, after=reminder_after, now=utcnow())
+        return f"{listed} waiting questions listed for the moderators" if listed else None
+
+    return [
+        Periodic("retention", purge, interval=settings.retention_interval_seconds, log=log),
+        Periodic("reminders", remind, interval=settings.reminder_check_seconds, log=log),
+    ]
 
 
 def graph_config(settings: Settings) -> GraphConfig:
@@ -184,34 +205,6 @@ async def _mailbox_watcher(
     yield
     stopped.set()
     watcher.stop()
-    await task
-
-
-async def _retention_job(settings: Settings, store: Store, _: web.Application) -> AsyncIterator[None]:
-    """The purge runs at start and every RETENTION_INTERVAL_SECONDS; stopped first at shutdown."""
-    job = RetentionJob(
-        store,
-        RetentionPolicy(settings.retention_days, settings.audit_retention_days),
-        interval=settings.retention_interval_seconds,
-        log=log,
-    )
-    task = asyncio.create_task(job.run(), name="retention")
-    yield
-    job.stop()
-    await task
-
-
-async def _reminder_job(settings: Settings, store: Store, _: web.Application) -> AsyncIterator[None]:
-    """Lists questions waiting too long in the moderators' channel; stopped before the worker."""
-    job = ReminderJob(
-        store,
-        after=timedelta(hours=settings.reminder_after_hours),
-        interval=settings.reminder_check_seconds,
-        log=log,
-    )
-    task = asyncio.create_task(job.run(), name="reminders")
-    yield
-    job.stop()
     await task
 
 

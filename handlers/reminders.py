@@ -10,18 +10,14 @@ at the start of the next one, so none waits unseen longer than two periods.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import math
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from handlers import replies
 from handlers.queue import MODERATORS_CHANNEL
 from handlers.report import human_duration, md_inline
 from store.records import Question, QuestionStatus
-from store.schema import utcnow
 from store.store import Store
 
 LISTED = 20  # more than this is a backlog; the count says how big
@@ -73,41 +69,3 @@ def _line(question: Question, now: datetime) -> str:
     who = (f", claimed by {md_inline(question.claimed_by)}"
            if question.status is QuestionStatus.CLAIMED and question.claimed_by else "")
     return f"- **{question.ref}** (waiting {waited}{who}): {md_inline(text)}"
-
-
-class ReminderJob:
-    """Checks every `interval` seconds until stopped; a failed check is logged and retried."""
-
-    def __init__(
-        self,
-        store: Store,
-        *,
-        after: timedelta,
-        interval: float,
-        log: logging.Logger,
-        now: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self._store = store
-        self._after = after
-        self._interval = interval
-        self._log = log
-        self._now = now
-        self._stopped = asyncio.Event()
-
-    async def run(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                listed = await remind_waiting(self._store, after=self._after, now=self._now())
-            except Exception:
-                self._log.exception("reminders: check failed; trying again at the next one")
-            else:
-                if listed:
-                    self._log.info("reminders: %d waiting questions listed for the moderators", listed)
-            try:
-                await asyncio.wait_for(self._stopped.wait(), self._interval)
-            except TimeoutError:
-                pass
-
-    def stop(self) -> None:
-        """The current check (one short transaction) finishes; no new one starts."""
-        self._stopped.set()

@@ -6,9 +6,6 @@ purge lock, and an instance that finds it taken leaves the work to the one holdi
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,45 +52,6 @@ async def purge_expired(
         if await unit.retention.lock():
             _add(totals, await unit.retention.purge_rest(cutoff, audit_cutoff))
     return totals
-
-
-class RetentionJob:
-    """Runs the purge when started and then every `interval` seconds, until stopped."""
-
-    def __init__(
-        self,
-        store: Store,
-        policy: RetentionPolicy,
-        *,
-        interval: float,
-        log: logging.Logger,
-        now: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self._store = store
-        self._policy = policy
-        self._interval = interval
-        self._log = log
-        self._now = now
-        self._stopped = asyncio.Event()
-
-    async def run(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                removed = await purge_expired(self._store, self._policy, now=self._now())
-            except Exception:
-                self._log.exception("retention: purge failed; trying again at the next run")
-            else:
-                if any(removed.values()):
-                    summary = ", ".join(f"{table} {count}" for table, count in removed.items() if count)
-                    self._log.info("retention: removed %s", summary)
-            try:
-                await asyncio.wait_for(self._stopped.wait(), self._interval)
-            except TimeoutError:
-                pass
-
-    def stop(self) -> None:
-        """The current purge (one short transaction) finishes; no new one starts."""
-        self._stopped.set()
 
 
 def _add(totals: dict[str, int], more: dict[str, int]) -> None:
