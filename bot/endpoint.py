@@ -44,9 +44,10 @@ class MessagesEndpoint:
             return _problem(401, "unauthorized", "the request's token was missing or not valid")
         invoke_response = await self._adapter.process_activity(auth_result, activity, self._bot.on_turn)
         if invoke_response:
-            return web.json_response(
-                serializer_helper(invoke_response.body), status=invoke_response.status
-            )
+            body = invoke_response.body  # ours are plain JSON already; botbuilder's are models
+            if not isinstance(body, dict):
+                body = serializer_helper(body)
+            return web.json_response(body, status=invoke_response.status)
         return web.Response(status=200)
 
     async def _read_activity(self, request: web.Request) -> Activity:

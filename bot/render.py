@@ -26,9 +26,49 @@ WELCOME = (
 )
 
 
-def render(message: dict[str, Any]) -> Activity:
-    """One Activity for one reply message; unknown types are a programming error."""
-    return _RENDERERS[message["type"]](message)
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+TEAMS = "msteams"
+NO_EVENT = 0  # the event_id of the "None of these" button on "Which event is your question about?"
+
+
+def render(message: dict[str, Any], *, channel_id: str | None = None) -> Activity:
+    """One Activity for one reply message; unknown types are a programming error.
+
+    For Teams, card buttons are Universal Actions (Action.Execute): the click comes back as an
+    `adaptiveCard/action` invoke and its answer shows on the card, to the person who clicked,
+    instead of as a message in the chat. Other channels (the Bot Framework Emulator's Web Chat
+    does not handle Action.Execute) keep Action.Submit; the bot takes both.
+    """
+    activity = _RENDERERS[message["type"]](message)
+    if channel_id == TEAMS:
+        for attachment in activity.attachments or []:
+            if attachment.content_type == ADAPTIVE_CARD:
+                _universal_actions(attachment.content)
+    return activity
+
+
+def invoke_text(message: dict[str, Any]) -> str:
+    """A reply as the plain sentence Teams shows on a card after an Action.Execute click."""
+    activity = render(message)
+    return (activity.text or activity.summary or "").replace("**", "").strip()
+
+
+def _universal_actions(node: Any) -> None:
+    """Turn every Action.Submit of ours into an Action.Execute whose verb is its "action".
+
+    The data stays as it was (inputs are merged into it the same way), so one parser reads
+    both forms."""
+    if isinstance(node, list):
+        for item in node:
+            _universal_actions(item)
+    elif isinstance(node, dict):
+        data = node.get("data")
+        verb = data.get("action") if isinstance(data, dict) else None
+        if node.get("type") == "Action.Submit" and isinstance(verb, str):
+            node["type"] = "Action.Execute"
+            node["verb"] = verb
+        for value in node.values():
+            _universal_actions(value)
 
 
 def _text(text: str) -> Activity:
@@ -147,6 +187,19 @@ def _board(m: dict[str, Any]) -> Activity:
     return _card(body, summary=f"{m['title']}: {counts['asked']} questions")
 
 
+def _event_choice(m: dict[str, Any]) -> Activity:
+    """Several events are open: the asker says which one the question is about."""
+    def choice(title: str, event_id: int) -> dict[str, Any]:
+        data = {"action": "event_choice", "question_id": m["question_id"], "event_id": event_id}
+        return {"type": "Action.Submit", "title": title[:80], "data": data}
+
+    body = [_block("Which event is your question about?", weight="Bolder"),
+            _block(m["question"][:300], isSubtle=True)]
+    actions = [choice(f"E-{e['id']}: {e['title']}", e["id"]) for e in m["events"]]
+    return _card(body, [*actions, choice("None of these", NO_EVENT)],
+                 summary="Which event is your question about?")
+
+
 def _feedback_noted(message: dict[str, Any]) -> Activity:
     if message["status"] == "forwarded":
         return _text(f"Your question {message['ref']} is already with the team.")
@@ -204,6 +257,7 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], Activity]] = {
         "Thanks for telling us. If you still need an answer, ask again with a little more detail."
     ),
     "digest": _digest,
+    "event_choice": _event_choice,
     "not_your_question": lambda _: _text(
         "Only the colleague who asked that question can answer this card."
     ),

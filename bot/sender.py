@@ -100,7 +100,8 @@ class TeamsSender:
 
     async def send(self, payload: dict[str, Any]) -> None:
         reference = ConversationReference().deserialize(payload["address"])
-        activity = TurnContext.apply_conversation_reference(render(payload["message"]), reference)
+        rendered = render(payload["message"], channel_id=reference.channel_id)
+        activity = TurnContext.apply_conversation_reference(rendered, reference)
         reply_to_id = payload.get("reply_to_id")
         conversation_id = reference.conversation.id
         async with self._gate.slot(conversation_id), _connector_errors("send a Teams message"):
@@ -115,7 +116,8 @@ class TeamsSender:
     async def post(self, address: dict[str, Any], message: dict[str, Any]) -> str:
         """A new message in the conversation (a card to update later); returns its activity id."""
         reference = ConversationReference().deserialize(address)
-        activity = TurnContext.apply_conversation_reference(render(message), reference)
+        rendered = render(message, channel_id=reference.channel_id)
+        activity = TurnContext.apply_conversation_reference(rendered, reference)
         activity.reply_to_id = None
         # In a channel, the command's thread id is ";messageid=..."; a card starts its own thread.
         conversation_id = reference.conversation.id.split(";messageid=")[0]
@@ -128,7 +130,8 @@ class TeamsSender:
     async def update(self, address: dict[str, Any], activity_id: str, message: dict[str, Any]) -> None:
         """Replace an earlier card in place (no new message in the channel)."""
         reference = ConversationReference().deserialize(address)
-        activity = TurnContext.apply_conversation_reference(render(message), reference)
+        rendered = render(message, channel_id=reference.channel_id)
+        activity = TurnContext.apply_conversation_reference(rendered, reference)
         activity.id = activity_id
         activity.reply_to_id = None
         async with self._gate.slot(reference.conversation.id), _connector_errors("update a Teams card"):

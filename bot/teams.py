@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from http import HTTPStatus
+from typing import Any, TypeGuard
 
-from botbuilder.core import ActivityHandler, TurnContext
+from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ChannelAccount
 
+from bot.render import NO_EVENT, invoke_text
 from handlers import asking, commands, feedback, moderation
 from handlers.asking import Asker, Said
 from handlers.deps import Deps
@@ -14,6 +17,10 @@ from handlers.roles import Actor
 
 
 MAX_ROW_ID = 2**31  # ids are 32-bit INTEGER columns; PostgreSQL rejects larger values outright
+CARD_ACTION_INVOKE = "adaptiveCard/action"
+CARD_VERBS = frozenset({"moderate", "faq_feedback", "answer_feedback", "event_choice"})
+INVOKE_MESSAGE = "application/vnd.microsoft.activity.message"
+INVOKE_ERROR = "application/vnd.microsoft.error"
 
 
 class BadSubmission(ValueError):
@@ -32,6 +39,27 @@ class QuestionsBot(ActivityHandler):
         text = _without_bot_mention(activity)
         await commands.handle_text(self._deps, _said(activity, text))
 
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse | None:
+        """A click on an Action.Execute button (Universal Actions): the same actions as
+        Action.Submit, answered in the HTTP response, where Teams shows the answer on the card.
+
+        Anything our cards do not send is a 400 that changes nothing. Other invokes get
+        botbuilder's answer (501: not implemented)."""
+        activity = turn_context.activity
+        if activity.name != CARD_ACTION_INVOKE:
+            return await super().on_invoke_activity(turn_context)
+        try:
+            value = _executed(activity.value)
+            said = replace(_said(activity, ""), answer_in_turn=True)
+            message = await self._card_action(said, value)
+        except BadSubmission as problem:
+            body = {"statusCode": int(HTTPStatus.BAD_REQUEST), "type": INVOKE_ERROR,
+                    "value": {"code": "BadRequest", "message": str(problem)}}
+            return InvokeResponse(status=int(HTTPStatus.BAD_REQUEST), body=body)
+        body = {"statusCode": int(HTTPStatus.OK), "type": INVOKE_MESSAGE,
+                "value": invoke_text(message)}
+        return InvokeResponse(status=int(HTTPStatus.OK), body=body)
+
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
     ) -> None:
@@ -48,33 +76,67 @@ class QuestionsBot(ActivityHandler):
         await asking.welcome(self._deps, delivery_key=activity.conversation.id, address=_address(activity))
 
     async def _card_submit(self, activity: Activity) -> None:
+        """An Action.Submit (a message with `value`): cards posted before the switch to
+        Action.Execute, and channels without it. Replies go to the chat; anything that is not
+        one of our cards gets the help text."""
         said = _said(activity, "")
-        value = activity.value
-        if value.get("action") == "moderate":
+        try:
+            await self._card_action(said, activity.value)
+        except BadSubmission:
+            await commands.handle_text(self._deps, said)
+
+    async def _card_action(self, said: Said, value: dict[str, Any]) -> dict[str, Any]:
+        """Route a card's data to its handler; BadSubmission, before anything is done, for data
+        our cards do not send. Who may act is decided by the handler from the sender."""
+        action = value.get("action")
+        if action == "moderate":
             try:
-                action = moderation.parse_action(value)
-            except ValueError:
-                await commands.handle_text(self._deps, said)  # not a card of ours: show help
-                return
+                parsed = moderation.parse_action(value)
+            except ValueError as problem:
+                raise BadSubmission(str(problem)) from None
             actor = Actor(id=said.asker.id, aad_id=said.asker.aad_id, name=said.asker.name, email=None)
-            await moderation.act(self._deps, said, actor, action)
-            return
-        if value.get("action") == "answer_feedback":
-            try:
-                question_id, answer_id, helpful = _answer_feedback(value)
-            except BadSubmission:
-                await commands.handle_text(self._deps, said)
-                return
-            await feedback.answer_feedback(
+            return await moderation.act(self._deps, said, actor, parsed)
+        if action == "answer_feedback":
+            question_id, answer_id, helpful = _answer_feedback(value)
+            return await feedback.answer_feedback(
                 self._deps, said, question_id=question_id, answer_id=answer_id, helpful=helpful
             )
-            return
-        try:
-            question_id, helpful = _faq_feedback(value)
-        except BadSubmission:
-            await commands.handle_text(self._deps, said)  # an unknown card: show help
-            return
-        await feedback.faq_feedback(self._deps, said, question_id=question_id, helpful=helpful)
+        if action == "event_choice":
+            question_id, event_id = _event_choice(value)
+            return await asking.choose_event(
+                self._deps, said, question_id=question_id, event_id=event_id
+            )
+        question_id, helpful = _faq_feedback(value)
+        return await feedback.faq_feedback(self._deps, said, question_id=question_id, helpful=helpful)
+
+
+def _executed(value: Any) -> dict[str, Any]:
+    """An `adaptiveCard/action` invoke's value, as the card data Action.Submit would send.
+
+    {"action": {"type": "Action.Execute", "verb": "moderate", "data": {...}}, "trigger":
+    "manual"}: the verb becomes the data's "action" (our cards put the same word in both)."""
+    if not isinstance(value, dict) or not isinstance(value.get("action"), dict):
+        raise BadSubmission("the invoke's value needs an action object")
+    action = value["action"]
+    if action.get("type") != "Action.Execute":
+        raise BadSubmission("only Action.Execute is handled")
+    if value.get("trigger", "manual") != "manual":
+        raise BadSubmission("only a click acts; this bot's cards ask for no automatic refresh")
+    verb, data = action.get("verb"), action.get("data")
+    if not isinstance(verb, str) or verb not in CARD_VERBS:
+        raise BadSubmission("not a verb of this bot's cards")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise BadSubmission("the action's data must be an object")
+    if data.get("action", verb) != verb:
+        raise BadSubmission("the data's action does not match the verb")
+    return {**data, "action": verb}
+
+
+def _row_id(value: Any) -> TypeGuard[int]:
+    """An id our cards could have sent: an int (not a bool) that fits the id columns."""
+    return type(value) is int and 0 < value < MAX_ROW_ID
 
 
 def _faq_feedback(value: dict[str, Any]) -> tuple[int, bool]:
@@ -91,9 +153,19 @@ def _answer_feedback(value: dict[str, Any]) -> tuple[int, int, bool]:
     """{"action": "answer_feedback", "question_id": 1, "answer_id": 2, "helpful": true}: ids
     only; whether the sender may use them is decided from the authenticated sender."""
     question_id, answer_id, helpful = value.get("question_id"), value.get("answer_id"), value.get("helpful")
-    if any(type(n) is not int or not 0 < n < MAX_ROW_ID for n in (question_id, answer_id)) or type(helpful) is not bool:
+    if not (_row_id(question_id) and _row_id(answer_id)) or type(helpful) is not bool:
         raise BadSubmission("answer_feedback needs integer question_id and answer_id and a boolean helpful")
-    return question_id, answer_id, helpful  # type: ignore[return-value]
+    return question_id, answer_id, helpful
+
+
+def _event_choice(value: dict[str, Any]) -> tuple[int, int | None]:
+    """{"action": "event_choice", "question_id": 5, "event_id": 2}; event_id 0 is "None of
+    these" (None here). Whether the sender may choose, and that event, is the handler's call."""
+    question_id, event_id = value.get("question_id"), value.get("event_id")
+    none_of_these = type(event_id) is int and event_id == NO_EVENT
+    if not _row_id(question_id) or not (none_of_these or _row_id(event_id)):
+        raise BadSubmission("event_choice needs an integer question_id and event_id")
+    return question_id, None if event_id == NO_EVENT else event_id
 
 
 def _without_bot_mention(activity: Activity) -> str:

@@ -8,10 +8,13 @@ from typing import Any
 from handlers import replies
 from handlers.deps import Deps
 from handlers.board import board_changed
+from handlers.queue import queue_card_refresh
 from handlers.triage import TRIAGE_JOB
-from store.records import Event, NewQuestion
+from store.outbox import OutboxRepo
+from store.records import Event, NewQuestion, Question, QuestionStatus
 from store.store import Unit
 
+EVENT_CHOSEN = "question.event"  # audit action: the asker said which event (or none) it is about
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,29 @@ class Said:
     address: dict[str, Any]
     reply_to_id: str | None
     meeting_id: str | None = None  # a Teams meeting's chat: questions belong to its event
+    # A card's Action.Execute: Teams shows the reply on the card, from the HTTP answer to the
+    # click, so it is not also posted in the chat (see reply_to).
+    answer_in_turn: bool = False
+
+
+async def reply_to(outbox: OutboxRepo, said: Said, message: dict[str, Any]) -> dict[str, Any]:
+    """Answer what was said, and return the answer (for a card's Action.Execute response).
+
+    In a chat the reply is queued in the caller's transaction, so it goes out if and only if
+    the change it reports was committed; it is keyed by the delivery, so a redelivery sends
+    nothing new.
+    """
+    if not said.answer_in_turn:
+        await replies.enqueue_reply(outbox, address=said.address, reply_to_id=said.reply_to_id,
+                                    message=message, dedupe_key=f"reply:{said.delivery_key}")
+    return message
+
+
+def is_asker(question: Question, said: Said) -> bool:
+    """Whether the authenticated sender is the colleague who asked (Entra id when both have one)."""
+    if question.asker_aad_id and said.asker.aad_id:
+        return question.asker_aad_id == said.asker.aad_id
+    return question.asker_id == said.asker.id
 
 
 async def record_question(
@@ -47,14 +73,15 @@ async def record_question(
     A private question (HR or wellbeing matters) is marked in the same transaction, so it is
     never on a board or in a digest, not even for a moment.
 
-    While an event is open the question belongs to it (in a meeting chat: the meeting's event;
-    with several open, the newest).
+    While an event is open the question belongs to it (in a meeting chat: the meeting's event).
+    With several open, it is recorded untagged and the asker gets a card to pick one (see
+    choose_event); triage does not wait for the choice.
 
     Matching and replying happen in the outbox worker after the HTTP request is answered, so
     the channel gets its acknowledgement in milliseconds and a crash loses nothing.
     """
     async with deps.store.unit() as unit:
-        event = await _current_event(unit, said.meeting_id)
+        event, choices = await _current_event(unit, said.meeting_id)
         question_id = await unit.questions.add(
             NewQuestion(
                 dedupe_key=said.delivery_key,
@@ -77,6 +104,12 @@ async def record_question(
             return None
         if private:
             await unit.questions.set_fields(question_id, private=True)
+        if choices:
+            await replies.enqueue_reply(
+                unit.outbox, address=said.address, reply_to_id=said.reply_to_id,
+                message=replies.event_choice(question_id, text, [(e.id, e.title) for e in choices]),
+                dedupe_key=f"event-choice:{question_id}",
+            )
         await unit.outbox.enqueue(
             TRIAGE_JOB, {"question_id": question_id}, dedupe_key=f"triage:{question_id}"
         )
@@ -84,13 +117,53 @@ async def record_question(
     return question_id
 
 
-async def _current_event(unit: Unit, meeting_id: str | None) -> Event | None:
+async def _current_event(unit: Unit, meeting_id: str | None) -> tuple[Event | None, list[Event]]:
+    """The question's event, or none and the open events for the asker to choose from.
+
+    Guessing the newest of several open events would put questions on the wrong board."""
     if meeting_id:
         linked = await unit.events.by_meeting(meeting_id)
         if linked is not None:
-            return linked
+            return linked, []
     open_events = await unit.events.open_events()
-    return open_events[-1] if open_events else None
+    if len(open_events) == 1:
+        return open_events[0], []
+    return None, open_events
+
+
+async def choose_event(
+    deps: Deps, said: Said, *, question_id: int, event_id: int | None
+) -> dict[str, Any]:
+    """The asker answers "Which event is your question about?" (`event_id` None: none of them).
+
+    Only the asker may answer, only once, and only with an event that is still open and was
+    already open when they asked (so an old question cannot be moved onto today's board). The
+    row is locked while checking, so a double click records one choice.
+    """
+    async with deps.store.unit() as unit:
+        question = await unit.questions.lock(question_id)
+        if question is None or not is_asker(question, said):
+            return await reply_to(unit.outbox, said, replies.not_your_question())
+        if question.event_id is not None or await unit.audit.find(EVENT_CHOSEN, question.ref):
+            return await reply_to(unit.outbox, said, replies.notice(
+                f"You already said which event {question.ref} is about; nothing was changed."))
+        if event_id is None:
+            await unit.audit.record("asker", EVENT_CHOSEN, question.ref, "none")
+            return await reply_to(unit.outbox, said, replies.notice(
+                f"Noted: {question.ref} is not about any of those events."))
+        event = await unit.events.get(event_id)
+        if event is None or event.status != "open" or event.opened_at > question.created_at:
+            return await reply_to(unit.outbox, said, replies.notice(
+                f"E-{event_id} was not open when you asked {question.ref}, or has closed since; "
+                "nothing was changed."))
+        await unit.questions.set_fields(question.id, event_id=event.id)
+        await unit.audit.record("asker", EVENT_CHOSEN, question.ref, str(event.id))
+        await board_changed(unit.outbox, event.id)
+        if question.status not in (QuestionStatus.RECEIVED, QuestionStatus.ANSWERED_FAQ):
+            # forwarded already: its moderators' card shows the event from now on
+            await queue_card_refresh(unit, question.id, reason=f"event:{event.id}")
+        return await reply_to(unit.outbox, said, replies.notice(
+            f"Thanks: {question.ref} is now a question for **E-{event.id}**."))
 
 
 async def welcome(deps: Deps, *, delivery_key: str, address: dict[str, Any]) -> None:

@@ -7,9 +7,10 @@ the team. Helpful / Not helpful on a moderator's answer: recorded once, for the 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from handlers import replies
-from handlers.asking import Said
+from handlers.asking import Said, is_asker, reply_to
 from handlers.deps import Deps
 from handlers.board import board_changed
 from handlers.forwarding import FORWARD
@@ -17,14 +18,14 @@ from handlers.queue import FIRST_POST, queue_card_refresh
 from store.records import QuestionStatus
 
 
-async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: bool) -> None:
+async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: bool) -> dict[str, Any]:
     """Only the asker may answer for their question (checked against the authenticated sender).
 
     Each verdict is stored as a labelled example for the matcher (see `cli.py faq suggest`).
     """
     async with deps.store.unit() as unit:
         question = await unit.questions.get(question_id)
-        if question is None or not _same_person(question.asker_id, question.asker_aad_id, said):
+        if question is None or not is_asker(question, said):
             message = replies.not_your_question()
         elif question.status is not QuestionStatus.ANSWERED_FAQ or question.faq_entry_id is None:
             message = replies.feedback_noted(question.status.value, question.ref)
@@ -44,25 +45,15 @@ async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: boo
             message = replies.forwarded(question)
             await queue_card_refresh(unit, question.id, reason=FIRST_POST)
             await board_changed(unit.outbox, question.event_id)
-        await replies.enqueue_reply(
-            unit.outbox,
-            address=said.address,
-            reply_to_id=said.reply_to_id,
-            message=message,
-            dedupe_key=f"reply:{said.delivery_key}",
-        )
-
-
-def _same_person(asker_id: str, asker_aad_id: str | None, said: Said) -> bool:
-    if asker_aad_id and said.asker.aad_id:
-        return asker_aad_id == said.asker.aad_id
-    return asker_id == said.asker.id
+        return await reply_to(unit.outbox, said, message)
 
 
 ANSWER_FEEDBACK = "answer.feedback"
 
 
-async def answer_feedback(deps: Deps, said: Said, *, question_id: int, answer_id: int, helpful: bool) -> None:
+async def answer_feedback(
+    deps: Deps, said: Said, *, question_id: int, answer_id: int, helpful: bool
+) -> dict[str, Any]:
     """The asker says whether a moderator's answer helped: recorded once per answer.
 
     Kept in the audit log (no table of its own yet), as JSON naming the answer. The question
@@ -71,7 +62,7 @@ async def answer_feedback(deps: Deps, said: Said, *, question_id: int, answer_id
     """
     async with deps.store.unit() as unit:
         question = await unit.questions.lock(question_id)
-        if question is None or not _same_person(question.asker_id, question.asker_aad_id, said):
+        if question is None or not is_asker(question, said):
             message = replies.not_your_question()
         elif not any(answer.id == answer_id
                      for answer in await unit.answers.for_question(question.merged_into or question.id)):
@@ -85,10 +76,7 @@ async def answer_feedback(deps: Deps, said: Said, *, question_id: int, answer_id
                 detail = json.dumps({"answer_id": answer_id, "helpful": helpful})
                 await unit.audit.record("asker", ANSWER_FEEDBACK, question.ref, detail)
                 message = replies.answer_feedback_thanks(helpful)
-        await replies.enqueue_reply(
-            unit.outbox, address=said.address, reply_to_id=said.reply_to_id,
-            message=message, dedupe_key=f"reply:{said.delivery_key}",
-        )
+        return await reply_to(unit.outbox, said, message)
 
 
 def _verdict_answer(detail: str | None) -> int | None:

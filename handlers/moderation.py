@@ -19,7 +19,7 @@ from faq.store import MAX_ANSWER_CHARS as FAQ_MAX_ANSWER_CHARS
 from faq.store import MAX_QUESTION_CHARS as FAQ_MAX_QUESTION_CHARS
 from handlers import replies
 from handlers.answering import FIRST_ANSWER_FROM, AlreadyRecorded, Answerer, record_answer
-from handlers.asking import Said
+from handlers.asking import Said, reply_to
 from handlers.board import board_changed
 from handlers.deps import Deps, Matcher
 from handlers.queue import FIRST_POST, MODERATORS_CHANNEL, queue_card_refresh
@@ -33,6 +33,14 @@ OPEN_STATES = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
 MAX_ANSWER_CHARS = 4000
 CARD_WAIT_SECONDS = 1.0
 OPERATIONS = ("claim", "answer", "dismiss", "merge", "faq", "private")
+DONE = {  # what a moderator's click did (the card shows it too)
+    "claim": "You claimed {ref}.",
+    "answer": "Your answer to {ref} is on its way to the colleague.",
+    "dismiss": "{ref} is dismissed; the colleague is told why.",
+    "merge": "{ref} is marked as a duplicate; its asker gets the other question's answer.",
+    "faq": "{ref} is in the FAQ now: the bot answers it at once from now on.",
+    "private": "{ref} is private now: off the board and out of the digest.",
+}
 
 
 @dataclass(frozen=True)
@@ -67,33 +75,37 @@ async def moderate_here(deps: Deps, said: Said, actor: Actor) -> None:
         await _reply(unit, said, "This conversation is now the moderators' queue: each forwarded question will appear here as a card.")
 
 
-async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> None:
-    """Carry out a card action if the sender is a moderator and the question still allows it."""
+async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> dict[str, Any]:
+    """Carry out a card action if the sender is a moderator and the question still allows it.
+
+    Returns what the moderator is told. Success is not posted in the channel (the card, updated
+    in place, shows it); it is the answer to an Action.Execute click.
+    """
     try:
         await require(deps, actor, Role.MODERATOR, address=said.address)
     except NotAllowed as refusal:
-        await _tell(deps, said, f"{refusal} Nothing was changed.")
-        return
+        async with deps.store.unit() as unit:
+            return await _reply(unit, said, f"{refusal} Nothing was changed.")
     try:
         async with deps.store.unit() as unit:
             question = await unit.questions.get(action.question_id)
             if question is None:
-                await _reply(unit, said, "That question no longer exists.")
-                return
+                return await _reply(unit, said, "That question no longer exists.")
             if action.op == "faq":
                 outcome = await _add_to_faq(unit, question, action, actor, deps.faq)
             else:
                 outcome = await _apply(unit, question, action, actor, said)
             if outcome is not None:  # lost the race, or the action was not possible: say why
-                await _reply(unit, said, outcome)
-                return
+                return await _reply(unit, said, outcome)
             await unit.audit.record(actor.label, f"question.{action.op}", question.ref, action.text or None)
             await queue_card_refresh(unit, question.id, reason=f"teams:{said.delivery_key}")
             await board_changed(unit.outbox, question.event_id)
-    except AlreadyRecorded:
-        return  # a redelivered submission: it already took effect
+            done = replies.notice(DONE[action.op].format(ref=question.ref))
+    except AlreadyRecorded:  # a redelivered submission: it already took effect
+        return replies.notice("That was done already.")
     if action.op == "faq":  # committed: the matcher answers from the new entry from now on
         await reload_faq(deps.faq, deps.store)
+    return done
 
 
 async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, said: Said) -> str | None:
@@ -216,11 +228,5 @@ def _already(question: Question) -> str:
     return f"{question.ref} is already {question.status.value}" + (f" by {who}." if who else ".")
 
 
-async def _reply(unit: Unit, said: Said, text: str) -> None:
-    await replies.enqueue_reply(unit.outbox, address=said.address, reply_to_id=said.reply_to_id,
-                                message=replies.notice(text), dedupe_key=f"reply:{said.delivery_key}")
-
-
-async def _tell(deps: Deps, said: Said, text: str) -> None:
-    async with deps.store.unit() as unit:
-        await _reply(unit, said, text)
+async def _reply(unit: Unit, said: Said, text: str) -> dict[str, Any]:
+    return await reply_to(unit.outbox, said, replies.notice(text))

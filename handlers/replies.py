@@ -79,6 +79,17 @@ def feedback_noted(status: str, ref: str) -> dict[str, Any]:
     return {"type": "feedback_noted", "status": status, "ref": ref}
 
 
+def event_choice(question_id: int, question: str, events: list[tuple[int, str]]) -> dict[str, Any]:
+    """"Which event is your question about?": one button per open event, and "None of these"."""
+    return {
+        "type": "event_choice",
+        "question_id": question_id,
+        "ref": f"Q-{question_id}",
+        "question": question,
+        "events": [{"id": event_id, "title": title} for event_id, title in events],
+    }
+
+
 def notice(text: str) -> dict[str, Any]:
     """A plain sentence for the person who typed a command (worded by the handler)."""
     return {"type": "notice", "text": text}

@@ -116,6 +116,32 @@ async def test_no_on_the_answer_card_sends_the_question_to_the_team(bot: Bot) ->
     assert len(bot.mails()) == 1
 
 
+async def test_no_clicked_in_teams_is_answered_on_the_card_and_forwards_once(bot: Bot) -> None:
+    """Teams cards use Action.Execute: the click is an invoke, answered in its HTTP response."""
+    _, question, _ = an_faq_entry()
+    user = bot.channel.new_user("Ned Execute")
+    asked = await bot.say(user, question)
+    [answer] = await bot.channel.connector.wait_for(1)
+    no = _card(answer)["actions"][1]
+    assert (no["type"], no["verb"]) == ("Action.Execute", "faq_feedback")
+    click = bot.channel.activities.invoke_action(
+        user, no["verb"], no["data"], reply_to_id=answer.created_id, context=asked
+    )
+    response = await bot.post(click)
+    assert response.status == 200
+    body = await response.json()
+    assert (body["statusCode"], body["type"]) == (200, "application/vnd.microsoft.activity.message")
+    assert "sent your question to the team (reference Q-1)" in body["value"]
+    again = await bot.post(bot.channel.activities.invoke_action(
+        user, no["verb"], no["data"], reply_to_id=answer.created_id, context=asked))
+    assert "already with the team" in (await again.json())["value"]
+    await bot.drained()
+    assert len(bot.channel.connector.posts()) == 1  # the answers were on the card, not new messages
+    [row] = await bot.question_rows()
+    assert row["status"] == "forwarded"
+    assert len(bot.mails()) == 1
+
+
 async def test_yes_on_the_answer_card_is_thanked_and_nothing_is_forwarded(bot: Bot) -> None:
     _, question, _ = an_faq_entry()
     user = bot.channel.new_user("Yusuf Ali")

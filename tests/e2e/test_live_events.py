@@ -182,3 +182,177 @@ async def test_my_questions_lists_a_colleagues_questions_and_their_state(bot: Bo
 
 async def _async(value: Any) -> Any:
     return value
+
+
+# Universal Actions: Teams cards carry Action.Execute, and a click arrives as an invoke --------
+
+
+def _button(card: Any, title: str) -> dict[str, Any]:
+    """The action titled `title` on a card the bot posted (in its actions or an ActionSet)."""
+    content = card.attachments[0]["content"]
+    actions = list(content.get("actions", []))
+    actions += [a for block in content["body"] if block.get("type") == "ActionSet" for a in block["actions"]]
+    return next(action for action in actions if action["title"] == title)
+
+
+def _click(bot: Bot, user: TeamsUser, card: Any, here: dict[str, Any], button: dict[str, Any],
+           **inputs: Any) -> dict[str, Any]:
+    """What Teams sends for a click on an Action.Execute button: the inputs merged into its data."""
+    return bot.channel.activities.invoke_action(
+        user, button["verb"], {**button["data"], **inputs}, reply_to_id=card.created_id, context=here
+    )
+
+
+async def test_a_moderator_answers_with_action_execute_and_the_asker_gets_one_answer(bot: Bot) -> None:
+    people = await _staff(bot)
+    _, here, card = await _moderated_question(bot, people)
+    send = _button(card, "Send answer")
+    assert (send["type"], send["verb"]) == ("Action.Execute", "moderate")
+    click = _click(bot, people["mod1"], card, here, send, answer="Yes: 12 December, 6pm.", reason="", duplicate_of="")
+    response = await bot.post(click)
+    assert response.status == 200
+    body = await response.json()
+    assert (body["statusCode"], body["type"]) == (200, "application/vnd.microsoft.activity.message")
+    assert body["value"] == "Your answer to Q-1 is on its way to the colleague."
+    again = await bot.post(click)  # Teams sends the click again when its answer was lost
+    assert again.status == 200 and (await again.json())["statusCode"] == 200
+    await bot.drained()
+    answers = [r for r in bot.channel.connector.posts() if r.text and "12 December" in r.text]
+    assert len(answers) == 1 and "An answer to your question Q-1" in answers[0].text
+    assert answers[0].conversation_id != card.conversation_id
+    [row] = await bot.question_rows()
+    assert row["status"] == "answered"
+    in_channel = [r for r in bot.channel.connector.posts() if r.conversation_id.startswith(MODERATORS_CHANNEL)]
+    assert len(in_channel) == 2, "the queue's set-up reply and the card; the click's answer is on the card"
+    final = _cards_in(bot, MODERATORS_CHANNEL, "update")[-1]
+    assert final.activity_id == card.created_id and "Answered by Mo One" in str(final.body)
+
+
+async def test_an_action_execute_click_without_the_role_is_refused_and_changes_nothing(bot: Bot) -> None:
+    people = await _staff(bot)
+    _, here, card = await _moderated_question(bot, people)
+    await bot.drained()
+    posts, updates = bot.channel.connector.posts(), _cards_in(bot, MODERATORS_CHANNEL, "update")
+    intruder = bot.channel.new_user("Ian Intruder")
+    response = await bot.post(_click(bot, intruder, card, here, _button(card, "Dismiss"), reason="spam"))
+    assert response.status == 200
+    body = await response.json()
+    assert body["statusCode"] == 200
+    assert body["value"] == "This needs the moderator role. Nothing was changed."
+    await bot.drained()
+    assert bot.channel.connector.posts() == posts
+    assert _cards_in(bot, MODERATORS_CHANNEL, "update") == updates
+    [row] = await bot.question_rows()
+    assert (row["status"], row["acted_by"], row["dismissed_reason"]) == ("forwarded", None, None)
+
+
+async def test_a_malformed_action_execute_is_a_400_and_changes_nothing(bot: Bot) -> None:
+    people = await _staff(bot)
+    _, here, card = await _moderated_question(bot, people)
+    await bot.drained()
+    posts, rows = bot.channel.connector.posts(), await bot.question_rows()
+    updates = _cards_in(bot, MODERATORS_CHANNEL, "update")
+    send = _button(card, "Send answer")
+    good = _click(bot, people["mod1"], card, here, send, answer="An answer.", reason="", duplicate_of="")
+    action = good["value"]["action"]
+    malformed: dict[str, Any] = {
+        "no action": {"trigger": "manual"},
+        "not an object": [good["value"]],
+        "Action.Submit": {**good["value"], "action": {**action, "type": "Action.Submit"}},
+        "an automatic refresh": {**good["value"], "trigger": "automatic"},
+        "an unknown verb": {**good["value"], "action": {**action, "verb": "delete"}},
+        "data that is not an object": {**good["value"], "action": {**action, "data": "answer"}},
+        "a verb its data contradicts": {**good["value"], "action": {**action, "verb": "faq_feedback"}},
+        "an id as text": {**good["value"], "action": {**action, "data": {**action["data"], "question_id": "1"}}},
+        "an unknown operation": {**good["value"], "action": {**action, "data": {**action["data"], "op": "delete"}}},
+    }
+    for what, value in malformed.items():
+        invoke = {**good, "id": bot.channel.activities.new_activity_id(), "value": value}
+        response = await bot.post(invoke)
+        assert response.status == 400, what
+        body = await response.json()
+        assert (body["statusCode"], body["type"]) == (400, "application/vnd.microsoft.error"), what
+        assert body["value"]["code"] == "BadRequest" and body["value"]["message"], what
+    await bot.drained()
+    assert bot.channel.connector.posts() == posts
+    assert _cards_in(bot, MODERATORS_CHANNEL, "update") == updates
+    assert await bot.question_rows() == rows
+
+
+# Several events open: the asker says which one a question is about ---------------------------
+
+
+def _event_picker(bot: Bot) -> Any:
+    return next((r for r in bot.channel.connector.posts()
+                 if "Which event is your question about?" in str(r.attachments)), None)
+
+
+async def _board_update_showing(bot: Bot, text: str) -> Any:
+    return next((u for u in _cards_in(bot, HOSTS_CHANNEL, "update") if text in str(u.body)), None)
+
+
+async def test_with_two_events_open_the_asker_picks_the_event_once(bot: Bot) -> None:
+    people = await _staff(bot)
+    await _command(bot, people["host"], "open event Morning briefing", HOSTS_CHANNEL)
+    await _command(bot, people["host"], "open event Afternoon briefing", HOSTS_CHANNEL)
+    await _command(bot, people["host"], "board here E-2", HOSTS_CHANNEL)
+    await eventually(lambda: _async(_cards_in(bot, HOSTS_CHANNEL)), what="the board card")
+    asker = bot.channel.new_user("Pia Picker")
+    asked = await bot.say(asker, OFF_TOPIC)
+    [row] = await bot.question_rows()
+    assert row["event_id"] is None  # recorded at once, before anyone chose
+    picker = await eventually(lambda: _async(_event_picker(bot)), what="the event picker")
+    assert picker.conversation_id == asked["conversation"]["id"]
+    content = picker.attachments[0]["content"]
+    assert [a["title"] for a in content["actions"]] == [
+        "E-1: Morning briefing", "E-2: Afternoon briefing", "None of these"]
+    forwarded = await eventually(  # the question is not held back waiting for the choice
+        lambda: _async([r for r in bot.channel.connector.posts() if r.text and "sent your question to the team" in r.text]),
+        what="the forwarded reply")
+    assert "Q-1" in forwarded[0].text
+    morning, afternoon = _button(picker, "E-1: Morning briefing"), _button(picker, "E-2: Afternoon briefing")
+
+    other = bot.channel.new_user("Olly Other")
+    refused = await bot.post(bot.channel.activities.invoke_action(
+        other, afternoon["verb"], afternoon["data"], reply_to_id=picker.created_id))
+    assert (await refused.json())["value"] == "Only the colleague who asked that question can answer this card."
+    [row] = await bot.question_rows()
+    assert row["event_id"] is None
+
+    chosen = await bot.post(bot.channel.activities.invoke_action(
+        asker, afternoon["verb"], afternoon["data"], reply_to_id=picker.created_id, context=asked))
+    assert chosen.status == 200
+    assert (await chosen.json())["value"] == "Thanks: Q-1 is now a question for E-2."
+    [row] = await bot.question_rows()
+    assert row["event_id"] == 2
+    board = await eventually(lambda: _board_update_showing(bot, "Q-1"), what="the board counting Q-1")
+    assert "'title': 'Asked', 'value': '1'" in str(board.body)
+
+    # A second choice, here from the card as it was first posted (Action.Submit), changes nothing.
+    again = bot.channel.activities.card_submit(asker, morning["data"], reply_to_id=picker.created_id, context=asked)
+    assert (await bot.post(again)).status == 200
+    await bot.drained()
+    told = [r for r in bot.channel.connector.posts() if r.text and "already said which event Q-1" in r.text]
+    assert len(told) == 1
+    [row] = await bot.question_rows()
+    assert row["event_id"] == 2
+
+
+async def test_none_of_these_leaves_the_question_out_of_every_event(bot: Bot) -> None:
+    people = await _staff(bot)
+    await _command(bot, people["host"], "open event Morning briefing", HOSTS_CHANNEL)
+    await _command(bot, people["host"], "open event Afternoon briefing", HOSTS_CHANNEL)
+    asker = bot.channel.new_user("Nell None")
+    asked = await bot.say(asker, OFF_TOPIC)
+    picker = await eventually(lambda: _async(_event_picker(bot)), what="the event picker")
+    told = []
+    for title in ("None of these", "E-1: Morning briefing"):
+        button = _button(picker, title)
+        response = await bot.post(bot.channel.activities.invoke_action(
+            asker, button["verb"], button["data"], reply_to_id=picker.created_id, context=asked))
+        assert response.status == 200
+        told.append((await response.json())["value"])
+    assert told == ["Noted: Q-1 is not about any of those events.",
+                    "You already said which event Q-1 is about; nothing was changed."]
+    [row] = await bot.question_rows()
+    assert row["event_id"] is None
