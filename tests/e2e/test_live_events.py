@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from tests.support.channel import TeamsUser
 ADMIN_EMAIL = "admin@council.example"
 MODERATORS_CHANNEL = "19:moderators@thread.tacv2"
 HOSTS_CHANNEL = "19:hosts@thread.tacv2"
+# Questions in the live-board burst; BOARD_BURST_QUESTIONS=1000 for the full burst (slow).
+BURST = int(os.environ.get("BOARD_BURST_QUESTIONS", "120"))
 
 
 @pytest.fixture
@@ -156,9 +159,9 @@ async def test_a_hosts_live_board_is_one_card_updated_in_place_and_coalesced(bot
     await _command(bot, people["host"], "open event All-staff briefing", HOSTS_CHANNEL)
     await _command(bot, people["host"], "board here", HOSTS_CHANNEL)
     board = await eventually(lambda: _async(_cards_in(bot, HOSTS_CHANNEL)), what="the board card")
-    colleagues = [bot.channel.new_user(f"Colleague {n}") for n in range(120)]
+    colleagues = [bot.channel.new_user(f"Colleague {n}") for n in range(BURST)]
     await asyncio.gather(*(bot.say(c, f"{OFF_TOPIC} #{n}") for n, c in enumerate(colleagues)))
-    await bot.drained(timeout=60)
+    await bot.drained(timeout=60 + BURST / 10)
     await asyncio.sleep(2.5)  # a refresh may be scheduled for the end of the current 2-s interval
     await bot.drained(timeout=30)
     updates = _cards_in(bot, HOSTS_CHANNEL, "update")
@@ -168,7 +171,7 @@ async def test_a_hosts_live_board_is_one_card_updated_in_place_and_coalesced(bot
     # coalesced: about one update per 2-second interval while questions arrive, not one per question
     assert len(updates) <= (times[-1] - times[0]) / 2 + 2, times
     final = str(updates[-1].body)
-    assert "'title': 'Asked', 'value': '120'" in final
+    assert f"'title': 'Asked', 'value': '{BURST}'" in final
 
 
 async def test_my_questions_lists_a_colleagues_questions_and_their_state(bot: Bot) -> None:
