@@ -60,6 +60,12 @@ def _with_store(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
         sys.exit(1)
 
 
+def _output(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The --output option of commands that print a document (digest, export, report, FAQ)."""
+    return click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="Write to this file instead of stdout.")(command)
+
+
 def _write_output(text: str, output: Path | None, what: str) -> None:
     if output is None:
         click.echo(text, nl=False)
@@ -200,12 +206,7 @@ def suggest(
 @faq.command()
 @_faq_file
 @_database_url
-@click.option(
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Write here instead of stdout.",
-)
+@_output
 def export(faq_path: Path, database_url: str, output: Path | None) -> None:
     """Write the FAQ the bot answers from (the file plus moderators' entries) as one YAML file."""
     from faq.commands import export_yaml
@@ -396,8 +397,7 @@ def events_list(database_url: str) -> None:
 @events.command("publish")
 @click.argument("event")
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to this file instead of stdout.")
+@_output
 @_database_url
 def events_publish(event: str, fmt: str, output: Path | None, database_url: str) -> None:
     """The digest of EVENT's answered questions, as Markdown or a cleaned HTML fragment."""
@@ -410,8 +410,7 @@ def events_publish(event: str, fmt: str, output: Path | None, database_url: str)
 @events.command("export")
 @click.argument("event")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to this file instead of stdout.")
+@_output
 @_database_url
 def events_export(event: str, fmt: str, output: Path | None, database_url: str) -> None:
     """EVENT's questions for the organisers: one row per question (askers only when not anonymous)."""
@@ -427,8 +426,7 @@ def events_export(event: str, fmt: str, output: Path | None, database_url: str) 
 @events.command("report")
 @click.argument("event")
 @click.option("--format", "fmt", type=click.Choice(["md", "text", "html"]), default="md", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to this file instead of stdout.")
+@_output
 @_database_url
 def events_report(event: str, fmt: str, output: Path | None, database_url: str) -> None:
     """EVENT's figures: asked, answered (FAQ, moderators), dismissed, median wait, busiest
