@@ -105,7 +105,7 @@ async def _open_event(deps: Deps, said: Said, actor: Actor, found: re.Match[str]
     title, _, description = found["title"].partition(" | ")
     title = " ".join(title.split())[:MAX_TITLE_CHARS]
     event_id = await hosting.open_event(deps.store, title, by=actor.label, description=description,
-                                        meeting_id=said.meeting_id)
+                                        meeting_id=said.meeting_id, source_key=said.delivery_key)
     return (f"Event **E-{event_id}** ({md_inline(title)}) is open: questions asked from now on belong to it. "
             "Type **board here** in the hosts' chat to watch them arrive.")
 

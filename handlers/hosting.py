@@ -61,16 +61,20 @@ async def open_event(
     description: str | None = None,
     ends_at: datetime | None = None,
     meeting_id: str | None = None,
+    source_key: str | None = None,
 ) -> int:
-    """Open an event: from now on new questions belong to it. Audit-logged."""
+    """Open an event: from now on new questions belong to it. Audit-logged. The same
+    `source_key` (a Teams delivery) again returns the event it opened and changes nothing."""
     title = " ".join(title.split())
     if not title:
         raise BadRequest("An event needs a title.")
     if len(title) > MAX_TITLE_CHARS:
         raise BadRequest(f"That title is {len(title)} characters; the limit is {MAX_TITLE_CHARS}.")
     async with store.unit() as unit:
-        event_id = await unit.events.open(title, description=(description or "").strip() or None,
-                                          ends_at=ends_at, by=by)
+        event_id, opened = await unit.events.open(title, description=(description or "").strip() or None,
+                                                  ends_at=ends_at, by=by, source_key=source_key)
+        if not opened:
+            return event_id
         if meeting_id:
             await unit.events.link_meeting(event_id, meeting_id)
         await unit.audit.record(by, "event.open", f"E-{event_id}", title)

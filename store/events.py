@@ -19,14 +19,21 @@ class EventRepo:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def open(self, title: str, *, description: str | None, ends_at: datetime | None, by: str) -> int:
-        result = await self._conn.execute(
-            events.insert()
-            .values(title=title, description=description, status="open", opened_by=by,
-                    opened_at=utcnow(), ends_at=ends_at)
-            .returning(events.c.id)
-        )
-        return result.scalar_one()
+    async def open(
+        self, title: str, *, description: str | None, ends_at: datetime | None, by: str,
+        source_key: str | None = None,
+    ) -> tuple[int, bool]:
+        """(event id, True if this call opened it). A `source_key` seen before returns the event
+        it opened then and opens nothing."""
+        values = {"title": title, "description": description, "status": "open", "opened_by": by,
+                  "opened_at": utcnow(), "ends_at": ends_at, "source_key": source_key}
+        statement = (insert_ignoring_duplicates(self._conn, events, values, "source_key")
+                     if source_key else events.insert().values(**values))
+        opened = (await self._conn.execute(statement.returning(events.c.id))).scalar()
+        if opened is not None:
+            return opened, True
+        earlier = await self._conn.execute(select(events.c.id).where(events.c.source_key == source_key))
+        return earlier.scalar_one(), False
 
     async def close(self, event_id: int) -> bool:
         """Close once; True if this call closed it."""

@@ -188,6 +188,9 @@ events = Table(
     # The hosts' live board: where it is posted, and the card's activity id to update in place.
     Column("board_address", Text),
     Column("board_card_id", String(256)),
+    # The Teams delivery whose "open event" command opened it (NULL from the CLI): a redelivered
+    # command finds its event instead of opening a second one.
+    Column("source_key", String(600), unique=True),
 )
 
 roles = Table(

@@ -359,3 +359,17 @@ async def test_none_of_these_leaves_the_question_out_of_every_event(bot: Bot) ->
                     "You already said which event Q-1 is about; nothing was changed."]
     [row] = await bot.question_rows()
     assert row["event_id"] is None
+
+
+async def test_a_redelivered_open_event_command_opens_one_event(bot: Bot) -> None:
+    """Teams redelivers a slow command with the same id: the host must not get two events."""
+    people = await _staff(bot)
+    activity = await _command(bot, people["host"], "open event All-staff briefing", HOSTS_CHANNEL)
+    assert (await bot.post(activity)).status == 200
+    await bot.drained()
+    await bot.say(people["host"], "events")
+    await bot.drained()
+    [listing] = [p for p in bot.channel.connector.posts() if p.text and "All-staff briefing" in p.text
+                 and "E-1" in p.text and "is open" not in p.text]
+    assert "E-2" not in listing.text
+    assert len([p for p in bot.channel.connector.posts() if p.text and "is open" in p.text]) == 1
