@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -143,6 +144,13 @@ def settings_overrides() -> dict[str, str]:
     return {}
 
 
+@asynccontextmanager
+async def serving(channel: FakeChannel, settings: Settings) -> AsyncIterator[Bot]:
+    """The real app on a loopback port, with these settings, talking to `channel`."""
+    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
+        yield Bot(client, channel, settings, settings.mail_outbox_dir)
+
+
 @pytest.fixture
 async def bot(
     channel: FakeChannel,
@@ -153,8 +161,8 @@ async def bot(
 ) -> AsyncIterator[Bot]:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(channel.ca_bundle))
     settings = bot_settings(channel, database_url, tmp_path, **settings_overrides)
-    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
-        yield Bot(client, channel, settings, settings.mail_outbox_dir)
+    async with serving(channel, settings) as bot:
+        yield bot
 
 
 @pytest.fixture
@@ -199,7 +207,6 @@ async def mail_bot(
         MODERATORS_ADDRESS="",
         **graph_mail_env(graph_world),
     )
-    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
-        bot = Bot(client, channel, settings, settings.mail_outbox_dir)
+    async with serving(channel, settings) as bot:
         await eventually(bot.mailbox_baseline_taken, what="the first mailbox sync")
         yield bot

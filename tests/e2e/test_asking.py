@@ -8,11 +8,9 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from app import create_app
 from config.settings import Settings
-from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, Bot, an_faq_entry
+from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, Bot, an_faq_entry, serving
 from tests.support.channel import FakeChannel
 
 
@@ -225,8 +223,7 @@ async def test_a_single_tenant_bot_answers_with_a_token_from_its_own_tenant(
     env = channel.bot_env(APP_ID, APP_PASSWORD, single_tenant_id=tenant)
     env.update(DATABASE_URL=database_url, MAIL_OUTBOX_DIR=str(tmp_path / "outbox"))
     settings = Settings(**env)
-    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
-        bot = Bot(client, channel, settings, settings.mail_outbox_dir)
+    async with serving(channel, settings) as bot:
         await bot.say(channel.new_user("Sian Single"), OFF_TOPIC)
         [reply] = await channel.connector.wait_for(1)
         assert reply.auth.valid and "Q-1" in reply.text
@@ -240,8 +237,7 @@ async def test_without_an_app_id_the_emulator_can_talk_to_the_bot(
     channel.register_app(APP_ID, APP_PASSWORD)  # the channel's side; the bot has no app id
     channel.connector.enforce_auth = False
     settings = Settings(DATABASE_URL=database_url, MAIL_OUTBOX_DIR=str(tmp_path / "outbox"))
-    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
-        bot = Bot(client, channel, settings, settings.mail_outbox_dir)
+    async with serving(channel, settings) as bot:
         asked = channel.activities.personal_message(channel.new_user("Emma Emulator"), OFF_TOPIC)
         response = await bot.post(asked, authorization=None)
         assert response.status == 200
