@@ -57,7 +57,7 @@ def create_app(settings: Settings) -> web.Application:
     engine = create_engine(settings.database_url)
     store = Store(engine)
     auth = build_authentication(settings)
-    connector = TeamsConnector(auth, settings.app_id)
+    connector = TeamsConnector(auth)
     teams = TeamsSender(connector)
     graph = GraphClient(graph_config(settings)) if settings.graph_enabled else None
     deps = Deps(

@@ -7,13 +7,28 @@ from types import SimpleNamespace
 
 from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity
-from botframework.connector.auth import AuthenticateRequestResult, BotFrameworkAuthentication
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    AuthenticationConstants,
+    BotFrameworkAuthentication,
+)
 
 from bot.connectors import SharedClientsAuthentication
-from bot.credentials import CachingCredentialsFactory
+from bot.credentials import CachingCredentialsFactory, OutgoingToken
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+# The settings whose presence switches botbuilder from the public cloud to explicit endpoints.
+ENDPOINT_OVERRIDES = (
+    "TO_CHANNEL_FROM_BOT_LOGIN_URL",
+    "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE",
+    "TO_BOT_FROM_CHANNEL_TOKEN_ISSUER",
+    "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL",
+    "TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL",
+    "OAUTH_URL",
+)
 
 
 class Unauthorized(Exception):
@@ -43,9 +58,26 @@ def build_authentication(settings: Settings) -> SharedClientsAuthentication:
         settings.app_password.get_secret_value(),
         single_tenant_id=settings.app_tenant_id if settings.app_type == "SingleTenant" else None,
     )
-    return SharedClientsAuthentication(
-        ConfigurationBotFrameworkAuthentication(configuration, credentials_factory=credentials)
+    botbuilder = ConfigurationBotFrameworkAuthentication(configuration, credentials_factory=credentials)
+    outgoing = (
+        credentials.app_credentials(botbuilder.get_originating_audience(), _login_endpoint(configuration))
+        if settings.auth_enabled
+        else None
     )
+    return SharedClientsAuthentication(botbuilder, OutgoingToken(outgoing))
+
+
+def _login_endpoint(configuration: SimpleNamespace) -> str:
+    """The login endpoint botbuilder's connector factory asks the credentials for.
+
+    BotFrameworkAuthenticationFactory takes the configured endpoints as they are once any of
+    them is set (its parameterised mode), and otherwise the public cloud's login host; the
+    audience comes from botbuilder itself (`get_originating_audience`). botbuilder has no
+    public way to ask for the login endpoint, so tests/integration/test_bot_connector.py checks
+    that both give the very credentials botbuilder's connector clients are made with."""
+    if any(getattr(configuration, name) for name in ENDPOINT_OVERRIDES):
+        return configuration.TO_CHANNEL_FROM_BOT_LOGIN_URL
+    return AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX
 
 
 async def authenticate(

@@ -1,10 +1,11 @@
-"""Connector clients that live as long as the process, shared by every turn and every send.
+"""Connector clients that live as long as the process, shared by every turn.
 
-Stock botbuilder builds a new ConnectorClient and a new UserTokenClient on every turn. Each is
-an msrest client whose configuration builds its retry table with a quadratic list comprehension:
-measured with py-spy under bench/load.py, that alone was about a sixth of the bot's CPU. The
-clients hold nothing per turn (credentials are per app, and the token is cached by MSAL), so
-one per (app id, service URL, audience) serves every turn and every proactive send.
+Stock botbuilder builds a new ConnectorClient and a new UserTokenClient on every turn (CloudAdapter
+makes them whether the turn uses them or not). Each is an msrest client whose configuration
+builds its retry table with a quadratic list comprehension: measured with py-spy under
+bench/load.py, that alone was about a sixth of the bot's CPU. The clients hold nothing per turn
+(credentials are per app, and the token is cached by MSAL), so one per (app id, service URL,
+audience) serves every turn. The bot's own sends do not use them (bot.connector_http).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from botframework.connector.auth import (
     UserTokenClient,
 )
 
+from bot.credentials import OutgoingToken
+
 
 class _SharedConnectorFactory(ConnectorFactory):
     def __init__(self, make: ConnectorFactory, get: Callable[..., Awaitable[ConnectorClient]], app_id: str) -> None:
@@ -36,10 +39,12 @@ class _SharedConnectorFactory(ConnectorFactory):
 
 
 class SharedClientsAuthentication(BotFrameworkAuthentication):
-    """botbuilder's authentication, unchanged, except that the clients it makes are reused."""
+    """botbuilder's authentication, unchanged, except that the clients it makes are reused;
+    with the outgoing token for the bot's own connector calls, from the same credentials."""
 
-    def __init__(self, inner: BotFrameworkAuthentication) -> None:
+    def __init__(self, inner: BotFrameworkAuthentication, outgoing_token: OutgoingToken) -> None:
         self._inner = inner
+        self.outgoing_token = outgoing_token
         self._clients: dict[tuple[str, ...], Any] = {}
         self._making = asyncio.Lock()
 

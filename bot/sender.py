@@ -16,13 +16,9 @@ from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from botbuilder.core import TurnContext
-from botbuilder.schema import ConversationReference
-from botbuilder.schema.teams import TeamsChannelAccount
-from botframework.connector.aio import ConnectorClient
-from botframework.connector.auth import AuthenticationConstants, ClaimsIdentity, ConnectorFactory
-from msrest.exceptions import ClientRequestError, HttpOperationError
+import aiohttp
 
+from bot.connector_http import BotConnectorApi, ConnectorRefused, activity_json
 from bot.connectors import SharedClientsAuthentication
 from bot.render import render
 from handlers.deps import Contact
@@ -37,22 +33,15 @@ MAX_THROTTLED_CONVERSATIONS = 10_000
 
 
 class TeamsConnector:
-    """Connector clients for proactive sends, one per service URL, reused across jobs."""
+    """The bot's connections to the Bot Connector, closed together at shutdown: its own pooled
+    session for sends and look-ups outside a turn, and the clients botbuilder's turns share."""
 
-    def __init__(self, auth: SharedClientsAuthentication, app_id: str) -> None:
-        identity = ClaimsIdentity(
-            {AuthenticationConstants.AUDIENCE_CLAIM: app_id, AuthenticationConstants.APP_ID_CLAIM: app_id},
-            True,
-        )
+    def __init__(self, auth: SharedClientsAuthentication) -> None:
         self._auth = auth
-        self._factory: ConnectorFactory = auth.create_connector_factory(identity)
-        self._audience = auth.get_originating_audience()
-
-    async def client(self, service_url: str) -> ConnectorClient:
-        """The process-wide client for this service URL (see bot.connectors)."""
-        return await self._factory.create(service_url, self._audience)
+        self.api = BotConnectorApi(auth.outgoing_token)
 
     async def close(self) -> None:
+        await self.api.close()
         await self._auth.close()
 
 
@@ -95,69 +84,60 @@ class TeamsSender:
     """The `teams.send` job: one reply message to one conversation."""
 
     def __init__(self, connector: TeamsConnector, gate: ConversationGate | None = None) -> None:
-        self._connector = connector
+        self._api = connector.api
         self._gate = gate or ConversationGate()
 
     async def send(self, payload: dict[str, Any]) -> None:
-        reference = ConversationReference().deserialize(payload["address"])
-        rendered = render(payload["message"], channel_id=reference.channel_id)
-        activity = TurnContext.apply_conversation_reference(rendered, reference)
+        address = payload["address"]
+        activity = _addressed(payload["message"], address)
         reply_to_id = payload.get("reply_to_id")
-        conversation_id = reference.conversation.id
+        conversation_id = address["conversation"]["id"]
         async with self._gate.slot(conversation_id), _connector_errors("send a Teams message"):
-            client = await self._connector.client(reference.service_url)
             if reply_to_id:
-                activity.reply_to_id = reply_to_id
-                await client.conversations.reply_to_activity(conversation_id, reply_to_id, activity)
+                activity["replyToId"] = reply_to_id
+                await self._api.reply(address["serviceUrl"], conversation_id, reply_to_id, activity)
             else:
-                await client.conversations.send_to_conversation(conversation_id, activity)
-
+                await self._api.send(address["serviceUrl"], conversation_id, activity)
 
     async def post(self, address: dict[str, Any], message: dict[str, Any]) -> str:
         """A new message in the conversation (a card to update later); returns its activity id."""
-        reference = ConversationReference().deserialize(address)
-        rendered = render(message, channel_id=reference.channel_id)
-        activity = TurnContext.apply_conversation_reference(rendered, reference)
-        activity.reply_to_id = None
+        activity = _addressed(message, address)
+        activity.pop("replyToId", None)
         # In a channel, the command's thread id is ";messageid=..."; a card starts its own thread.
-        conversation_id = reference.conversation.id.split(";messageid=")[0]
-        activity.conversation.id = conversation_id
+        conversation_id = address["conversation"]["id"].split(";messageid=")[0]
+        activity["conversation"] = {**activity["conversation"], "id": conversation_id}
         async with self._gate.slot(conversation_id), _connector_errors("post a Teams card"):
-            client = await self._connector.client(reference.service_url)
-            response = await client.conversations.send_to_conversation(conversation_id, activity)
-        return response.id
+            activity_id = await self._api.send(address["serviceUrl"], conversation_id, activity)
+        if not activity_id:
+            raise PermanentFailure("the connector took the card but gave no activity id to update it by")
+        return activity_id
 
     async def update(self, address: dict[str, Any], activity_id: str, message: dict[str, Any]) -> None:
         """Replace an earlier card in place (no new message in the channel)."""
-        reference = ConversationReference().deserialize(address)
-        rendered = render(message, channel_id=reference.channel_id)
-        activity = TurnContext.apply_conversation_reference(rendered, reference)
-        activity.id = activity_id
-        activity.reply_to_id = None
-        async with self._gate.slot(reference.conversation.id), _connector_errors("update a Teams card"):
-            client = await self._connector.client(reference.service_url)
-            await client.conversations.update_activity(reference.conversation.id, activity_id, activity)
+        activity = _addressed(message, address)
+        activity["id"] = activity_id
+        activity.pop("replyToId", None)
+        conversation_id = address["conversation"]["id"]
+        async with self._gate.slot(conversation_id), _connector_errors("update a Teams card"):
+            await self._api.update(address["serviceUrl"], conversation_id, activity_id, activity)
 
 
 class TeamsDirectory:
     """Looks colleagues up in the Teams roster of the conversation they asked from."""
 
     def __init__(self, connector: TeamsConnector) -> None:
-        self._connector = connector
+        self._api = connector.api
 
     async def lookup(self, address: dict[str, Any], user_id: str) -> Contact | None:
-        reference = ConversationReference().deserialize(address)
         try:
             async with _connector_errors("look up a roster member"):
-                client = await self._connector.client(reference.service_url)
-                member = await client.conversations.get_conversation_member(
-                    reference.conversation.id, user_id
-                )
+                member = await self._api.member(address["serviceUrl"], address["conversation"]["id"], user_id)
         except PermanentFailure as error:
             log.info("roster look-up gave nothing: %s", error)
             return None
-        account = TeamsChannelAccount().deserialize(dict(member.serialize(), **member.additional_properties))
-        return Contact(name=account.name, email=account.email or account.user_principal_name)
+        if not isinstance(member, dict):
+            return None
+        return Contact(name=_text(member, "name"), email=_text(member, "email") or _text(member, "userPrincipalName"))
 
 
 @asynccontextmanager
@@ -165,15 +145,46 @@ async def _connector_errors(doing: str) -> AsyncIterator[None]:
     """Map connector failures onto the outbox's retry vocabulary."""
     try:
         yield
-    except HttpOperationError as error:
-        status = error.response.status_code if error.response is not None else None
-        message = f"could not {doing}: HTTP {status}"
-        if status is None or status in RETRYABLE_STATUS:
-            headers = error.response.headers if error.response is not None else None
-            raise RetryLater(message, _retry_after(headers)) from error
+    except ConnectorRefused as error:
+        message = f"could not {doing}: HTTP {error.status}"
+        if error.status in RETRYABLE_STATUS:
+            raise RetryLater(message, _retry_after(error.headers)) from error
         raise PermanentFailure(message) from error
-    except (ClientRequestError, OSError, asyncio.TimeoutError) as error:
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
         raise RetryLater(f"could not {doing}: {type(error).__name__}") from error
+
+
+def _addressed(message: dict[str, Any], address: dict[str, Any]) -> dict[str, Any]:
+    """The message rendered as activity JSON, addressed as TurnContext.apply_conversation_reference
+    addresses a reply: from the bot to the user, in the conversation, in reply to the
+    reference's activity. The address is botbuilder's own serialised ConversationReference, so
+    its parts go in as they are, without a round trip through msrest's models."""
+    activity = activity_json(render(message, channel_id=address.get("channelId")))
+    for field, part in _ADDRESSING:
+        if address.get(part) is None:
+            activity.pop(field, None)
+        else:
+            activity[field] = address[part]
+    if address.get("activityId"):
+        activity["replyToId"] = address["activityId"]
+    return activity
+
+
+# Activity field <- ConversationReference field, set whether present or not (apply_conversation_reference).
+_ADDRESSING = (
+    ("channelId", "channelId"),
+    ("locale", "locale"),
+    ("serviceUrl", "serviceUrl"),
+    ("conversation", "conversation"),
+    ("from", "bot"),
+    ("recipient", "user"),
+)
+
+
+def _text(member: dict[str, Any], field: str) -> str | None:
+    """A roster member's field, when the connector gave it as a string."""
+    value = member.get(field)
+    return value if isinstance(value, str) else None
 
 
 def _retry_after(headers: Any) -> float | None:

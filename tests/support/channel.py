@@ -228,7 +228,7 @@ class _Journal(Generic[T]):
 class _Fault:
     remaining: int
     status: int | None  # None: drop the connection without a response
-    retry_after: float | None
+    retry_after: float | str | None  # a string goes out as it is (an HTTP date)
     kinds: frozenset[str] | None  # None: any request
     body: Any
 
@@ -263,7 +263,9 @@ class _FaultScript:
 
 def _fault_response(fault: _Fault, default_body: Any) -> web.Response:
     headers = {}
-    if fault.retry_after is not None:
+    if isinstance(fault.retry_after, str):
+        headers["Retry-After"] = fault.retry_after
+    elif fault.retry_after is not None:
         headers["Retry-After"] = f"{fault.retry_after:g}"
     body = default_body if fault.body is None else fault.body
     assert fault.status is not None
@@ -728,6 +730,8 @@ class FakeAad:
         self._apps_lock = threading.Lock()
         self.signing_key = _rsa_key("aad")
         self.kid = _kid_for(self.signing_key)
+        #: Seconds the access tokens it issues live (their exp and the response's expires_in).
+        self.token_lifetime = 3600
 
     # configuration ---------------------------------------------------------------
 
@@ -974,13 +978,13 @@ class FakeAad:
                 "identifier (application ID URI).",
             )
         audience = defaults[0][: -len("/.default")]
-        token = self.mint_access_token(client_id, audience, tenant=tenant)
+        token = self.mint_access_token(client_id, audience, tenant=tenant, lifetime=self.token_lifetime)
         self._log(request, "token", 200, client_id=client_id, scope=scope)
         return web.json_response(
             {
                 "token_type": "Bearer",
-                "expires_in": 3600,
-                "ext_expires_in": 3600,
+                "expires_in": self.token_lifetime,
+                "ext_expires_in": self.token_lifetime,
                 "access_token": token,
             }
         )
@@ -1006,13 +1010,14 @@ class FakeConnector:
         count: int = 1,
         *,
         status: int = 429,
-        retry_after: float | None = None,
+        retry_after: float | str | None = None,
         kinds: Collection[str] | None = ACTIVITY_WRITES,
         body: Any = None,
     ) -> None:
         """Answer the next `count` requests of `kinds` (None: any) with `status`.
 
-        `retry_after` becomes a Retry-After header (seconds, formatted with %g)."""
+        `retry_after` becomes a Retry-After header: seconds (formatted with %g), or a string
+        sent as it is (an HTTP date)."""
         self._faults.add(
             _Fault(count, status, retry_after, None if kinds is None else frozenset(kinds), body)
         )

@@ -1,0 +1,159 @@
+"""The bot's own calls to the Bot Connector (bot.connector_http), against the fake channel.
+
+What is new there and not covered end to end: the outgoing token held in memory and refreshed
+shortly before it expires, one refresh for many sends, the Retry-After header as an HTTP date,
+ids quoted in the path exactly as botbuilder's msrest client quoted them, and the token coming
+from the very credentials botbuilder's connector factory uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from email.utils import format_datetime
+from urllib.parse import quote
+
+import pytest
+from botbuilder.core import TurnContext
+from botbuilder.schema import Activity
+from botframework.connector.auth import AuthenticationConstants, ClaimsIdentity, MicrosoftAppCredentials
+
+from bot.auth import build_authentication
+from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
+from config.settings import Settings
+from outbox.errors import RetryLater
+from store.schema import utcnow
+from tests.support.channel import FakeChannel
+
+APP_ID = "5d1c0a8e-0000-4000-8000-0000000c0a11"
+APP_PASSWORD = "connector-test-secret"
+TENANT_ID = "3b0e5c4f-0000-4000-8000-00000000d1d1"
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def channel() -> AsyncIterator[FakeChannel]:
+    async with FakeChannel.start() as started:
+        yield started
+
+
+@pytest.fixture
+async def connector(channel: FakeChannel, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TeamsConnector]:
+    env = channel.bot_env(APP_ID, APP_PASSWORD)
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):  # MSAL's requests must trust the fake authority
+        monkeypatch.setenv(name, env.pop(name))
+    started = TeamsConnector(build_authentication(Settings(**env)))
+    yield started
+    await started.close()
+
+
+def address(channel: FakeChannel, conversation_id: str | None = None) -> dict[str, object]:
+    """Where a reply goes, as the bot stores it: botbuilder's serialised conversation reference."""
+    inbound = channel.activities.personal_message(channel.new_user("Ada Lovelace"), "hello")
+    if conversation_id is not None:
+        inbound["conversation"]["id"] = conversation_id
+    return TurnContext.get_conversation_reference(Activity().deserialize(inbound)).serialize()
+
+
+def notice(text: str) -> dict[str, object]:
+    return {"type": "notice", "text": text}
+
+
+async def test_the_token_is_kept_until_shortly_before_it_expires_and_refreshed_once(
+    channel: FakeChannel, connector: TeamsConnector
+) -> None:
+    """A short-lived token is refreshed half way through its life (a real one, five minutes
+    before expiry); until then no send asks for one, and sends arriving together share one."""
+    channel.aad.token_lifetime = 4
+    sender = TeamsSender(connector)
+    where = [address(channel) for _ in range(5)]
+
+    await asyncio.gather(*(sender.send({"address": a, "message": notice("first")}) for a in where))
+    assert channel.aad.token_request_count == 1
+    for a in where:
+        await sender.send({"address": a, "message": notice("second")})
+    assert channel.aad.token_request_count == 1
+
+    await asyncio.sleep(2.5)  # past half of the 4-second life, still before it ends
+    await asyncio.gather(*(sender.send({"address": a, "message": notice("third")}) for a in where))
+    assert channel.aad.token_request_count == 2
+    posts = channel.connector.posts()
+    assert len(posts) == 15 and all(post.auth.valid for post in posts)
+    assert len({post.authorization for post in posts}) == 2
+
+
+async def test_a_retry_after_date_holds_the_conversation_back_until_then(
+    channel: FakeChannel, connector: TeamsConnector
+) -> None:
+    sender = TeamsSender(connector)
+    where = address(channel)
+    resume = utcnow() + timedelta(seconds=40)
+    channel.connector.fail_next(status=503, retry_after=format_datetime(resume, usegmt=True))
+
+    with pytest.raises(RetryLater) as refused:
+        await sender.send({"address": where, "message": notice("hello")})
+    assert refused.value.retry_after is not None and 35 < refused.value.retry_after <= 40
+    with pytest.raises(RetryLater) as held_back:  # not even tried: the connector said when
+        await sender.send({"address": where, "message": notice("again")})
+    assert held_back.value.retry_after is not None and held_back.value.retry_after > 35
+    assert len(channel.connector.recorded()) == 1
+
+
+@pytest.mark.parametrize(
+    "conversation_id",
+    ["19:abc-DEF_1@thread.tacv2;messageid=1700000000000", "a:1 odd/id?with#every%thing+&="],
+)
+async def test_ids_are_quoted_in_the_path_as_botbuilder_quoted_them(
+    channel: FakeChannel, connector: TeamsConnector, conversation_id: str
+) -> None:
+    where = address(channel, conversation_id)
+    reply_to = "1700000000000;x/y"
+    await TeamsSender(connector).send({"address": where, "message": notice("hi"), "reply_to_id": reply_to})
+    user_id = where["user"]["id"]  # type: ignore[index]
+    contact = await TeamsDirectory(connector).lookup(where, user_id)  # type: ignore[arg-type]
+
+    reply, lookup = channel.connector.recorded()
+    conversation = quote(conversation_id, safe="")
+    assert reply.raw_path == f"/v3/conversations/{conversation}/activities/{quote(reply_to, safe='')}"
+    assert (reply.kind, reply.conversation_id, reply.activity_id) == ("reply", conversation_id, reply_to)
+    assert reply.body["replyToId"] == reply_to and reply.body["conversation"]["id"] == conversation_id
+    assert lookup.raw_path == f"/v3/conversations/{conversation}/members/{quote(user_id, safe='')}"
+    assert contact is not None and contact.name == "Ada Lovelace" and contact.email
+
+
+@pytest.mark.parametrize(
+    ("settings", "authority"),
+    [
+        ({}, MicrosoftAppCredentials(APP_ID, APP_PASSWORD).oauth_endpoint),
+        (
+            {"MicrosoftAppType": "SingleTenant", "MicrosoftAppTenantId": TENANT_ID},
+            MicrosoftAppCredentials(APP_ID, APP_PASSWORD, TENANT_ID).oauth_endpoint,
+        ),
+        (
+            {
+                "TO_CHANNEL_FROM_BOT_LOGIN_URL": "https://login.microsoftonline.us/MicrosoftServices.onmicrosoft.us",
+                "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE": "https://api.botframework.us",
+                "TO_BOT_FROM_CHANNEL_TOKEN_ISSUER": "https://api.botframework.us",
+            },
+            "https://login.microsoftonline.us/MicrosoftServices.onmicrosoft.us",
+        ),
+    ],
+    ids=["public-cloud", "public-cloud-single-tenant", "national-cloud"],
+)
+async def test_the_token_comes_from_the_credentials_botbuilders_connector_clients_use(
+    settings: dict[str, str], authority: str
+) -> None:
+    """No network: the credentials are compared, not used (MSAL is made on the first token)."""
+    auth = build_authentication(Settings(MicrosoftAppId=APP_ID, MicrosoftAppPassword=APP_PASSWORD, **settings))
+    identity = ClaimsIdentity(
+        {AuthenticationConstants.AUDIENCE_CLAIM: APP_ID, AuthenticationConstants.APP_ID_CLAIM: APP_ID}, True
+    )
+    factory = auth.create_connector_factory(identity)
+    client = await factory.create("https://smba.trafficmanager.net/emea/", auth.get_originating_audience())
+    try:
+        assert auth.outgoing_token.credentials is client.config.credentials
+        assert auth.outgoing_token.credentials.oauth_endpoint == authority
+    finally:
+        await auth.close()
