@@ -34,7 +34,7 @@ from mail.watcher import InboxWatcher
 from ops.metrics import metrics_handler
 from ops.periodic import Periodic
 from outbox.retry import RetryPolicy
-from outbox.worker import OutboxWorker
+from outbox.worker import OutboxWorker, batched
 from store.db import create_engine
 from store.schema import utcnow
 from store.leadership import leading
@@ -73,7 +73,7 @@ def create_app(settings: Settings) -> web.Application:
     worker = OutboxWorker(
         store,
         {
-            triage.TRIAGE_JOB: partial(triage.triage, deps),
+            triage.TRIAGE_JOB: batched(partial(triage.triage, deps)),
             forwarding.FORWARD: partial(forwarding.forward, deps),
             replies.MAIL_REPLY: partial(mail_replies.send_mail_reply, deps),
             replies.TEAMS_SEND: teams.send,

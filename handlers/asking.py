@@ -80,7 +80,7 @@ async def record_question(
     Matching and replying happen in the outbox worker after the HTTP request is answered, so
     the channel gets its acknowledgement in milliseconds and a crash loses nothing.
     """
-    async with deps.store.unit() as unit:
+    async def record(unit: Unit) -> int | None:
         event, choices = await _current_event(unit, said.meeting_id)
         question_id = await unit.questions.add(
             NewQuestion(
@@ -100,7 +100,6 @@ async def record_question(
             )
         )
         if question_id is None:
-            deps.log.info("redelivered activity %s: already recorded", said.delivery_key)
             return None
         if private:
             await unit.questions.set_fields(question_id, private=True)
@@ -114,6 +113,13 @@ async def record_question(
             TRIAGE_JOB, {"question_id": question_id}, dedupe_key=f"triage:{question_id}"
         )
         await board_changed(unit.outbox, event.id if event else None)
+        return question_id
+
+    # Grouped: questions arriving together share one commit (each is still committed before
+    # its own acknowledgement).
+    question_id = await deps.store.grouped(record)
+    if question_id is None:
+        deps.log.info("redelivered activity %s: already recorded", said.delivery_key)
     return question_id
 
 

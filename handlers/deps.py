@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,6 +21,8 @@ class Match(Protocol):
 
 class Matcher(Protocol):
     def match(self, text: str) -> Match: ...
+
+    def match_many(self, texts: Sequence[str]) -> Sequence[Match]: ...
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ async def forward(deps: Deps, payload: dict[str, Any]) -> None:
         question = await unit.questions.get(payload["question_id"])
     if question is None or question.forward_message_id:
         return
-    contact = await _asker_contact(deps, question)
+    contact, looked_up = await _asker_contact(deps, question)
     mail = compose_forward(
         question,
         contact,
@@ -42,6 +42,8 @@ async def forward(deps: Deps, payload: dict[str, Any]) -> None:
     )
     sent = await deps.mail.send(mail)
     async with deps.store.unit() as unit:
+        if looked_up:  # kept for the answer's mail and the asker's data export
+            await unit.questions.update_contact(question.id, name=contact.name, email=contact.email)
         await unit.questions.set_forward_message_id(question.id, sent.internet_message_id)
     deps.log.info("forwarded %s to the moderators", question.ref)
 
@@ -68,16 +70,14 @@ def compose_forward(
     )
 
 
-async def _asker_contact(deps: Deps, question: Question) -> Contact:
-    """The asker's name and email: from the question, else from the Teams roster (then kept).
-    Nobody, moderators included, sees who asked anonymously."""
+async def _asker_contact(deps: Deps, question: Question) -> tuple[Contact, bool]:
+    """The asker's name and email, and whether they came from the Teams roster (and so are new
+    to the question). Nobody, moderators included, sees who asked anonymously."""
     if question.anonymous:
-        return Contact(None, None)
+        return Contact(None, None), False
     if question.asker_email or question.source != "teams" or not question.address:
-        return Contact(question.asker_name, question.asker_email)
+        return Contact(question.asker_name, question.asker_email), False
     found = await deps.directory.lookup(question.address, question.asker_id)
     if found is None:
-        return Contact(question.asker_name, None)
-    async with deps.store.unit() as unit:
-        await unit.questions.update_contact(question.id, name=found.name or question.asker_name, email=found.email)
-    return Contact(found.name or question.asker_name, found.email)
+        return Contact(question.asker_name, None), False
+    return Contact(found.name or question.asker_name, found.email), True

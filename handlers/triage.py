@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from handlers import replies
-from handlers.deps import Deps
+from handlers.deps import Deps, Match
 from handlers.board import board_changed
 from handlers.forwarding import FORWARD, forward_job
 from handlers.queue import FIRST_POST, queue_card_refresh
@@ -16,47 +16,51 @@ from store.store import Unit
 TRIAGE_JOB = "question.triage"
 
 
-async def triage(deps: Deps, payload: dict[str, Any]) -> None:
-    """Outbox job `question.triage`. Safe to run twice: the state move happens once."""
-    question = await _question(deps, payload["question_id"])
-    if question is None or question.status is not QuestionStatus.RECEIVED:
-        return
-    match = await asyncio.to_thread(deps.faq.match, question.text)
+async def triage(deps: Deps, payloads: list[dict[str, Any]]) -> None:
+    """Outbox job `question.triage`, taken in batches: one model call for every question due,
+    one transaction for what it decides. Safe to run twice: each state move happens once."""
     async with deps.store.unit() as unit:
-        if match.entry is not None:
-            moved = await unit.questions.move(
-                question.id,
-                to=QuestionStatus.ANSWERED_FAQ,
-                only_from=[QuestionStatus.RECEIVED],
-                faq_entry_id=match.entry.id,
-                faq_score=float(match.score),
-            )
-            if moved:
-                await _reply(
-                    unit,
-                    question,
-                    replies.faq_answer(question, match.entry.id, match.entry.question, match.entry.answer),
-                )
-                await board_changed(unit.outbox, question.event_id)
-            return
+        due = await unit.questions.get_many([payload["question_id"] for payload in payloads])
+    questions = [question for question in due if question.status is QuestionStatus.RECEIVED]
+    if not questions:
+        return
+    matches = await asyncio.to_thread(deps.faq.match_many, [question.text for question in questions])
+    async with deps.store.unit() as unit:
+        for question, match in zip(questions, matches, strict=True):
+            await _decide(unit, question, match)
+
+
+async def _decide(unit: Unit, question: Question, match: Match) -> None:
+    """Answer from the FAQ when the matcher is confident; otherwise forward to the moderators."""
+    if match.entry is not None:
         moved = await unit.questions.move(
             question.id,
-            to=QuestionStatus.FORWARDED,
+            to=QuestionStatus.ANSWERED_FAQ,
             only_from=[QuestionStatus.RECEIVED],
+            faq_entry_id=match.entry.id,
             faq_score=float(match.score),
         )
         if moved:
-            await unit.outbox.enqueue(
-                FORWARD, forward_job(question.id, match), dedupe_key=f"forward:{question.id}"
+            await _reply(
+                unit,
+                question,
+                replies.faq_answer(question, match.entry.id, match.entry.question, match.entry.answer),
             )
-            await _reply(unit, question, replies.forwarded(question))
-            await queue_card_refresh(unit, question.id, reason=FIRST_POST)
             await board_changed(unit.outbox, question.event_id)
-
-
-async def _question(deps: Deps, question_id: int) -> Question | None:
-    async with deps.store.unit() as unit:
-        return await unit.questions.get(question_id)
+        return
+    moved = await unit.questions.move(
+        question.id,
+        to=QuestionStatus.FORWARDED,
+        only_from=[QuestionStatus.RECEIVED],
+        faq_score=float(match.score),
+    )
+    if moved:
+        await unit.outbox.enqueue(
+            FORWARD, forward_job(question.id, match), dedupe_key=f"forward:{question.id}"
+        )
+        await _reply(unit, question, replies.forwarded(question))
+        await queue_card_refresh(unit, question.id, reason=FIRST_POST)
+        await board_changed(unit.outbox, question.event_id)
 
 
 async def _reply(unit: Unit, question: Question, message: dict[str, Any]) -> None:

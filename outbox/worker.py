@@ -2,6 +2,12 @@
 
 Jobs are at-least-once: a job whose worker died is reclaimed when its lease runs out, so every
 job handler must be safe to run twice (handlers check state; transports dedupe on a key).
+
+Under a burst the bookkeeping, not the work, would dominate: a transaction to claim each job
+and another to complete it. So jobs are claimed many at a time, kinds registered with
+`batched()` get all their claimed jobs in one call (triage encodes a batch of questions in one
+model call), and jobs that finish while a completion is being committed are completed
+together in the next transaction (Store.grouped).
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -19,15 +26,30 @@ from store.schema import utcnow
 from store.store import Store
 
 JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
+BatchHandler = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
+
+# After a wake-up, wait this long before claiming, so that jobs enqueued by a burst of requests
+# are claimed (and triaged, and completed) together rather than one transaction each.
+GATHER_SECONDS = 0.01
+
+
+@dataclass(frozen=True)
+class batched:  # noqa: N801 - reads as a marker where handlers are registered
+    """Register a handler that takes every claimed job of its kind at once (their payloads).
+
+    It succeeds or fails as a whole: on an error every job of the batch is retried, so it must
+    be as safe to run twice as any other handler."""
+
+    handler: BatchHandler
 
 
 class OutboxWorker:
     def __init__(
         self,
         store: Store,
-        handlers: Mapping[str, JobHandler],
+        handlers: Mapping[str, JobHandler | batched],
         *,
         retry: RetryPolicy,
         poll_seconds: float,
@@ -54,15 +76,17 @@ class OutboxWorker:
             self._wakeup.clear()
             free = self._concurrency - len(self._running)
             jobs = await self._claim(free) if free > 0 else []
-            for job in jobs:
-                task = asyncio.create_task(self._execute(job), name=f"outbox-{job.kind}-{job.id}")
+            for batch in self._batches(jobs):
+                name = f"outbox-{batch[0].kind}-{batch[0].id}"
+                task = asyncio.create_task(self._execute(batch), name=name)
                 self._running.add(task)
                 task.add_done_callback(self._done)
             if len(jobs) < free or free <= 0:
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
                 except TimeoutError:
-                    pass
+                    continue
+                await asyncio.sleep(GATHER_SECONDS)
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Stop claiming, let running jobs finish; jobs still running after the grace are
@@ -87,25 +111,44 @@ class OutboxWorker:
             log.exception("outbox: could not claim jobs; retrying at the next poll")
             return []
 
-    async def _execute(self, job: Job) -> None:
-        handler = self._handlers.get(job.kind)
+    def _batches(self, jobs: list[Job]) -> list[list[Job]]:
+        """One batch per job, except that jobs of a `batched` kind go together."""
+        singles: list[list[Job]] = []
+        grouped: dict[str, list[Job]] = {}
+        for job in jobs:
+            if isinstance(self._handlers.get(job.kind), batched):
+                grouped.setdefault(job.kind, []).append(job)
+            else:
+                singles.append([job])
+        return [*grouped.values(), *singles]
+
+    async def _execute(self, batch: list[Job]) -> None:
+        """Run one job, or one batch of a `batched` kind, and record what became of it."""
+        first = batch[0]
+        handler = self._handlers.get(first.kind)
         try:
             if handler is None:
-                raise PermanentFailure(f"no handler for job kind {job.kind!r}")
-            await handler(job.payload)
+                raise PermanentFailure(f"no handler for job kind {first.kind!r}")
+            if isinstance(handler, batched):
+                await handler.handler([job.payload for job in batch])
+            else:
+                await handler(first.payload)
         except RetryLater as error:
-            await self._reschedule(job, str(error), error.retry_after)
+            for job in batch:
+                await self._reschedule(job, str(error), error.retry_after)
         except PermanentFailure as error:
-            await self._fail(job, str(error))
+            for job in batch:
+                await self._fail(job, str(error))
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            log.exception("outbox: job %s (%s) raised", job.id, job.kind)
-            await self._reschedule(job, f"{type(error).__name__}: {error}", None)
+            log.exception("outbox: job %s (%s) raised", first.id, first.kind)
+            for job in batch:
+                await self._reschedule(job, f"{type(error).__name__}: {error}", None)
         else:
-            async with self._store.unit() as unit:
-                await unit.outbox.complete(job.id)
-            self.counts["succeeded"] += 1
+            ids = [job.id for job in batch]
+            await self._store.grouped(lambda unit: unit.outbox.complete_many(ids))
+            self.counts["succeeded"] += len(batch)
 
     async def _reschedule(self, job: Job, reason: str, retry_after: float | None) -> None:
         # A server that says when to come back (Retry-After) is throttling, not failing: that

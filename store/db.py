@@ -9,7 +9,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+from store.sqlite_inline import BUSY_TIMEOUT_MS, begin_immediate, inline_connector
+
+SQLITE_LOCK_WAIT_SECONDS = 10.0  # for another process (cli.py) writing to the same file
+SQLITE_POOL_WAIT_SECONDS = 120.0  # a transaction waits this long for the one connection
 
 
 def async_url(database_url: str) -> URL:
@@ -33,14 +36,23 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 def create_engine(database_url: str) -> AsyncEngine:
     """One engine per process. SQLite gets WAL and write-locking transactions (see below)."""
     url = async_url(database_url)
-    options: dict[str, Any] = {"pool_pre_ping": True}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, **options)
+        # One connection: every transaction takes SQLite's write lock anyway (see below), and
+        # transactions waiting for the pool's one connection queue on the event loop, whereas
+        # several connections contend for the lock inside SQLite's busy handler, which sleeps
+        # 1 to 100 ms between tries: under a burst that made acknowledgements slow.
+        engine = create_async_engine(
+            url,
+            async_creator=inline_connector(url.database or ":memory:"),
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=SQLITE_POOL_WAIT_SECONDS,
+        )
         _make_sqlite_transactions_immediate(engine)
     else:
-        engine = create_async_engine(url, pool_size=10, max_overflow=10, **options)
+        engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
     _drop_nul_characters(engine)
     return engine
 
@@ -81,11 +93,11 @@ def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        begin_immediate(connection, SQLITE_LOCK_WAIT_SECONDS)

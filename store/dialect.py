@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,6 +17,27 @@ def insert_ignoring_duplicates(
     module = postgresql if conn.dialect.name == "postgresql" else sqlite
     columns = [unique] if isinstance(unique, str) else unique
     return module.insert(table).values(**values).on_conflict_do_nothing(index_elements=columns)
+
+
+async def insert_new(
+    conn: AsyncConnection, table: Table, values: dict[str, Any], unique: str, returning: str
+) -> Any | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING `returning`: the new row's value, or None when
+    a row with the same `unique` value exists.
+
+    For the inserts every question makes (its record, its outbox jobs): the statement is built
+    once per column set and reused with new parameters, which skips SQLAlchemy's statement
+    construction and cache-key walk (a third of the CPU of such an insert, measured).
+    """
+    statement = _prepared_insert(conn.dialect.name, table, tuple(values), unique, returning)
+    return (await conn.execute(statement, values)).scalar()
+
+
+@cache
+def _prepared_insert(dialect: str, table: Table, columns: tuple[str, ...], unique: str, returning: str) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(table).values({column: bindparam(column) for column in columns})
+    return statement.on_conflict_do_nothing(index_elements=[unique]).returning(table.c[returning])
 
 
 def supports_skip_locked(conn: AsyncConnection) -> bool:

@@ -8,13 +8,14 @@ transaction already holds the write lock (BEGIN IMMEDIATE), which serialises cla
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from store.dialect import insert_ignoring_duplicates, supports_skip_locked
+from store.dialect import insert_new, supports_skip_locked
 from store.records import Job
 from store.schema import outbox, utcnow
 
@@ -41,8 +42,7 @@ class OutboxRepo:
             "created_at": now,
             "updated_at": now,
         }
-        statement = insert_ignoring_duplicates(self._conn, outbox, values, "dedupe_key")
-        added = (await self._conn.execute(statement.returning(outbox.c.id))).scalar() is not None
+        added = await insert_new(self._conn, outbox, values, "dedupe_key", returning="id") is not None
         self.enqueued += added
         return added
 
@@ -73,11 +73,20 @@ class OutboxRepo:
             key=lambda job: job.id,
         )
 
-    async def complete(self, job_id: int) -> None:
-        await self._finish(job_id, status=DONE, error=None)
+    async def complete_many(self, job_ids: Sequence[int]) -> None:
+        """Mark finished jobs done, all in one statement."""
+        await self._conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(job_ids))
+            .values(status=DONE, lease_until=None, last_error=None, updated_at=utcnow())
+        )
 
     async def fail(self, job_id: int, error: str) -> None:
-        await self._finish(job_id, status=FAILED, error=error)
+        await self._conn.execute(
+            update(outbox)
+            .where(outbox.c.id == job_id)
+            .values(status=FAILED, lease_until=None, last_error=error, updated_at=utcnow())
+        )
 
     async def retry(self, job_id: int, *, at: datetime, error: str, count_attempt: bool = True) -> None:
         """Put the job back for `at`; `count_attempt=False` gives back the attempt its claim took."""
@@ -112,10 +121,3 @@ class OutboxRepo:
         if oldest.tzinfo is None:  # func.min bypasses the column type on SQLite
             oldest = oldest.replace(tzinfo=utcnow().tzinfo)
         return count, (utcnow() - oldest).total_seconds()
-
-    async def _finish(self, job_id: int, *, status: str, error: str | None) -> None:
-        await self._conn.execute(
-            update(outbox)
-            .where(outbox.c.id == job_id)
-            .values(status=status, lease_until=None, last_error=error, updated_at=utcnow())
-        )

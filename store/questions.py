@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from store.dialect import insert_ignoring_duplicates
+from store.dialect import insert_ignoring_duplicates, insert_new
 from store.records import MAX_ROW_ID, NewQuestion, Question, QuestionStatus
 from store.schema import faq_feedback, questions, utcnow
 
@@ -40,8 +40,7 @@ class QuestionRepo:
             "created_at": now,
             "updated_at": now,
         }
-        statement = insert_ignoring_duplicates(self._conn, questions, values, "dedupe_key")
-        return (await self._conn.execute(statement.returning(questions.c.id))).scalar()
+        return await insert_new(self._conn, questions, values, "dedupe_key", returning="id")
 
     async def get(self, question_id: int) -> Question | None:
         if not 0 < question_id <= MAX_ROW_ID:
@@ -50,6 +49,16 @@ class QuestionRepo:
             await self._conn.execute(select(questions).where(questions.c.id == question_id))
         ).first()
         return _question(row._mapping) if row else None
+
+    async def get_many(self, question_ids: Iterable[int]) -> list[Question]:
+        """The questions that exist among `question_ids`, in id order."""
+        ids = [question_id for question_id in question_ids if 0 < question_id <= MAX_ROW_ID]
+        if not ids:
+            return []
+        rows = await self._conn.execute(
+            select(questions).where(questions.c.id.in_(ids)).order_by(questions.c.id)
+        )
+        return [_question(row._mapping) for row in rows]
 
     async def lock(self, question_id: int) -> Question | None:
         """Read the question and hold its row until the transaction ends (PostgreSQL

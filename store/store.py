@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -37,11 +39,58 @@ class Unit:
     subjects: SubjectRepo
 
 
+T = TypeVar("T")
+Work = Callable[[Unit], Awaitable[Any]]
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         # Called after a commit that enqueued outbox jobs, so a local worker starts at once.
         self.after_enqueue: Callable[[], None] | None = None
+        self._grouped: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    async def grouped(self, work: Callable[[Unit], Awaitable[T]]) -> T:
+        """Run `work` in a transaction shared with whatever other grouped work is waiting, and
+        return its result once that transaction has committed.
+
+        Under a burst every question would otherwise pay for its own BEGIN and COMMIT (and on
+        PostgreSQL its own WAL flush); grouped, the commits of a burst cost a few. `work` must
+        only use the unit: if any work in a group fails, the group is rolled back and each work
+        runs again in a transaction of its own, so one bad input never fails its neighbours.
+        """
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._grouped.append((work, future))
+        if self._committer is None or self._committer.done():
+            # A task of its own: a caller that is cancelled does not stop its group's commit.
+            self._committer = asyncio.create_task(self._commit_groups(), name="store-grouped-commit")
+        return await future
+
+    async def _commit_groups(self) -> None:
+        while self._grouped:
+            group, self._grouped = self._grouped, []
+            try:
+                async with self.unit() as unit:
+                    results = [await work(unit) for work, _ in group]
+            except Exception:
+                for work, future in group:
+                    await self._commit_alone(work, future)
+            else:
+                for (_, future), result in zip(group, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+
+    async def _commit_alone(self, work: Work, future: asyncio.Future[Any]) -> None:
+        try:
+            async with self.unit() as unit:
+                result = await work(unit)
+        except Exception as error:  # noqa: BLE001 - handed to the caller, who sees it as its own
+            if not future.done():
+                future.set_exception(error)
+        else:
+            if not future.done():
+                future.set_result(result)
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:

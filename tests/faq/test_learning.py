@@ -113,7 +113,7 @@ async def test_moderator_adds_answered_question_to_faq_and_bot_answers_it_at_onc
     deps = make_deps(store, matcher, tmp_path)
 
     first = await ask(store, "can I bring my dog to the office", "1")
-    await triage.triage(deps, {"question_id": first})
+    await triage.triage(deps, [{"question_id": first}])
     assert (await status_of(store, first))[0] is QuestionStatus.FORWARDED
 
     await moderate(deps, "a1", op="answer", question_id=first, answer=DOG_ANSWER)
@@ -127,7 +127,7 @@ async def test_moderator_adds_answered_question_to_faq_and_bot_answers_it_at_onc
     )
 
     second = await ask(store, "are dogs allowed in the office", "2")
-    await triage.triage(deps, {"question_id": second})
+    await triage.triage(deps, [{"question_id": second}])
     status, entry_id = await status_of(store, second)
     assert status is QuestionStatus.ANSWERED_FAQ
     assert entry_id is not None and entry_id.startswith("can-i-bring-my-dog")
@@ -159,7 +159,7 @@ async def test_only_answered_questions_become_faq_entries_and_only_once(
     matcher = live_matcher_for_file(faq_path, threshold=None, min_precision=0.97)
     deps = make_deps(store, matcher, tmp_path)
     question = await ask(store, "can I bring my dog to the office", "1")
-    await triage.triage(deps, {"question_id": question})
+    await triage.triage(deps, [{"question_id": question}])
 
     await moderate(deps, "f1", op="faq", question_id=question)  # not answered yet
     async with store.unit() as unit:
@@ -183,7 +183,7 @@ async def test_question_the_faq_already_answers_is_not_added_twice(
     matcher = live_matcher_for_file(faq_path, threshold=None, min_precision=0.97)
     deps = make_deps(store, matcher, tmp_path)
     question = await ask(store, "when does the money land in my account", "1")
-    await triage.triage(deps, {"question_id": question})
+    await triage.triage(deps, [{"question_id": question}])
     await moderate(deps, "a1", op="answer", question_id=question, answer="On the 15th.")
     await moderate(deps, "f1", op="faq", question_id=question, faq_question="When is pay day?")
     async with store.unit() as unit:

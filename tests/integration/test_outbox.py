@@ -8,7 +8,7 @@ from typing import Any
 
 from outbox.errors import PermanentFailure, RetryLater
 from outbox.retry import RetryPolicy
-from outbox.worker import OutboxWorker
+from outbox.worker import OutboxWorker, batched
 from store.store import Store
 
 
@@ -154,3 +154,49 @@ async def test_two_workers_never_claim_the_same_job(store: Store) -> None:
     first, second = await asyncio.gather(claim_all(), claim_all())
     assert sorted(first + second) == list(range(60))
     assert not set(first) & set(second)
+
+
+async def test_a_batched_kind_gets_every_due_job_in_one_call_and_each_is_completed(store: Store) -> None:
+    calls: list[list[int]] = []
+    done = asyncio.Event()
+
+    async def triage_all(payloads: list[dict[str, Any]]) -> None:
+        calls.append([payload["n"] for payload in payloads])
+        done.set()
+
+    async with store.unit() as unit:  # a burst: ten questions committed before the worker looks
+        for n in range(10):
+            await unit.outbox.enqueue("triage", {"n": n}, dedupe_key=f"t{n}")
+    worker = _worker(store, {"triage": batched(triage_all)})
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(done.wait(), 10)
+    await worker.stop()
+    await task
+    assert calls == [list(range(10))]
+    assert worker.counts == {"succeeded": 10, "retried": 0, "failed": 0}
+    assert (await _status(store))["backlog"] == 0
+
+
+async def test_a_failed_batch_is_retried_whole_and_nothing_is_lost(store: Store) -> None:
+    seen: list[list[int]] = []
+    done = asyncio.Event()
+
+    async def flaky(payloads: list[dict[str, Any]]) -> None:
+        seen.append(sorted(payload["n"] for payload in payloads))
+        if len(seen) == 1:
+            raise RetryLater("the database said busy", retry_after=0.1)
+        if sum(len(batch) for batch in seen[1:]) == 4:
+            done.set()
+
+    async with store.unit() as unit:
+        for n in range(4):
+            await unit.outbox.enqueue("flaky", {"n": n}, dedupe_key=f"f{n}")
+    worker = _worker(store, {"flaky": batched(flaky)})
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(done.wait(), 10)
+    await worker.stop()
+    await task
+    assert seen[0] == [0, 1, 2, 3]
+    assert sorted(n for batch in seen[1:] for n in batch) == [0, 1, 2, 3]
+    assert worker.counts == {"succeeded": 4, "retried": 4, "failed": 0}
+    assert (await _status(store))["backlog"] == 0
