@@ -6,8 +6,8 @@ job handler must be safe to run twice (handlers check state; transports dedupe o
 Under a burst the bookkeeping, not the work, would dominate: a transaction to claim each job
 and another to complete it. So jobs are claimed many at a time, kinds registered with
 `batched()` get all their claimed jobs in one call (triage encodes a batch of questions in one
-model call), and jobs that finish while a completion is being committed are completed
-together in the next transaction (Store.grouped).
+model call) and are recorded as done in the transaction that claims the next jobs; jobs
+that send are recorded at once, sharing a commit with those finishing at the same moment.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ GATHER_SECONDS = 0.01
 class batched:  # noqa: N801 - reads as a marker where handlers are registered
     """Register a handler that takes every claimed job of its kind at once (their payloads).
 
-    It succeeds or fails as a whole: on an error every job of the batch is retried, so it must
-    be as safe to run twice as any other handler."""
+    It succeeds or fails as a whole: on an error every job of the batch is retried. Its jobs
+    are recorded as done with the next claim, a few milliseconds later, so a crash in between
+    runs them again: only for work whose effects are all in the database (and so safe to
+    repeat), such as triage, never for sending."""
 
     handler: BatchHandler
 
@@ -64,6 +66,7 @@ class OutboxWorker:
         self._concurrency = concurrency
         self._wakeup = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        self._finished: list[int] = []  # done, not yet recorded: see _settle_and_claim
         self._stopping = False
         self.counts: dict[str, int] = {"succeeded": 0, "retried": 0, "failed": 0}
 
@@ -75,7 +78,7 @@ class OutboxWorker:
         while not self._stopping:
             self._wakeup.clear()
             free = self._concurrency - len(self._running)
-            jobs = await self._claim(free) if free > 0 else []
+            jobs = await self._settle_and_claim(free) if free > 0 or self._finished else []
             for batch in self._batches(jobs):
                 name = f"outbox-{batch[0].kind}-{batch[0].id}"
                 task = asyncio.create_task(self._execute(batch), name=name)
@@ -98,18 +101,33 @@ class OutboxWorker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._finished:
+            await self._settle_and_claim(0)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
         self._wakeup.set()
 
-    async def _claim(self, limit: int) -> list[Job]:
+    async def _settle_and_claim(self, limit: int) -> list[Job]:
+        """Record the jobs finished since the last round as done, and claim up to `limit` more,
+        in one transaction.
+
+        Jobs of `batched` kinds are recorded here, a few milliseconds after they finished: if
+        the process dies in between they run again when their lease runs out, which changes
+        nothing (their work is in the database); in exchange they cost no transaction of
+        their own."""
+        finished, self._finished = self._finished, []
         try:
             async with self._store.unit() as unit:
-                return await unit.outbox.claim(limit=limit, lease_seconds=self._lease_seconds)
+                if finished:
+                    await unit.outbox.complete_many(finished)
+                jobs = await unit.outbox.claim(limit=limit, lease_seconds=self._lease_seconds) if limit > 0 else []
         except Exception:
-            log.exception("outbox: could not claim jobs; retrying at the next poll")
+            self._finished[:0] = finished
+            log.exception("outbox: could not record or claim jobs; retrying at the next poll")
             return []
+        self.counts["succeeded"] += len(finished)
+        return jobs
 
     def _batches(self, jobs: list[Job]) -> list[list[Job]]:
         """One batch per job, except that jobs of a `batched` kind go together."""
@@ -146,9 +164,15 @@ class OutboxWorker:
             for job in batch:
                 await self._reschedule(job, f"{type(error).__name__}: {error}", None)
         else:
-            ids = [job.id for job in batch]
-            await self._store.grouped(lambda unit: unit.outbox.complete_many(ids))
-            self.counts["succeeded"] += len(batch)
+            if isinstance(handler, batched):
+                self._finished.extend(job.id for job in batch)
+                self._wakeup.set()
+                return
+            # Recorded at once (sharing a commit with whatever else finishes meanwhile): the job
+            # may have sent something, and the shorter the gap between sending and recording,
+            # the smaller the chance that a crash in it sends the same thing again.
+            await self._store.grouped(lambda unit: unit.outbox.complete_many([first.id]))
+            self.counts["succeeded"] += 1
 
     async def _reschedule(self, job: Job, reason: str, retry_after: float | None) -> None:
         # A server that says when to come back (Retry-After) is throttling, not failing: that
