@@ -11,6 +11,8 @@ audience) serves every turn. The bot's own sends do not use them (bot.connector_
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +28,8 @@ from botframework.connector.auth import (
 )
 
 from bot.credentials import OutgoingToken
+
+VALIDATED_TOKENS_KEPT = 1024  # distinct (token, service URL, channel) pairs; Teams uses a few
 
 
 class _SharedConnectorFactory(ConnectorFactory):
@@ -47,13 +51,34 @@ class SharedClientsAuthentication(BotFrameworkAuthentication):
         self.outgoing_token = outgoing_token
         self._clients: dict[tuple[str, ...], Any] = {}
         self._making = asyncio.Lock()
+        self._validated: OrderedDict[tuple[str, str, str], tuple[float, AuthenticateRequestResult]] = OrderedDict()
 
     async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+        """botbuilder's validation, done once per token and service URL while the token lasts.
+
+        The Bot Connector signs one token and sends it with every activity for up to an hour;
+        checking its RSA signature, issuer, audience and endorsements again on each of them
+        was, after the connector clients, the largest cost of a turn. A request is served from
+        here only with the very same Authorization header, service URL and channel that passed
+        botbuilder's checks, and only until the token's own expiry; anything else (a new, forged
+        or expired token) goes through botbuilder's validation as before.
+        """
+        key = (auth_header or "", activity.service_url or "", activity.channel_id or "")
+        known = self._validated.get(key) if auth_header else None
+        if known is not None and time.time() < known[0]:
+            self._validated.move_to_end(key)
+            return known[1]
         result = await self._inner.authenticate_request(activity, auth_header)
         if result.connector_factory is not None:
             result.connector_factory = _SharedConnectorFactory(
                 result.connector_factory, self._shared, _app_id(result.claims_identity)
             )
+        expires = _expiry(result.claims_identity)
+        if auth_header and expires is not None:
+            self._validated[key] = (expires, result)
+            self._validated.move_to_end(key)
+            while len(self._validated) > VALIDATED_TOKENS_KEPT:
+                self._validated.popitem(last=False)
         return result
 
     async def authenticate_streaming_request(self, auth_header: str, channel_id_header: str) -> AuthenticateRequestResult:
@@ -92,6 +117,13 @@ class SharedClientsAuthentication(BotFrameworkAuthentication):
                 if key not in self._clients:
                     self._clients[key] = await make()
         return self._clients[key]
+
+
+def _expiry(identity: ClaimsIdentity | None) -> float | None:
+    """The validated token's `exp` (seconds since the epoch), if it has a usable one."""
+    claims = identity.claims if identity is not None and identity.is_authenticated else None
+    expires = claims.get("exp") if isinstance(claims, dict) else None
+    return float(expires) if isinstance(expires, int | float) and not isinstance(expires, bool) else None
 
 
 def _app_id(identity: ClaimsIdentity | None) -> str:

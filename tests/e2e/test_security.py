@@ -39,6 +39,20 @@ async def test_a_forged_token_gets_401_and_records_nothing(bot: Bot, forgery: di
     await _nothing_happened(bot)
 
 
+async def test_a_token_accepted_once_is_still_refused_for_another_service_url(bot: Bot) -> None:
+    """Validated tokens are remembered (bot.connectors): only for the service URL they were
+    checked with, so a captured token cannot redirect the bot's replies elsewhere."""
+    token = bot.channel.bearer(APP_ID)
+    user = bot.channel.new_user("Mallory Example")
+    first = bot.channel.activities.personal_message(user, "What is the pay award this year?")
+    assert (await bot.post(first, authorization=token)).status == 200
+    elsewhere = bot.channel.activities.personal_message(user, "Send my answer somewhere else")
+    elsewhere["serviceUrl"] = "https://attacker.example/"
+    response = await bot.post(elsewhere, authorization=token)
+    assert response.status == 401
+    assert [row["text"] for row in await bot.question_rows()] == ["What is the pay award this year?"]
+
+
 async def test_a_missing_token_gets_401(bot: Bot) -> None:
     user = bot.channel.new_user("Mallory Example")
     response = await bot.post(bot.channel.activities.personal_message(user, "hello?"), authorization=None)
