@@ -20,7 +20,6 @@ from urllib.parse import quote
 import aiohttp
 import certifi
 from aiohttp.helpers import get_env_proxy_for_url
-from botbuilder.schema import Activity
 from botframework.connector.about import __version__ as BOTFRAMEWORK_VERSION
 from msrest.serialization import Model, Serializer
 from multidict import CIMultiDictProxy
@@ -127,10 +126,11 @@ class BotConnectorApi:
         return self._proxies[host]
 
 
-def activity_json(activity: Activity) -> dict[str, Any]:
-    """The activity's JSON exactly as msrest serialised it for the connector (camelCase keys,
-    None attributes left out), built from the models' attribute maps at a fraction of the cost."""
-    return _model_json(activity)
+def model_json(model: Model) -> dict[str, Any]:
+    """A botbuilder model (an activity, a conversation reference) as the JSON msrest's
+    `serialize()` makes of it (camelCase keys, None attributes left out), built from the
+    model's attribute map at a tenth of the cost."""
+    return _model_json(model)
 
 
 def _url(service_url: str, conversation_id: str, collection: str, item: str | None = None) -> URL:

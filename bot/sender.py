@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.connector_http import BotConnectorApi, ConnectorRefused, activity_json
+from bot.connector_http import BotConnectorApi, ConnectorRefused, model_json
 from bot.connectors import SharedClientsAuthentication
 from bot.render import render
 from handlers.deps import Contact
@@ -159,7 +159,7 @@ def _addressed(message: dict[str, Any], address: dict[str, Any]) -> dict[str, An
     addresses a reply: from the bot to the user, in the conversation, in reply to the
     reference's activity. The address is botbuilder's own serialised ConversationReference, so
     its parts go in as they are, without a round trip through msrest's models."""
-    activity = activity_json(render(message, channel_id=address.get("channelId")))
+    activity = model_json(render(message, channel_id=address.get("channelId")))
     for field, part in _ADDRESSING:
         if address.get(part) is None:
             activity.pop(field, None)

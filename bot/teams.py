@@ -9,6 +9,7 @@ from typing import Any, TypeGuard
 from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ChannelAccount
 
+from bot.connector_http import model_json
 from bot.render import NO_EVENT, invoke_text
 from handlers import asking, commands, feedback, moderation
 from handlers.asking import Asker, Said
@@ -218,4 +219,4 @@ def _meeting_id(activity: Activity) -> str | None:
 
 def _address(activity: Activity) -> dict[str, Any]:
     """Where to send later: botbuilder's conversation reference, stored as plain JSON."""
-    return TurnContext.get_conversation_reference(activity).serialize()
+    return model_json(TurnContext.get_conversation_reference(activity))
