@@ -156,6 +156,22 @@ async def test_two_workers_never_claim_the_same_job(store: Store) -> None:
     assert not set(first) & set(second)
 
 
+async def _burst_through_batched(
+    store: Store, kind: str, count: int, handler: Any, done: asyncio.Event
+) -> OutboxWorker:
+    """`count` jobs committed together (a burst, before the worker looks), run by a worker
+    with `handler` registered as batched, until `done`; returns the stopped worker."""
+    async with store.unit() as unit:
+        for n in range(count):
+            await unit.outbox.enqueue(kind, {"n": n}, dedupe_key=f"{kind}{n}")
+    worker = _worker(store, {kind: batched(handler)})
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(done.wait(), 10)
+    await worker.stop()
+    await task
+    return worker
+
+
 async def test_a_batched_kind_gets_every_due_job_in_one_call_and_each_is_completed(store: Store) -> None:
     calls: list[list[int]] = []
     done = asyncio.Event()
@@ -164,14 +180,7 @@ async def test_a_batched_kind_gets_every_due_job_in_one_call_and_each_is_complet
         calls.append([payload["n"] for payload in payloads])
         done.set()
 
-    async with store.unit() as unit:  # a burst: ten questions committed before the worker looks
-        for n in range(10):
-            await unit.outbox.enqueue("triage", {"n": n}, dedupe_key=f"t{n}")
-    worker = _worker(store, {"triage": batched(triage_all)})
-    task = asyncio.create_task(worker.run())
-    await asyncio.wait_for(done.wait(), 10)
-    await worker.stop()
-    await task
+    worker = await _burst_through_batched(store, "triage", 10, triage_all, done)
     assert calls == [list(range(10))]
     assert worker.counts == {"succeeded": 10, "retried": 0, "failed": 0}
     assert (await _status(store))["backlog"] == 0
@@ -188,14 +197,7 @@ async def test_a_failed_batch_is_retried_whole_and_nothing_is_lost(store: Store)
         if sum(len(batch) for batch in seen[1:]) == 4:
             done.set()
 
-    async with store.unit() as unit:
-        for n in range(4):
-            await unit.outbox.enqueue("flaky", {"n": n}, dedupe_key=f"f{n}")
-    worker = _worker(store, {"flaky": batched(flaky)})
-    task = asyncio.create_task(worker.run())
-    await asyncio.wait_for(done.wait(), 10)
-    await worker.stop()
-    await task
+    worker = await _burst_through_batched(store, "flaky", 4, flaky, done)
     assert seen[0] == [0, 1, 2, 3]
     assert sorted(n for batch in seen[1:] for n in batch) == [0, 1, 2, 3]
     assert worker.counts == {"succeeded": 4, "retried": 4, "failed": 0}
