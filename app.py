@@ -109,7 +109,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(outbox_worker)
     if graph is not None:
         app.cleanup_ctx.append(partial(_mailbox_watcher, settings, deps, graph))
-    for duty in background_duties(settings, store):
+    for duty in background_duties(settings, store, deps.mail):
         app.cleanup_ctx.append(duty.running)
     endpoint = MessagesEndpoint(auth, QuestionsBot(deps), max_body_bytes=settings.max_body_bytes)
     app.router.add_post("/api/messages", endpoint.handle)
@@ -118,14 +118,16 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def background_duties(settings: Settings, store: Store) -> list[Periodic]:
-    """The retention purge (at start, then every RETENTION_INTERVAL_SECONDS) and the reminder
-    of questions waiting too long; both safe to run on several instances at once."""
+def background_duties(settings: Settings, store: Store, mail: MailTransport) -> list[Periodic]:
+    """The retention purge (at start, then every RETENTION_INTERVAL_SECONDS; with the `.eml`
+    transport its old files too) and the reminder of questions waiting too long; both safe to
+    run on several instances at once."""
+    mail_files = mail if isinstance(mail, EmlOutbox) else None
     policy = RetentionPolicy(settings.retention_days, settings.audit_retention_days)
     reminder_after = timedelta(hours=settings.reminder_after_hours)
 
     async def purge() -> str | None:
-        removed = await purge_expired(store, policy)
+        removed = await purge_expired(store, policy, mail=mail_files)
         return ", ".join(f"removed {count} {table}" for table, count in removed.items() if count) or None
 
     async def remind() -> str | None:

@@ -236,13 +236,26 @@ def export(faq_path: Path, database_url: str, output: Path | None) -> None:
     show_default=True,
     help="Remove audit entries older than this [env AUDIT_RETENTION_DAYS].",
 )
+@click.option(
+    "--mail-outbox-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="MAIL_OUTBOX_DIR",
+    default="var/outbox",
+    show_default=True,
+    help="The .eml transport's folder, whose old mail files go too [env MAIL_OUTBOX_DIR].",
+)
 @_database_url
-def purge(dry_run: bool, days: int, audit_days: int, database_url: str) -> None:
-    """Remove (or with --dry-run, count) data older than the retention period, per table."""
+def purge(dry_run: bool, days: int, audit_days: int, mail_outbox_dir: Path, database_url: str) -> None:
+    """Remove (or with --dry-run, count) data older than the retention period, per table, and
+    the .eml transport's mail files older than it."""
     from handlers.retention import RetentionPolicy, purge_expired
+    from mail.eml import EmlOutbox
 
     policy = RetentionPolicy(days, audit_days)
-    counts = _with_store(database_url, lambda store: purge_expired(store, policy, dry_run=dry_run))
+    mail = EmlOutbox(mail_outbox_dir, sender="")
+    counts = _with_store(
+        database_url, lambda store: purge_expired(store, policy, dry_run=dry_run, mail=mail)
+    )
     click.echo(
         f"{'would remove' if dry_run else 'removed'} (data older than {days} days, "
         f"audit entries older than {audit_days} days):"

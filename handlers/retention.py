@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from store.retention import no_rows
 from store.schema import utcnow
 from store.store import Store
 
 BATCH = 500
+MAIL_FILES = "mail files"  # the `.eml` transport's files, counted beside the tables
+
+
+class ExpiringMail(Protocol):
+    """Mail kept outside the database by the bot itself (the `.eml` transport's folder)."""
+
+    async def expire(self, before: datetime, *, dry_run: bool = False) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -32,10 +40,23 @@ class RetentionPolicy:
 
 
 async def purge_expired(
-    store: Store, policy: RetentionPolicy, *, dry_run: bool = False, now: datetime | None = None
+    store: Store,
+    policy: RetentionPolicy,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    mail: ExpiringMail | None = None,
 ) -> dict[str, int]:
-    """Rows removed per table (or, with `dry_run`, rows that would be)."""
+    """Rows removed per table (or, with `dry_run`, rows that would be), and with `mail`, the
+    mail files past the same period."""
     cutoff, audit_cutoff = policy.cutoffs(now or utcnow())
+    counts = await _purge_rows(store, cutoff, audit_cutoff, dry_run=dry_run)
+    if mail is not None:
+        counts[MAIL_FILES] = await mail.expire(cutoff, dry_run=dry_run)
+    return counts
+
+
+async def _purge_rows(store: Store, cutoff: datetime, audit_cutoff: datetime, *, dry_run: bool) -> dict[str, int]:
     if dry_run:
         async with store.unit() as unit:
             return await unit.retention.count_expired(cutoff, audit_cutoff)

@@ -14,6 +14,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime, make_msgid
+from datetime import datetime
 from pathlib import Path
 
 from mail.base import OutgoingMail, SentMail
@@ -30,8 +31,25 @@ class EmlOutbox:
     async def send(self, mail: OutgoingMail) -> SentMail:
         return await asyncio.to_thread(self._write, mail)
 
+    async def expire(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Delete (with `dry_run`, count) the mail files written before `before`. They hold
+        questions and names, so they are kept no longer than the database keeps its rows."""
+        return await asyncio.to_thread(self._expire, before.timestamp(), dry_run)
+
     def path_for(self, key: str) -> Path:
         return self._directory / (re.sub(r"[^A-Za-z0-9_.-]+", "-", key) + ".eml")
+
+    def _expire(self, before: float, dry_run: bool) -> int:
+        if not self._directory.is_dir():
+            return 0
+        expired = [
+            path for path in self._directory.iterdir()
+            if path.name.endswith((".eml", ".eml.partial")) and path.stat().st_mtime < before
+        ]
+        if not dry_run:
+            for path in expired:
+                path.unlink(missing_ok=True)
+        return len(expired)
 
     def _write(self, mail: OutgoingMail) -> SentMail:
         path = self.path_for(mail.key)

@@ -196,3 +196,34 @@ def test_retention_settings_have_documented_defaults_and_limits() -> None:
     assert settings.retention_interval_seconds == timedelta(hours=1).total_seconds()
     with pytest.raises(ValidationError, match="RETENTION_DAYS"):
         Settings(RETENTION_DAYS="0")
+
+
+def _mail_files(folder: Path, ages_in_days: dict[str, int]) -> None:
+    """Forward mails as the .eml transport leaves them, written `age` days ago."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = utcnow().timestamp()
+    for name, age in ages_in_days.items():
+        path = folder / name
+        path.write_text("Subject: [Q-1] Is the old depot closing?\r\n\r\nAsked by Olive Old\r\n")
+        os.utime(path, (now - age * 86400, now - age * 86400))
+
+
+async def test_mail_files_older_than_the_period_go_with_the_rows(store: Store, tmp_path: Path) -> None:
+    from mail.eml import EmlOutbox
+
+    folder = tmp_path / "outbox"
+    _mail_files(folder, {"forward-1.eml": 400, "forward-2.eml": 10, "forward-3.eml.partial": 400})
+    mail = EmlOutbox(folder, "bot@council.example")
+    assert (await purge_expired(store, POLICY, dry_run=True, mail=mail))["mail files"] == 2
+    assert len(list(folder.iterdir())) == 3
+    assert (await purge_expired(store, POLICY, mail=mail))["mail files"] == 2
+    assert [path.name for path in folder.iterdir()] == ["forward-2.eml"]
+
+
+async def test_cli_purge_counts_the_old_mail_files_too(database_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "outbox"
+    _mail_files(folder, {"forward-1.eml": 400, "forward-2.eml": 10})
+    code, out, err = await _cli("purge", "--dry-run", "--mail-outbox-dir", str(folder), database_url=database_url)
+    assert code == 0, err
+    assert "  mail files: 1" in out
+    assert len(list(folder.iterdir())) == 2
