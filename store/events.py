@@ -50,7 +50,7 @@ class EventRepo:
         return _event(row._mapping) if row else None
 
     async def open_events(self) -> list[Event]:
-        rows = await self._conn.execute(select(events).where(events.c.status == "open").order_by(events.c.id))
+        rows = await self._conn.execute(_OPEN_EVENTS)  # built once: every question asks
         return [_event(row._mapping) for row in rows]
 
     async def all(self) -> list[Event]:
@@ -175,3 +175,6 @@ def _event(row: Any) -> Event:
         board_address=json.loads(row["board_address"]) if row["board_address"] else None,
         board_card_id=row["board_card_id"],
     )
+
+
+_OPEN_EVENTS = select(events).where(events.c.status == "open").order_by(events.c.id)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.dialect import insert_new, supports_skip_locked
@@ -49,25 +50,9 @@ class OutboxRepo:
     async def claim(self, *, limit: int, lease_seconds: float) -> list[Job]:
         """Take up to `limit` due jobs (or jobs whose lease ran out) and lease them to the caller."""
         now = utcnow()
-        due = or_(
-            and_(outbox.c.status == TODO, outbox.c.run_after <= now),
-            and_(outbox.c.status == DOING, outbox.c.lease_until < now),
-        )
-        candidates = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
-        if supports_skip_locked(self._conn):
-            candidates = candidates.with_for_update(skip_locked=True)
-        statement = (
-            update(outbox)
-            .where(outbox.c.id.in_(candidates.scalar_subquery()))
-            .values(
-                status=DOING,
-                attempts=outbox.c.attempts + 1,
-                lease_until=now + timedelta(seconds=lease_seconds),
-                updated_at=now,
-            )
-            .returning(outbox.c.id, outbox.c.kind, outbox.c.payload, outbox.c.attempts)
-        )
-        rows = (await self._conn.execute(statement)).all()
+        statement = _claim_statement(supports_skip_locked(self._conn))
+        parameters = {"now": now, "limit": limit, "new_lease_until": now + timedelta(seconds=lease_seconds)}
+        rows = (await self._conn.execute(statement, parameters)).all()
         return sorted(
             (Job(id=r.id, kind=r.kind, payload=json.loads(r.payload), attempts=r.attempts) for r in rows),
             key=lambda job: job.id,
@@ -75,11 +60,7 @@ class OutboxRepo:
 
     async def complete_many(self, job_ids: Sequence[int]) -> None:
         """Mark finished jobs done, all in one statement."""
-        await self._conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(job_ids))
-            .values(status=DONE, lease_until=None, last_error=None, updated_at=utcnow())
-        )
+        await self._conn.execute(_COMPLETE, {"ids": list(job_ids), "now": utcnow()})
 
     async def fail(self, job_id: int, error: str) -> None:
         await self._conn.execute(
@@ -121,3 +102,30 @@ class OutboxRepo:
         if oldest.tzinfo is None:  # func.min bypasses the column type on SQLite
             oldest = oldest.replace(tzinfo=utcnow().tzinfo)
         return count, (utcnow() - oldest).total_seconds()
+
+
+# The statements every question runs, built once (see store.dialect.insert_new for why).
+_COMPLETE = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status=DONE, lease_until=None, last_error=None, updated_at=bindparam("now"))
+)
+
+
+@cache
+def _claim_statement(skip_locked: bool) -> Any:
+    """Lease up to :limit due jobs (or jobs whose lease ran out) in one UPDATE … RETURNING."""
+    now = bindparam("now")
+    due = or_(
+        and_(outbox.c.status == TODO, outbox.c.run_after <= now),
+        and_(outbox.c.status == DOING, outbox.c.lease_until < now),
+    )
+    candidates = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(bindparam("limit"))
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        update(outbox)
+        .where(outbox.c.id.in_(candidates.scalar_subquery()))
+        .values(status=DOING, attempts=outbox.c.attempts + 1, lease_until=bindparam("new_lease_until"), updated_at=now)
+        .returning(outbox.c.id, outbox.c.kind, outbox.c.payload, outbox.c.attempts)
+    )

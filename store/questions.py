@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.dialect import insert_ignoring_duplicates, insert_new
@@ -45,9 +46,7 @@ class QuestionRepo:
     async def get(self, question_id: int) -> Question | None:
         if not 0 < question_id <= MAX_ROW_ID:
             return None  # a number from input that cannot be an id
-        row = (
-            await self._conn.execute(select(questions).where(questions.c.id == question_id))
-        ).first()
+        row = (await self._conn.execute(_BY_ID, {"question_id": question_id})).first()
         return _question(row._mapping) if row else None
 
     async def get_many(self, question_ids: Iterable[int]) -> list[Question]:
@@ -55,9 +54,7 @@ class QuestionRepo:
         ids = [question_id for question_id in question_ids if 0 < question_id <= MAX_ROW_ID]
         if not ids:
             return []
-        rows = await self._conn.execute(
-            select(questions).where(questions.c.id.in_(ids)).order_by(questions.c.id)
-        )
+        rows = await self._conn.execute(_BY_IDS, {"ids": ids})
         return [_question(row._mapping) for row in rows]
 
     async def lock(self, question_id: int) -> Question | None:
@@ -98,26 +95,21 @@ class QuestionRepo:
         The condition in the UPDATE is what makes a double-click, a redelivered card submit or
         two workers racing on one question take effect once.
         """
-        statement = (
-            update(questions)
-            .where(questions.c.id == question_id)
-            .where(questions.c.status.in_([status.value for status in only_from]))
-            .values(status=to.value, updated_at=utcnow(), **changes)
-        )
-        return (await self._conn.execute(statement)).rowcount == 1
+        statement = _move_statement(tuple(sorted(changes)))
+        parameters = _update_parameters(question_id, changes)
+        parameters.update(only_from=[status.value for status in only_from], new_status=to.value)
+        return (await self._conn.execute(statement, parameters)).rowcount == 1
 
     async def update_contact(self, question_id: int, *, name: str | None, email: str | None) -> None:
         await self._conn.execute(
-            update(questions)
-            .where(questions.c.id == question_id)
-            .values(asker_name=name, asker_email=email, updated_at=utcnow())
+            _update_statement(("asker_email", "asker_name")),
+            _update_parameters(question_id, {"asker_name": name, "asker_email": email}),
         )
 
     async def set_forward_message_id(self, question_id: int, message_id: str) -> None:
         await self._conn.execute(
-            update(questions)
-            .where(questions.c.id == question_id)
-            .values(forward_message_id=message_id, updated_at=utcnow())
+            _update_statement(("forward_message_id",)),
+            _update_parameters(question_id, {"forward_message_id": message_id}),
         )
 
     async def add_feedback(self, question_id: int, entry_id: str, *, helpful: bool) -> bool:
@@ -202,6 +194,39 @@ class QuestionRepo:
         )
         counts["mailed_to_moderators"] = forwarded.scalar_one()
         return counts
+
+
+# The statements every question runs, built once (see store.dialect.insert_new for why).
+_BY_ID = select(questions).where(questions.c.id == bindparam("question_id"))
+_BY_IDS = select(questions).where(questions.c.id.in_(bindparam("ids", expanding=True))).order_by(questions.c.id)
+
+
+@cache
+def _update_statement(columns: tuple[str, ...]) -> Any:
+    """UPDATE questions SET <columns>, updated_at WHERE id = :question_id; the new values are
+    parameters named new_<column> (SQLAlchemy keeps the bare column names for itself)."""
+    values = {column: bindparam(f"new_{column}") for column in columns}
+    return (
+        update(questions)
+        .where(questions.c.id == bindparam("question_id"))
+        .values(updated_at=bindparam("new_updated_at"), **values)
+    )
+
+
+def _update_parameters(question_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+    parameters = {f"new_{column}": value for column, value in changes.items()}
+    parameters.update(question_id=question_id, new_updated_at=utcnow())
+    return parameters
+
+
+@cache
+def _move_statement(columns: tuple[str, ...]) -> Any:
+    """The conditional state move of `move`: to :new_status only while the status is in :only_from."""
+    return (
+        _update_statement(columns)
+        .where(questions.c.status.in_(bindparam("only_from", expanding=True)))
+        .values(status=bindparam("new_status"))
+    )
 
 
 def _question(row: Any) -> Question:
