@@ -14,9 +14,8 @@ def insert_ignoring_duplicates(
     conn: AsyncConnection, table: Table, values: dict[str, Any], unique: str | list[str]
 ) -> Any:
     """INSERT … ON CONFLICT (columns) DO NOTHING, in the connection's dialect."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
     columns = [unique] if isinstance(unique, str) else unique
-    return module.insert(table).values(**values).on_conflict_do_nothing(index_elements=columns)
+    return _insert(conn.dialect.name, table).values(**values).on_conflict_do_nothing(index_elements=columns)
 
 
 async def insert_new(
@@ -35,8 +34,7 @@ async def insert_new(
 
 @cache
 def _prepared_insert(dialect: str, table: Table, columns: tuple[str, ...], unique: str, returning: str) -> Any:
-    module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(table).values({column: bindparam(column) for column in columns})
+    statement = _insert(dialect, table).values({column: bindparam(column) for column in columns})
     return statement.on_conflict_do_nothing(index_elements=[unique]).returning(table.c[returning])
 
 
@@ -47,7 +45,11 @@ def supports_skip_locked(conn: AsyncConnection) -> bool:
 
 def upsert(conn: AsyncConnection, table: Table, values: dict[str, Any], key_column: str) -> Any:
     """INSERT, or UPDATE every other column when the key exists."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = module.insert(table).values(**values)
+    statement = _insert(conn.dialect.name, table).values(**values)
     changes = {name: statement.excluded[name] for name in values if name != key_column}
     return statement.on_conflict_do_update(index_elements=[key_column], set_=changes)
+
+
+def _insert(dialect: str, table: Table) -> Any:
+    """An INSERT in the dialect that can say ON CONFLICT (both of ours can, in their own way)."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
