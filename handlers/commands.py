@@ -22,6 +22,7 @@ from handlers.roles import Actor, BadRequest, NotAllowed, Role, change_role, des
 from mail.inbound import question_ref
 from store.records import Event
 from store.store import Unit
+from store.subjects import without_speaker
 
 HELP_WORDS = frozenset({"help", "?", "hi", "hello", "start"})
 MAX_TITLE_CHARS = hosting.MAX_TITLE_CHARS
@@ -147,7 +148,7 @@ async def _board_here(deps: Deps, said: Said, actor: Actor, found: re.Match[str]
         event = await _chosen_event(unit, found["id"])
         if event is None:
             return "Which event? Type **board here E-3** (see **events**)."
-        await unit.events.set_board(event.id, said.address, None)
+        await unit.events.set_board(event.id, without_speaker(said.address), None)
         await unit.outbox.enqueue(BOARD_REFRESH, {"event_id": event.id, "first": True}, dedupe_key=f"board:{event.id}:here:{said.delivery_key}")
     return ""
 

@@ -28,6 +28,7 @@ from mail.inbound import question_ref
 from outbox.errors import RetryLater
 from store.records import Question, QuestionStatus
 from store.store import Unit
+from store.subjects import without_speaker
 
 OPEN_STATES = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
 MAX_ANSWER_CHARS = 4000
@@ -70,7 +71,7 @@ async def moderate_here(deps: Deps, said: Said, actor: Actor) -> None:
     """A moderator makes this channel the moderators' queue (NotAllowed for anyone else)."""
     await require(deps, actor, Role.MODERATOR, address=said.address)
     async with deps.store.unit() as unit:
-        await unit.state.put(MODERATORS_CHANNEL, json.dumps(said.address))
+        await unit.state.put(MODERATORS_CHANNEL, json.dumps(without_speaker(said.address)))
         await unit.audit.record(actor.label, "moderators.channel", said.conversation_id)
         await _reply(unit, said, "This conversation is now the moderators' queue: each forwarded question will appear here as a card.")
 

@@ -8,7 +8,8 @@ audit log of moderators' and hosts' actions has its own, longer, period.
 
 Children are deleted by explicit statements rather than left to the foreign keys' ON DELETE
 actions, so each table's count is known and the purge does not depend on SQLite's
-`foreign_keys` pragma.
+`foreign_keys` pragma. Rows that only point at a question (a duplicate, a mail record, an FAQ
+entry made from it) stay, without the link.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, not_, select, update
+from sqlalchemy import Column, ColumnElement, and_, delete, exists, func, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.outbox import DONE, FAILED
 from store.schema import (
     answers,
     audit_log,
+    faq_entries,
     faq_feedback,
     inbound_mail,
     outbox,
@@ -41,6 +43,13 @@ PURGED_TABLES = (
     "outbox",
     "people",
     "audit_log",
+)
+
+#: Columns pointing at a question from rows that outlive it (each ON DELETE SET NULL).
+QUESTION_LINKS: tuple[Column[Any], ...] = (
+    questions.c.merged_into,
+    inbound_mail.c.question_id,
+    faq_entries.c.question_id,
 )
 
 #: Names the purge among PostgreSQL advisory locks (any constant unique to this product).
@@ -108,12 +117,7 @@ class RetentionRepo:
         ):
             result = await self._conn.execute(delete(table).where(table.c.question_id.in_(ids)))
             counts[name] = result.rowcount
-        await self._conn.execute(
-            update(questions).where(questions.c.merged_into.in_(ids)).values(merged_into=None)
-        )
-        await self._conn.execute(
-            update(inbound_mail).where(inbound_mail.c.question_id.in_(ids)).values(question_id=None)
-        )
+        await unlink_questions(self._conn, ids)
         result = await self._conn.execute(delete(questions).where(questions.c.id.in_(ids)))
         counts["questions"] = result.rowcount
         return counts
@@ -129,6 +133,13 @@ class RetentionRepo:
         ):
             counts[name] = (await self._conn.execute(delete(table).where(condition))).rowcount
         return counts
+
+
+async def unlink_questions(conn: AsyncConnection, ids: list[int]) -> None:
+    """Clear the links to questions about to be deleted (purged or erased), as their foreign
+    keys would, whatever SQLite's `foreign_keys` pragma says."""
+    for column in QUESTION_LINKS:
+        await conn.execute(update(column.table).where(column.in_(ids)).values({column.name: None}))
 
 
 def _question_expired(cutoff: datetime) -> ColumnElement[bool]:

@@ -19,7 +19,7 @@ TABLES: dict[str, Table] = {
     for table in (
         schema.events, schema.questions, schema.answers, schema.faq_feedback, schema.question_support,
         schema.inbound_mail, schema.outbox, schema.people, schema.roles, schema.audit_log,
-        schema.service_state,
+        schema.service_state, schema.faq_entries,
     )
 }
 
@@ -33,6 +33,19 @@ def teams_address(user_id: str, aad_id: str | None, conversation: str) -> dict[s
         "conversation": {"id": conversation, "conversation_type": "personal"},
         "channel_id": "msteams",
         "service_url": "https://smba.example/",
+    }
+
+
+def channel_address(channel: str, speaker: dict[str, str]) -> dict[str, Any]:
+    """A channel thread's conversation reference as bot/ stored it before leaving out the
+    `user` (whoever typed the command there)."""
+    return {
+        "activityId": "1700000000001",
+        "user": speaker,
+        "bot": {"id": "28:bot", "name": "Questions Bot"},
+        "conversation": {"id": f"{channel};messageid=1700000000001", "conversationType": "channel", "isGroup": True},
+        "channelId": "msteams",
+        "serviceUrl": "https://smba.example/",
     }
 
 

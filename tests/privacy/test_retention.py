@@ -22,8 +22,9 @@ POLICY = RetentionPolicy(days=365, audit_days=730)
 
 
 async def _seed_a_year_of_data(store: Store) -> dict[str, int]:
-    """Old Olive's question (400 days untouched) with everything hanging off it; recent Rita's
-    question; Paul, old in the people table but with a recent question; audit of two ages."""
+    """Old Olive's question (400 days untouched) with everything hanging off it, and an FAQ entry
+    made from it; recent Rita's question; Paul, old in the people table but with a recent
+    question; audit of two ages."""
     old = await ask(store, "Is the old depot closing?", key="teams:a:1", asker_id="29:olive",
                     aad_id="aad-olive", name="Olive Old")
     recent = await ask(store, "Is the new depot opening?", key="teams:a:2", asker_id="29:rita",
@@ -36,6 +37,8 @@ async def _seed_a_year_of_data(store: Store) -> dict[str, int]:
         await unit.answers.add(recent, text="Yes, in May.", author="mo@council.example", author_name="Mo",
                                via="mail", source_key="mail:<answer-recent@x>")
         await unit.questions.add_feedback(old, "depot", helpful=True)
+        await unit.faq.add_entry("depot-closing", question="Is the old depot closing?", answer="Yes, in March.",
+                                 question_id=old, created_by="Mo")
         await unit.support.add(old, "aad-rita")
         await unit.people.remember("aad-olive", email="olive@council.example", name="Olive Old")
         await unit.people.remember("aad-rita", email="rita@council.example", name="Rita Recent")
@@ -90,6 +93,8 @@ async def test_purge_removes_what_is_older_than_the_period_and_keeps_the_rest(st
         assert await unit.people.email_of("aad-rita") == "rita@council.example"
         assert await unit.people.email_of("aad-olive") is None
         assert await unit.inbound_mail.seen("<new-mail@x>") and not await unit.inbound_mail.seen("<old-mail@x>")
+        [entry] = await unit.faq.entries()  # the FAQ keeps it; only the link to the question goes
+        assert (entry.id, entry.answer, entry.question_id) == ("depot-closing", "Yes, in March.", None)
     assert await purge_expired(store, POLICY) == dict.fromkeys(EXPECTED, 0)  # nothing left to do
 
 

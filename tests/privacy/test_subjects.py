@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from handlers.queue import MODERATORS_CHANNEL
 from store.schema import audit_log, outbox, questions, utcnow
 from store.store import Store
-from tests.privacy.seed import ask, counts, dump
+from tests.privacy.seed import ask, channel_address, counts, dump
 
 ROOT = Path(__file__).resolve().parents[2]
 JO_EMAIL = "jo.bloggs@council.example"
@@ -21,11 +22,18 @@ JO_AAD = "5b0c8a1e-1111-4000-8000-00000000a0j0"
 JO_TEAMS = "29:1jo-teams-user-id"
 JO_NAME = "Jo Bloggs"
 JO = (JO_EMAIL, JO_AAD, JO_TEAMS, JO_NAME)
+JO_SPEAKER = {"id": JO_TEAMS, "name": JO_NAME, "aadObjectId": JO_AAD}
+HANA_SPEAKER = {"id": "29:hana", "name": "Hana Host", "aadObjectId": "aad-hana"}
+QUEUE = channel_address("19:moderators@thread.tacv2", JO_SPEAKER)
+BOARD = channel_address("19:hosts@thread.tacv2", JO_SPEAKER)
 
 
 async def _seed(store: Store) -> dict[str, int]:
     """Jo asks (once anonymously, once by mail), supports Sam's question, and as a moderator
-    claims and answers another of Sam's. An admin granted Jo the moderator role."""
+    claims and answers another of Sam's and adds it to the FAQ; Mo adds Jo's mailed question.
+    An admin granted Jo the moderator role. Jo set up the moderators' channel and the board of
+    the event Jo opened, Hana another event's board, as earlier versions saved them (naming
+    who typed the command)."""
     jo_anon = await ask(store, "Are there redundancies coming in my team?", key="teams:a:jo1",
                         asker_id=JO_TEAMS, aad_id=JO_AAD, name=JO_NAME, anonymous=True)
     jo_mail = await ask(store, "Can I buy extra leave?", key="mail:<jo@mail>", asker_id=JO_EMAIL,
@@ -59,8 +67,17 @@ async def _seed(store: Store) -> dict[str, int]:
         await unit.outbox.enqueue("teams.send", {"address": address, "message": {"type": "welcome"}},
                                   dedupe_key="welcome:a:jo")
         await unit.outbox.enqueue("mail.forward", {"question_id": sam_public}, dedupe_key=f"forward:{sam_public}")
-        await unit.events.open("All-staff briefing", description=None, ends_at=None, by=JO_NAME)
-    return {"jo_anon": jo_anon, "jo_mail": jo_mail, "sam_public": sam_public, "sam_claimed": sam_claimed}
+        briefing, _ = await unit.events.open("All-staff briefing", description=None, ends_at=None, by=JO_NAME)
+        town_hall, _ = await unit.events.open("Town hall", description=None, ends_at=None, by="Hana Host")
+        await unit.faq.add_entry("weekend-parking", question="Is parking free at weekends?",
+                                 answer="Yes, from Friday 6pm.", question_id=sam_claimed, created_by=JO_NAME)
+        await unit.faq.add_entry("buying-leave", question="Can I buy extra leave?", answer="Up to 5 days a year.",
+                                 question_id=jo_mail, created_by="Mo Moderator")
+        await unit.state.put(MODERATORS_CHANNEL, json.dumps(QUEUE))
+        await unit.events.set_board(briefing, BOARD, "board-1")
+        await unit.events.set_board(town_hall, channel_address("19:hosts@thread.tacv2", HANA_SPEAKER), "board-2")
+    return {"jo_anon": jo_anon, "jo_mail": jo_mail, "sam_public": sam_public, "sam_claimed": sam_claimed,
+            "briefing": briefing, "town_hall": town_hall}
 
 
 async def _cli(*args: str, database_url: str, stdin: bytes = b"") -> tuple[int, str, str]:
@@ -96,6 +113,12 @@ async def test_export_shows_everything_held_about_the_person(store: Store, datab
         ("asker", "answer.feedback"),  # Jo's verdict on the answer to Jo's question
     }
     assert [e["title"] for e in held["events_opened"]] == ["All-staff briefing"]
+    assert [(e["id"], e["created_by"]) for e in held["faq_entries_added"]] == [("weekend-parking", JO_NAME)]
+    assert [e["question"] for e in held["faq_entries_from_questions_asked"]] == ["Can I buy extra leave?"]
+    assert held["channel_addresses"] == [  # where Jo typed "moderate here" and "board here"
+        {"table": "service_state", "key": MODERATORS_CHANNEL, "user": JO_SPEAKER},
+        {"table": "events", "key": ids["briefing"], "user": JO_SPEAKER},
+    ]
     assert [m["internet_message_id"] for m in held["inbound_mail"]] == ["<jo@mail>"]
     assert sorted(job["kind"] for job in held["outbox"]) == ["mail.reply", "teams.send"]  # not Sam's forward
 
@@ -110,6 +133,7 @@ async def test_erase_removes_the_person_keeps_others_and_a_second_run_changes_no
     assert code == 0, err
     assert out.splitlines()[0] == f"erased {JO_EMAIL}:"
     assert "  questions_deleted: 2" in out and "  audit_log_anonymised: 3" in out
+    assert "  faq_entries_anonymised: 1" in out and "  channel_addresses_anonymised: 2" in out
 
     everything = await dump(store)
     for identifier in JO:
@@ -125,6 +149,15 @@ async def test_erase_removes_the_person_keeps_others_and_a_second_run_changes_no
         assert (answer.text, answer.author, answer.author_name) == ("Yes, from Friday 6pm.", "erased", None)
         assert await unit.inbound_mail.seen("<jo@mail>")  # still recognised if read again
         assert await unit.roles.roles_of([JO_EMAIL, JO_AAD]) == set()
+        faq = {entry.id: entry for entry in await unit.faq.entries()}  # organisational: they stay
+        assert (faq["weekend-parking"].created_by, faq["weekend-parking"].answer) == ("erased", "Yes, from Friday 6pm.")
+        assert (faq["buying-leave"].created_by, faq["buying-leave"].question_id) == ("Mo Moderator", None)
+        # what posting to the channels needs is kept; only Jo is gone
+        assert json.loads(await unit.state.get(MODERATORS_CHANNEL) or "{}") == _nobody_in(QUEUE)
+        briefing, town_hall = await unit.events.get(ids["briefing"]), await unit.events.get(ids["town_hall"])
+        assert briefing is not None and town_hall is not None
+        assert (briefing.board_address, briefing.board_card_id) == (_nobody_in(BOARD), "board-1")
+        assert town_hall.board_address is not None and town_hall.board_address["user"] == HANA_SPEAKER
     async with store.engine.connect() as conn:
         kinds = (await conn.execute(select(outbox.c.kind))).scalars().all()
         assert kinds == ["mail.forward"]
@@ -150,6 +183,10 @@ async def test_erase_removes_the_person_keeps_others_and_a_second_run_changes_no
     assert code == 0, err
     assert out.splitlines()[0] == f"nothing held about {JO_EMAIL}; nothing changed:"
     assert await dump(store) == snapshot
+
+
+def _nobody_in(address: dict[str, Any]) -> dict[str, Any]:
+    return {part: value for part, value in address.items() if part != "user"}
 
 
 async def _audit(store: Store) -> list[dict[str, Any]]:
