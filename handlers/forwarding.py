@@ -42,9 +42,12 @@ async def forward(deps: Deps, payload: dict[str, Any]) -> None:
     )
     sent = await deps.mail.send(mail)
     async with deps.store.unit() as unit:
-        if looked_up:  # kept for the answer's mail and the asker's data export
-            await unit.questions.update_contact(question.id, name=contact.name, email=contact.email)
-        await unit.questions.set_forward_message_id(question.id, sent.internet_message_id)
+        await unit.questions.set_forward_message_id(
+            question.id,
+            sent.internet_message_id,
+            # kept for the answer's mail and the asker's data export
+            contact=(contact.name, contact.email) if looked_up else None,
+        )
     deps.log.info("forwarded %s to the moderators", question.ref)
 
 

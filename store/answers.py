@@ -107,12 +107,17 @@ class InboundMailRepo:
 class StateRepo:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        # Read once per transaction: triage asks for the moderators' channel per question.
+        self._read: dict[str, str | None] = {}
 
     async def get(self, name: str) -> str | None:
-        row = await self._conn.execute(select(service_state.c.value).where(service_state.c.name == name))
-        return row.scalar()
+        if name not in self._read:
+            row = await self._conn.execute(select(service_state.c.value).where(service_state.c.name == name))
+            self._read[name] = row.scalar()
+        return self._read[name]
 
     async def put(self, name: str, value: str) -> None:
+        self._read[name] = value
         await self._conn.execute(
             upsert(self._conn, service_state, {"name": name, "value": value, "updated_at": utcnow()}, "name")
         )

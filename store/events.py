@@ -18,6 +18,13 @@ from store.schema import audit_log, events, people, question_support, questions,
 class EventRepo:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        # Read once per transaction: questions committed together (Store.grouped) each ask.
+        self._open_events: list[Event] | None = None
+
+    async def _change(self, statement: Any) -> Any:
+        """Every write to events goes through here, so the open events are read afresh."""
+        self._open_events = None
+        return await self._conn.execute(statement)
 
     async def open(
         self, title: str, *, description: str | None, ends_at: datetime | None, by: str,
@@ -29,7 +36,7 @@ class EventRepo:
                   "opened_at": utcnow(), "ends_at": ends_at, "source_key": source_key}
         statement = (insert_ignoring_duplicates(self._conn, events, values, "source_key")
                      if source_key else events.insert().values(**values))
-        opened = (await self._conn.execute(statement.returning(events.c.id))).scalar()
+        opened = (await self._change(statement.returning(events.c.id))).scalar()
         if opened is not None:
             return opened, True
         earlier = await self._conn.execute(select(events.c.id).where(events.c.source_key == source_key))
@@ -37,7 +44,7 @@ class EventRepo:
 
     async def close(self, event_id: int) -> bool:
         """Close once; True if this call closed it."""
-        result = await self._conn.execute(
+        result = await self._change(
             update(events).where(events.c.id == event_id, events.c.status == "open")
             .values(status="closed", closed_at=utcnow())
         )
@@ -50,8 +57,10 @@ class EventRepo:
         return _event(row._mapping) if row else None
 
     async def open_events(self) -> list[Event]:
-        rows = await self._conn.execute(_OPEN_EVENTS)  # built once: every question asks
-        return [_event(row._mapping) for row in rows]
+        if self._open_events is None:
+            rows = await self._conn.execute(_OPEN_EVENTS)  # built once: every question asks
+            self._open_events = [_event(row._mapping) for row in rows]
+        return list(self._open_events)
 
     async def all(self) -> list[Event]:
         rows = await self._conn.execute(select(events).order_by(events.c.id))
@@ -64,17 +73,17 @@ class EventRepo:
     async def link_meeting(self, event_id: int, meeting_id: str) -> None:
         """A meeting's chat belongs to its newest event: a recurring meeting keeps one id, so
         the link moves from last week's event to this one (meeting_id is unique)."""
-        await self._conn.execute(update(events).where(events.c.meeting_id == meeting_id).values(meeting_id=None))
-        await self._conn.execute(update(events).where(events.c.id == event_id).values(meeting_id=meeting_id))
+        await self._change(update(events).where(events.c.meeting_id == meeting_id).values(meeting_id=None))
+        await self._change(update(events).where(events.c.id == event_id).values(meeting_id=meeting_id))
 
     async def set_board(self, event_id: int, address: dict[str, Any], card_id: str | None) -> None:
-        await self._conn.execute(
+        await self._change(
             update(events).where(events.c.id == event_id)
             .values(board_address=json.dumps(address), board_card_id=card_id)
         )
 
     async def set_board_card(self, event_id: int, card_id: str) -> None:
-        await self._conn.execute(update(events).where(events.c.id == event_id).values(board_card_id=card_id))
+        await self._change(update(events).where(events.c.id == event_id).values(board_card_id=card_id))
 
     async def tallies(self, event_id: int) -> dict[str, int]:
         """Questions of the event per status (private ones included: counts reveal nobody)."""

@@ -100,16 +100,16 @@ class QuestionRepo:
         parameters.update(only_from=[status.value for status in only_from], new_status=to.value)
         return (await self._conn.execute(statement, parameters)).rowcount == 1
 
-    async def update_contact(self, question_id: int, *, name: str | None, email: str | None) -> None:
+    async def set_forward_message_id(
+        self, question_id: int, message_id: str, *, contact: tuple[str | None, str | None] | None = None
+    ) -> None:
+        """Record the forwarded mail's id and, when the roster gave them, the asker's
+        `contact` (name, email), in one statement."""
+        changes: dict[str, Any] = {"forward_message_id": message_id}
+        if contact is not None:
+            changes.update(asker_name=contact[0], asker_email=contact[1])
         await self._conn.execute(
-            _update_statement(("asker_email", "asker_name")),
-            _update_parameters(question_id, {"asker_name": name, "asker_email": email}),
-        )
-
-    async def set_forward_message_id(self, question_id: int, message_id: str) -> None:
-        await self._conn.execute(
-            _update_statement(("forward_message_id",)),
-            _update_parameters(question_id, {"forward_message_id": message_id}),
+            _update_statement(tuple(sorted(changes))), _update_parameters(question_id, changes)
         )
 
     async def add_feedback(self, question_id: int, entry_id: str, *, helpful: bool) -> bool:
