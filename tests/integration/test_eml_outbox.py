@@ -49,3 +49,24 @@ async def test_a_reply_carries_threading_headers(tmp_path: Path) -> None:
     message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
     assert message["In-Reply-To"] == "<abc@council.example>"
     assert message["References"] == "<abc@council.example>"
+
+
+async def test_non_ascii_subjects_names_and_bodies_survive_the_file(tmp_path: Path) -> None:
+    outbox = EmlOutbox(tmp_path, "questions-bot@council.example")
+    await outbox.send(_mail(
+        to=("Zoë Ørsted <zoe@example.org>",),
+        subject="[Q-42] Crèche places for the café staff… 🎄",
+        text="Première question: what about the crèche?\n" + "long line " * 40,
+        html="<p>Crèche <b>places</b> – 2026</p>",
+    ))
+    [path] = tmp_path.glob("*.eml")
+    raw = path.read_bytes()
+    assert raw.isascii() and b"\r\n" in raw  # 7-bit clean, CRLF lines, as mail servers expect
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert message["Subject"] == "[Q-42] Crèche places for the café staff… 🎄"
+    assert message["To"].addresses[0].display_name == "Zoë Ørsted"
+    assert message["To"].addresses[0].addr_spec == "zoe@example.org"
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # mail's own line ends
+    assert text.startswith("Première question: what about the crèche?\n")
+    assert "long line " * 40 in text  # long lines are wrapped in the file, whole when read
+    assert message.get_body(("html",)).get_content().strip() == "<p>Crèche <b>places</b> – 2026</p>"
