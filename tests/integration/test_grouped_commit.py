@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from store.store import Store, Unit
+from store.turns import background
 
 
 async def _enqueue(unit: Unit, key: str) -> bool:
@@ -40,3 +41,41 @@ async def test_a_failing_work_fails_alone_and_its_neighbours_commit(store: Store
     assert outcomes[:2] + outcomes[3:] == [True] * 5
     assert await _keys(store) == 5  # the broken work's enqueue was rolled back with it
 
+
+
+async def test_a_requests_commit_goes_before_waiting_background_work(store: Store) -> None:
+    """On SQLite's one connection a question's commit (what its acknowledgement waits for) is
+    not queued behind the outbox worker's transactions; on PostgreSQL nothing needs to wait."""
+    order: list[str] = []
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        background()
+        async with store.unit():
+            holding.set()
+            await release.wait()
+
+    async def background_job(n: int) -> None:
+        background()
+        async with store.unit() as unit:
+            await _enqueue(unit, f"job{n}")
+            order.append(f"job{n}")
+
+    async def question(unit: Unit) -> bool:
+        order.append("question")
+        return await _enqueue(unit, "question")
+
+    holder = asyncio.create_task(hold())
+    await holding.wait()
+    jobs = [asyncio.create_task(background_job(n)) for n in range(5)]
+    await asyncio.sleep(0.05)  # the jobs are waiting for the connection
+    asked = asyncio.create_task(store.grouped(question))
+    await asyncio.sleep(0.05)
+    release.set()
+    assert await asked is True
+    await asyncio.gather(holder, *jobs)
+    assert sorted(order) == ["job0", "job1", "job2", "job3", "job4", "question"]
+    if store.engine.dialect.name == "sqlite":
+        assert order[0] == "question"
+    assert await _keys(store) == 6

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from outbox.errors import PermanentFailure, RetryLater
+from outbox.precedence import RequestsFirst
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker, batched
 from store.store import Store
@@ -19,6 +20,7 @@ def _worker(store: Store, handlers: dict[str, Any], **options: Any) -> OutboxWor
         retry=RetryPolicy(base_seconds=0.05, max_seconds=0.2, max_attempts=options.pop("max_attempts", 5)),
         poll_seconds=0.05,
         lease_seconds=options.pop("lease_seconds", 30.0),
+        **options,
     )
     store.after_enqueue = worker.wake
     return worker
@@ -202,3 +204,43 @@ async def test_a_failed_batch_is_retried_whole_and_nothing_is_lost(store: Store)
     assert sorted(n for batch in seen[1:] for n in batch) == [0, 1, 2, 3]
     assert worker.counts == {"succeeded": 4, "retried": 4, "failed": 0}
     assert (await _status(store))["backlog"] == 0
+
+
+async def test_jobs_wait_while_requests_are_in_flight_and_run_when_they_end(store: Store) -> None:
+    """A burst of requests holds the worker's next round back (their questions are recorded
+    first); the jobs run as soon as the requests are answered."""
+    requests = RequestsFirst(max_wait_seconds=30.0)
+    ran = asyncio.Event()
+
+    async def job(_: dict[str, Any]) -> None:
+        ran.set()
+
+    worker = _worker(store, {"job": job}, make_way=requests.make_way)
+    with requests.request():
+        task = asyncio.create_task(worker.run())
+        await _enqueue(store, "job", "during-the-request")
+        await asyncio.sleep(0.5)
+        assert not ran.is_set()
+    await asyncio.wait_for(ran.wait(), 5)
+    await worker.stop()
+    await task
+
+
+async def test_a_steady_stream_of_requests_slows_the_worker_but_never_stops_it(store: Store) -> None:
+    requests = RequestsFirst(max_wait_seconds=0.05)
+    seen: list[int] = []
+
+    async def record(payload: dict[str, Any]) -> None:
+        seen.append(payload["n"])
+
+    worker = _worker(store, {"record": record}, make_way=requests.make_way)
+    task = asyncio.create_task(worker.run())
+    with requests.request():  # never answered while the jobs run
+        for n in range(40):  # more than one round's claim
+            await _enqueue(store, "record", f"k{n}", n=n)
+        deadline = time.monotonic() + 10
+        while len(seen) < 40 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    await worker.stop()
+    await task
+    assert sorted(seen) == list(range(40))
