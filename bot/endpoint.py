@@ -17,6 +17,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 
+from bot.activity_json import activity_from_json
 from bot.auth import Unauthorized, authenticate
 from bot.teams import QuestionsBot
 
@@ -66,7 +67,7 @@ class MessagesEndpoint:
         if problem:
             raise _http_error(web.HTTPBadRequest, "not_an_activity", problem)
         try:
-            return Activity().deserialize(data)
+            return activity_from_json(data)
         except Exception:  # noqa: BLE001 - msrest raises several types for bad shapes
             raise _http_error(web.HTTPBadRequest, "not_an_activity", "the activity could not be read") from None
 
