@@ -18,7 +18,7 @@ from bot.endpoint import MessagesEndpoint
 from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
 from bot.teams import QuestionsBot
 from config.settings import Settings, load_settings
-from faq.live import live_matcher_for_file
+from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
 from handlers import board, forwarding, mail_replies, moderation, replies, triage
 from handlers.board import BOARD_REFRESH
@@ -113,7 +113,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(outbox_worker)
     if graph is not None:
         app.cleanup_ctx.append(partial(_mailbox_watcher, settings, deps, graph))
-    for duty in background_duties(settings, store, deps.mail):
+    for duty in background_duties(settings, store, deps.mail, matcher):
         app.cleanup_ctx.append(duty.running)
     endpoint = MessagesEndpoint(auth, QuestionsBot(deps), max_body_bytes=settings.max_body_bytes)
 
@@ -127,10 +127,13 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def background_duties(settings: Settings, store: Store, mail: MailTransport) -> list[Periodic]:
+def background_duties(
+    settings: Settings, store: Store, mail: MailTransport, matcher: LiveMatcher
+) -> list[Periodic]:
     """The retention purge (at start, then every RETENTION_INTERVAL_SECONDS; with the `.eml`
-    transport its old files too) and the reminder of questions waiting too long; both safe to
-    run on several instances at once."""
+    transport its old files too), the reminder of questions waiting too long, and taking in
+    FAQ entries moderators added on other instances; all safe to run on several instances at
+    once."""
     mail_files = mail if isinstance(mail, EmlOutbox) else None
     policy = RetentionPolicy(settings.retention_days, settings.audit_retention_days)
     reminder_after = timedelta(hours=settings.reminder_after_hours)
@@ -143,9 +146,13 @@ def background_duties(settings: Settings, store: Store, mail: MailTransport) -> 
         listed = await remind_waiting(store, after=reminder_after, now=utcnow())
         return f"{listed} waiting questions listed for the moderators" if listed else None
 
+    async def take_in_faq_entries() -> None:
+        await matcher.reload(store)  # rebuilds (and says so) only when the entries changed
+
     return [
         Periodic("retention", purge, interval=settings.retention_interval_seconds, log=log),
         Periodic("reminders", remind, interval=settings.reminder_check_seconds, log=log),
+        Periodic("faq", take_in_faq_entries, interval=settings.faq_reload_seconds, log=log),
     ]
 
 

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     faq_path: Path = Field(BUNDLED_FAQ, validation_alias="FAQ_PATH")
     faq_min_precision: float = Field(0.97, gt=0, le=1, validation_alias="FAQ_MIN_PRECISION")
     faq_threshold: float | None = Field(None, validation_alias="FAQ_THRESHOLD")
+    # How often each instance looks for FAQ entries moderators added on another instance
+    faq_reload_seconds: float = Field(60.0, gt=0, validation_alias="FAQ_RELOAD_SECONDS")
 
     # Mail (the local .eml outbox is the embedded default; Graph when SHARED_MAILBOX is set)
     mail_outbox_dir: Path = Field(Path("var/outbox"), validation_alias="MAIL_OUTBOX_DIR")

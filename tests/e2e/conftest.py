@@ -125,6 +125,11 @@ def bot_settings(channel: FakeChannel, database_url: str, tmp_path: Path, **over
     return Settings(**env)
 
 
+async def resolved(value: T) -> T:
+    """`value`, awaitable: for `eventually` checks that only read a fake server's state."""
+    return value
+
+
 async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float = 15.0, what: str = "") -> T:
     """Poll `check` until it returns something truthy: for effects only visible in a fake
     server's state or the database, which offer nothing to await."""

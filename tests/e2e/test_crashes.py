@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from store.db import create_engine
 from store.schema import questions
-from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, eventually, graph_mail_env
+from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, eventually, graph_mail_env, resolved
 from tests.support.channel import FakeChannel, TeamsUser
 from tests.support.graph import GraphWorld
 from tests.support.process import bot_process, free_port, wait_healthy
@@ -147,7 +147,7 @@ async def test_killed_between_reading_a_reply_and_delivering_it_the_answer_arriv
         await bot.kill()
     held.release()
     async with running(env, tmp_path / "bot.log"):
-        [answer] = await eventually(lambda: _async(_posts_with(channel, ANSWER)), timeout=30, what="the answer")
+        [answer] = await eventually(lambda: resolved(_posts_with(channel, ANSWER)), timeout=30, what="the answer")
     assert answer.conversation_id == asked["conversation"]["id"]
     assert len(_posts_with(channel, ANSWER)) == 1
     assert (await _question(env["DATABASE_URL"]))["status"] == "answered"
@@ -170,7 +170,7 @@ async def test_killed_during_a_delta_sync_the_mail_is_handled_once(
         await bot.kill()
     held.release()
     async with running(env, tmp_path / "bot.log"):
-        await eventually(lambda: _async(_posts_with(channel, ANSWER)), timeout=30, what="the answer")
+        await eventually(lambda: resolved(_posts_with(channel, ANSWER)), timeout=30, what="the answer")
 
         async def tagged() -> bool:
             return all(m.get("categories") for m in graph_world.graph.inbox())
@@ -178,7 +178,3 @@ async def test_killed_during_a_delta_sync_the_mail_is_handled_once(
         await eventually(tagged, timeout=30, what="the reply tagged as handled")
     assert len(_posts_with(channel, ANSWER)) == 1
     assert len(_forwards(graph_world)) == 1
-
-
-async def _async(value: Any) -> Any:
-    return value

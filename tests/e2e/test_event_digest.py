@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from store.db import create_engine
 from store.schema import audit_log
-from tests.e2e.conftest import OFF_TOPIC, Bot, eventually
+from tests.e2e.conftest import OFF_TOPIC, Bot, eventually, resolved
 from tests.e2e.test_live_events import (
     HOSTS_CHANNEL,
     MODERATORS_CHANNEL,
@@ -73,7 +73,7 @@ async def test_a_host_publishes_the_digest_in_the_channel_once(bot: Bot) -> None
                     reason="Not for this briefing.")
 
     publish = await _command(bot, people["host"], "publish here", HOSTS_CHANNEL)
-    [digest] = await eventually(lambda: _async(_posts_in(bot, HOSTS_CHANNEL, "# Questions from")), what="digest")
+    [digest] = await eventually(lambda: resolved(_posts_in(bot, HOSTS_CHANNEL, "# Questions from")), what="digest")
     text = digest.text
     assert text.startswith("# Questions from All-staff briefing")
     assert digest.activity_id == publish["id"]  # in the thread of the host's command
@@ -143,6 +143,3 @@ async def test_the_asker_says_an_answer_helped_and_it_is_recorded_once(bot: Bot)
     [verdict] = await _audit(bot, "answer.feedback")
     assert verdict["target"] == "Q-1" and verdict["actor"] == "asker"
     assert json.loads(verdict["detail"])["answer_id"] == helpful["answer_id"]
-
-async def _async(value: Any) -> Any:
-    return value

@@ -11,13 +11,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, an_faq_entry, eventually, graph_mail_env
+from store.db import create_engine
+from store.store import Store
+from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, an_faq_entry, eventually, graph_mail_env, resolved
 from tests.support.channel import FakeChannel
 from tests.support.graph import GraphWorld
 from tests.support.process import bot_process, free_port, wait_healthy
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 QUESTIONS_PER_INSTANCE = 10
+DOG_ANSWER = "Dogs are welcome in the office on Fridays, on a lead, except in kitchens."
 
 
 @pytest.fixture
@@ -30,6 +33,7 @@ async def instances(
         HOST="127.0.0.1",
         DATABASE_URL=database_url,
         OUTBOX_POLL_SECONDS="0.2",
+        FAQ_RELOAD_SECONDS="1",
         **graph_mail_env(graph_world),
     )
     async with AsyncExitStack() as stack:
@@ -86,6 +90,38 @@ async def test_two_instances_record_reply_and_mail_everything_once(
     assert sum(1 for r in replies if r.attachments and faq_answer in str(r.attachments)) == forwarded
     subjects = Counter(m["subject"] for m in graph_world.graph.sent_items())
     assert len(subjects) == forwarded and set(subjects.values()) == {1}, "every forward sent once"
+
+
+async def test_an_faq_entry_added_through_one_instance_is_answered_by_the_other(
+    instances: list[str], channel: FakeChannel, database_url: str
+) -> None:
+    """A moderator's new entry is saved by the instance they used, which rebuilds its matcher at
+    once; the other instance takes it in within FAQ_RELOAD_SECONDS, with no restart."""
+    engine = create_engine(database_url)
+    try:
+        async with Store(engine).unit() as unit:  # what the first instance saves
+            await unit.faq.add_entry(
+                "can-i-bring-my-dog-to-the-office",
+                question="Can I bring my dog to the office?",
+                answer=DOG_ANSWER,
+                question_id=None,
+                created_by="moderator.one@council.example",
+            )
+    finally:
+        await engine.dispose()
+
+    async def answered_from_the_new_entry() -> object | None:
+        activity = channel.activities.personal_message(channel.new_user("Dee Dogowner"), "Can I bring my dog to the office?")
+        async with aiohttp.ClientSession() as session:
+            async with await channel.deliver(session, activity, path=f"{instances[1]}/api/messages") as response:
+                assert response.status == 200
+        reply = await eventually(
+            lambda: resolved(next((p for p in channel.connector.posts() if p.activity_id == activity["id"]), None)),
+            timeout=30, what="the bot's reply",
+        )
+        return reply if DOG_ANSWER in str(reply.attachments) else None
+
+    await eventually(answered_from_the_new_entry, timeout=30, what="an answer from the new FAQ entry")
 
 
 async def _found(channel: FakeChannel, text: str) -> object | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import OFF_TOPIC, Bot, eventually
+from tests.e2e.conftest import OFF_TOPIC, Bot, eventually, resolved
 from tests.support.channel import TeamsUser
 
 ADMIN_EMAIL = "admin@council.example"
@@ -89,7 +89,7 @@ async def test_a_moderator_answers_from_the_card_and_the_asker_gets_it(bot: Bot)
     answer = await eventually(delivered, what="the answer in the asker's chat")
     assert "An answer to your question Q-1" in answer.text
     assert answer.conversation_id != card.conversation_id  # to the asker, not the channel
-    updated = await eventually(lambda: _async(_cards_in(bot, MODERATORS_CHANNEL, "update")), what="card update")
+    updated = await eventually(lambda: resolved(_cards_in(bot, MODERATORS_CHANNEL, "update")), what="card update")
     assert updated[-1].activity_id == card.created_id
     await bot.drained()
     final = _cards_in(bot, MODERATORS_CHANNEL, "update")[-1].attachments[0]["content"]
@@ -128,7 +128,7 @@ async def test_marking_a_duplicate_sends_one_answer_to_both_askers(bot: Bot) -> 
     _, here, card = await _moderated_question(bot, people)
     second_asker = bot.channel.new_user("Dee Duplicate")
     await bot.say(second_asker, OFF_TOPIC + " (again)")
-    second_card = await eventually(lambda: _async(_cards_in(bot, MODERATORS_CHANNEL)[1:]), what="second card")
+    second_card = await eventually(lambda: resolved(_cards_in(bot, MODERATORS_CHANNEL)[1:]), what="second card")
     merge = bot.channel.activities.card_submit(
         people["mod2"], {"action": "moderate", "op": "merge", "question_id": 2, "duplicate_of": "Q-1"},
         reply_to_id=second_card[0].created_id, context=here,
@@ -147,7 +147,7 @@ async def test_an_anonymous_question_hides_the_asker_from_moderators(bot: Bot) -
     await _command(bot, people["mod1"], "moderate here", MODERATORS_CHANNEL)
     asker = bot.channel.new_user("Priya Private", email="priya.private@council.example")
     await bot.say(asker, "ask anonymously Is the restructure going to affect my team?")
-    card = await eventually(lambda: _async(_cards_in(bot, MODERATORS_CHANNEL)), what="the card")
+    card = await eventually(lambda: resolved(_cards_in(bot, MODERATORS_CHANNEL)), what="the card")
     await bot.drained()
     assert "Priya" not in str(card[0].body) and "anonymously" in str(card[0].body)
     [mail] = bot.mails()
@@ -158,7 +158,7 @@ async def test_a_hosts_live_board_is_one_card_updated_in_place_and_coalesced(bot
     people = await _staff(bot)
     await _command(bot, people["host"], "open event All-staff briefing", HOSTS_CHANNEL)
     await _command(bot, people["host"], "board here", HOSTS_CHANNEL)
-    board = await eventually(lambda: _async(_cards_in(bot, HOSTS_CHANNEL)), what="the board card")
+    board = await eventually(lambda: resolved(_cards_in(bot, HOSTS_CHANNEL)), what="the board card")
     colleagues = [bot.channel.new_user(f"Colleague {n}") for n in range(BURST)]
     await asyncio.gather(*(bot.say(c, f"{OFF_TOPIC} #{n}") for n, c in enumerate(colleagues)))
     await bot.drained(timeout=60 + BURST / 10)
@@ -181,10 +181,6 @@ async def test_my_questions_lists_a_colleagues_questions_and_their_state(bot: Bo
     await bot.say(asker, "my questions")
     replies = await bot.channel.connector.wait_for(2)
     assert "Q-1" in replies[1].text and "with the team" in replies[1].text
-
-
-async def _async(value: Any) -> Any:
-    return value
 
 
 # Universal Actions: Teams cards carry Action.Execute, and a click arrives as an invoke --------
@@ -299,18 +295,18 @@ async def test_with_two_events_open_the_asker_picks_the_event_once(bot: Bot) -> 
     await _command(bot, people["host"], "open event Morning briefing", HOSTS_CHANNEL)
     await _command(bot, people["host"], "open event Afternoon briefing", HOSTS_CHANNEL)
     await _command(bot, people["host"], "board here E-2", HOSTS_CHANNEL)
-    await eventually(lambda: _async(_cards_in(bot, HOSTS_CHANNEL)), what="the board card")
+    await eventually(lambda: resolved(_cards_in(bot, HOSTS_CHANNEL)), what="the board card")
     asker = bot.channel.new_user("Pia Picker")
     asked = await bot.say(asker, OFF_TOPIC)
     [row] = await bot.question_rows()
     assert row["event_id"] is None  # recorded at once, before anyone chose
-    picker = await eventually(lambda: _async(_event_picker(bot)), what="the event picker")
+    picker = await eventually(lambda: resolved(_event_picker(bot)), what="the event picker")
     assert picker.conversation_id == asked["conversation"]["id"]
     content = picker.attachments[0]["content"]
     assert [a["title"] for a in content["actions"]] == [
         "E-1: Morning briefing", "E-2: Afternoon briefing", "None of these"]
     forwarded = await eventually(  # the question is not held back waiting for the choice
-        lambda: _async([r for r in bot.channel.connector.posts() if r.text and "sent your question to the team" in r.text]),
+        lambda: resolved([r for r in bot.channel.connector.posts() if r.text and "sent your question to the team" in r.text]),
         what="the forwarded reply")
     assert "Q-1" in forwarded[0].text
     morning, afternoon = _button(picker, "E-1: Morning briefing"), _button(picker, "E-2: Afternoon briefing")
@@ -347,7 +343,7 @@ async def test_none_of_these_leaves_the_question_out_of_every_event(bot: Bot) ->
     await _command(bot, people["host"], "open event Afternoon briefing", HOSTS_CHANNEL)
     asker = bot.channel.new_user("Nell None")
     asked = await bot.say(asker, OFF_TOPIC)
-    picker = await eventually(lambda: _async(_event_picker(bot)), what="the event picker")
+    picker = await eventually(lambda: resolved(_event_picker(bot)), what="the event picker")
     told = []
     for title in ("None of these", "E-1: Morning briefing"):
         button = _button(picker, title)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from store.schema import utcnow
-from tests.e2e.conftest import OFF_TOPIC, Bot, eventually
+from tests.e2e.conftest import OFF_TOPIC, Bot, eventually, resolved
 
 ROOT = Path(__file__).resolve().parents[2]
 MODERATOR = "staff-questions@council.example"  # MODERATORS_ADDRESS in the e2e settings
@@ -79,7 +79,7 @@ async def test_a_reply_eml_received_by_the_cli_reaches_the_asker_in_teams_once(b
 
 async def test_a_mail_from_someone_else_is_ignored_and_says_why(bot: Bot, tmp_path: Path) -> None:
     await bot.say(bot.channel.new_user("Sam Staff"), OFF_TOPIC)
-    [forward] = await eventually(lambda: _async(bot.mails()), what="the forward")
+    [forward] = await eventually(lambda: resolved(bot.mails()), what="the forward")
     reply = tmp_path / "reply.eml"
     reply.write_bytes(reply_to(forward, "I think it is on Friday.", sender="someone@elsewhere.example"))
     code, out, _ = await receive(bot, reply)
@@ -91,7 +91,3 @@ async def test_a_mail_from_someone_else_is_ignored_and_says_why(bot: Bot, tmp_pa
 
 def _message_id(path: Path) -> str:
     return str(message_from_bytes(path.read_bytes(), policy=policy.default)["Message-ID"])
-
-
-async def _async(value: Any) -> Any:
-    return value

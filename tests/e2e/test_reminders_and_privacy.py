@@ -14,7 +14,7 @@ from handlers.reminders import remind_waiting
 from store.db import create_engine
 from store.schema import outbox, questions, utcnow
 from store.store import Store
-from tests.e2e.conftest import OFF_TOPIC, Bot, eventually
+from tests.e2e.conftest import OFF_TOPIC, Bot, eventually, resolved
 from tests.e2e.test_live_events import ADMIN_EMAIL, HOSTS_CHANNEL, MODERATORS_CHANNEL, _cards_in, _command, _staff
 from tests.support.channel import TeamsUser
 
@@ -79,7 +79,7 @@ async def test_questions_waiting_too_long_are_listed_once_per_period_in_the_mode
     assert _reminders(bot) == [], "nothing has waited 24 hours yet"
 
     await _asked_hours_ago(bot, [1, 2, 4], hours=30)  # Q-3 was asked just now
-    [reminder] = await eventually(lambda: _async(_reminders(bot)), what="the reminder")
+    [reminder] = await eventually(lambda: resolved(_reminders(bot)), what="the reminder")
     assert "2 questions have waited more than 24 h for an answer" in reminder.text
     assert f"**Q-1** (waiting 30 h): {OFF_TOPIC}" in reminder.text
     assert "**Q-4** (waiting 30 h, claimed by Max Two): Can we book the Shire Hall garden?" in reminder.text
@@ -135,7 +135,7 @@ async def test_a_question_asked_privately_is_answered_but_never_on_the_board_or_
     await bot.say(private_asker, f"ask privately {STRESS}")
     await bot.say(bot.channel.new_user("Sam Staff"), PARKING)
 
-    told = await eventually(lambda: _async([r for r in bot.channel.connector.posts()
+    told = await eventually(lambda: resolved([r for r in bot.channel.connector.posts()
                                             if "marked **private**" in (r.text or "")]), what="the notice")
     assert "never shown on an event board or published" in told[0].text
     private_card = await _card_for(bot, STRESS)
@@ -152,7 +152,7 @@ async def test_a_question_asked_privately_is_answered_but_never_on_the_board_or_
     assert len(answers) == 1 and "An answer to your question Q-1" in answers[0].text
 
     await _command(bot, people["host"], "publish here", HOSTS_CHANNEL)
-    digest = await eventually(lambda: _async([r for r in bot.channel.connector.posts()
+    digest = await eventually(lambda: resolved([r for r in bot.channel.connector.posts()
                                               if (r.text or "").startswith("# Questions from")]), what="digest")
     assert PARKING in digest[0].text and "40 more spaces" in digest[0].text
     assert "grievance" not in digest[0].text and "EAP" not in digest[0].text and "Pat" not in digest[0].text
@@ -181,7 +181,3 @@ async def test_a_moderator_marks_a_question_private_and_it_leaves_the_board(bot:
     updated = _cards_in(bot, MODERATORS_CHANNEL, "update")[-1]
     assert updated.activity_id == card.created_id
     assert "Q-1 (private)" in str(updated.body) and "Mark private" not in str(updated.body)
-
-
-async def _async(value: Any) -> Any:
-    return value
