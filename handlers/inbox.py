@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from handlers.answering import AlreadyRecorded, Answerer, record_answer
+from handlers.board import board_changed
 from handlers.deps import Deps
 from handlers.triage import TRIAGE_JOB
 from mail.base import InboundMail
@@ -107,6 +108,10 @@ async def _decide(
         return "ignored", "empty mail", None
     if len(text) > deps.limits.max_question_chars:
         text = text[: deps.limits.max_question_chars]
+    # Asked while one event is open: it belongs to that event, as in Teams. With several open
+    # it stays untagged: a mail cannot be asked which (Teams askers get a card to choose).
+    open_events = await unit.events.open_events()
+    event_id = open_events[0].id if len(open_events) == 1 else None
     question_id = await unit.questions.add(
         NewQuestion(
             dedupe_key=f"mail:{mail.internet_message_id}",
@@ -120,11 +125,13 @@ async def _decide(
             conversation_type="mail",
             address=None,
             reply_to_id=mail.internet_message_id,
+            event_id=event_id,
         )
     )
     if question_id is None:
         return "ignored", "question already recorded", None
     await unit.outbox.enqueue(TRIAGE_JOB, {"question_id": question_id}, dedupe_key=f"triage:{question_id}")
+    await board_changed(unit.outbox, event_id)
     return "question", None, question_id
 
 

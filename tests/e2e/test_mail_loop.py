@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from store.db import create_engine
+from store.store import Store
 from tests.e2e.conftest import OFF_TOPIC, Bot, an_faq_entry, eventually
 from tests.support.graph import GraphWorld
 
@@ -84,6 +86,28 @@ async def test_a_colleague_can_ask_by_mail_and_gets_the_faq_answer_by_mail(mail_
     assert answer.split()[0] in sent["body"]["content"]
     [row] = await mail_bot.question_rows()
     assert (row["source"], row["status"]) == ("mail", "answered_faq")
+
+
+async def test_a_mail_question_asked_while_an_event_is_open_belongs_to_that_event(
+    mail_bot: Bot, graph_world: GraphWorld
+) -> None:
+    engine = create_engine(mail_bot.settings.database_url)
+    try:
+        async with Store(engine).unit() as unit:  # a host opened the all-staff briefing
+            event_id, _ = await unit.events.open(
+                "All-staff briefing", description=None, ends_at=None, by="host@council.example"
+            )
+    finally:
+        await engine.dispose()
+    graph_world.graph.deliver_to_inbox(
+        "jo.bloggs@council.example", "Question for the briefing", text=OFF_TOPIC, sender_name="Jo Bloggs",
+    )
+
+    async def recorded() -> list[dict[str, Any]]:
+        return await mail_bot.question_rows()
+
+    [row] = await eventually(recorded, what="the mailed question")
+    assert (row["source"], row["event_id"]) == ("mail", event_id)
 
 
 async def test_automatic_and_outside_mail_is_never_answered(mail_bot: Bot, graph_world: GraphWorld) -> None:
