@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from store.sqlite_inline import BUSY_TIMEOUT_MS, begin_immediate, inline_connector
 
+POSTGRES_POOL_SIZE = 10
+POSTGRES_POOL_OVERFLOW = 10
 SQLITE_LOCK_WAIT_SECONDS = 10.0  # for another process (cli.py) writing to the same file
 SQLITE_POOL_WAIT_SECONDS = 120.0  # a transaction waits this long for the one connection
 
@@ -33,6 +35,11 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def connection_limit(engine: AsyncEngine) -> int:
+    """How many transactions the engine's pool serves at once (see create_engine)."""
+    return 1 if is_sqlite(engine) else POSTGRES_POOL_SIZE + POSTGRES_POOL_OVERFLOW
+
+
 def create_engine(database_url: str) -> AsyncEngine:
     """One engine per process. SQLite gets WAL and write-locking transactions (see below)."""
     url = async_url(database_url)
@@ -52,7 +59,9 @@ def create_engine(database_url: str) -> AsyncEngine:
         )
         _make_sqlite_transactions_immediate(engine)
     else:
-        engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        engine = create_async_engine(
+            url, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_POOL_OVERFLOW, pool_pre_ping=True
+        )
     _drop_nul_characters(engine)
     return engine
 

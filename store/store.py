@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.answers import AnswerRepo, InboundMailRepo, StateRepo
+from store.db import connection_limit
 from store.events import AuditRepo, EventRepo, PeopleRepo, RoleRepo, SupportRepo
 from store.faq_examples import FaqRepo
 from store.outbox import OutboxRepo
@@ -47,9 +48,8 @@ Work = Callable[[Unit], Awaitable[Any]]
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        # SQLite's one connection goes to requests first (store.turns); PostgreSQL's pool of
-        # connections has room for both.
-        self._turns = Turns(1) if engine.dialect.name == "sqlite" else None
+        # The pool's connections go to requests first (store.turns).
+        self._turns = Turns(connection_limit(engine))
         # Called after a commit that enqueued outbox jobs, so a local worker starts at once.
         self.after_enqueue: Callable[[], None] | None = None
         self._grouped: list[tuple[Work, asyncio.Future[Any]]] = []
@@ -100,19 +100,16 @@ class Store:
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:
         """A transaction: committed when the block ends, rolled back if it raises."""
-        async with self._turn(), self.engine.begin() as conn:
+        async with self._turns.turn(), self.engine.begin() as conn:
             unit = _unit(conn)
             yield unit
         if unit.outbox.enqueued and self.after_enqueue is not None:
             self.after_enqueue()
 
-    def _turn(self) -> AbstractAsyncContextManager[None]:
-        return self._turns.turn() if self._turns is not None else nullcontext()
-
     async def ping(self) -> bool:
         """True if the database answers a trivial query (for /healthz)."""
         try:
-            async with self._turn(), self.engine.connect() as conn:
+            async with self._turns.turn(), self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception:  # noqa: BLE001 - any failure means "not reachable"
             return False

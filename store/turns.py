@@ -4,7 +4,8 @@ SQLite has one connection (see store.db). Its pool hands it out first come, firs
 under a burst a request's transaction (recording a question before it is acknowledged) queued
 behind dozens of the outbox worker's: measured with bench/load.py at 300 questions/s, the
 wait for the commit was 20 ms at the median and 220 ms at p99. Here work started from a
-`background()` context waits while a request's transaction is waiting.
+`background()` context waits while a request's transaction is waiting. PostgreSQL's pool (20
+connections) follows the same rule once every connection is taken.
 """
 
 from __future__ import annotations
