@@ -36,7 +36,7 @@ from ops.metrics import metrics_handler
 from ops.periodic import Periodic
 from outbox.precedence import RequestsFirst
 from outbox.retry import RetryPolicy
-from outbox.worker import OutboxWorker, batched
+from outbox.worker import OutboxWorker, batched, rerunnable
 from store.db import create_engine
 from store.schema import utcnow
 from store.leadership import leading
@@ -77,7 +77,7 @@ def create_app(settings: Settings) -> web.Application:
         store,
         {
             triage.TRIAGE_JOB: batched(partial(triage.triage, deps)),
-            forwarding.FORWARD: partial(forwarding.forward, deps),
+            forwarding.FORWARD: rerunnable(partial(forwarding.forward, deps)),
             replies.MAIL_REPLY: partial(mail_replies.send_mail_reply, deps),
             replies.TEAMS_SEND: teams.send,
             MODERATION_CARD: partial(moderation.refresh_card, deps),

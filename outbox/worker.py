@@ -6,8 +6,9 @@ job handler must be safe to run twice (handlers check state; transports dedupe o
 Under a burst the bookkeeping, not the work, would dominate: a transaction to claim each job
 and another to complete it. So jobs are claimed many at a time, kinds registered with
 `batched()` get all their claimed jobs in one call (triage encodes a batch of questions in one
-model call) and are recorded as done in the transaction that claims the next jobs; jobs
-that send are recorded at once, sharing a commit with those finishing at the same moment.
+model call) and are recorded as done in the transaction that claims the next jobs, as are
+`rerunnable()` kinds (the mail forward); other jobs that send are recorded at once, sharing a
+commit with those finishing at the same moment.
 
 Over capacity, requests come first: the worker holds its next round while requests are in
 flight (`make_way`, see outbox.precedence), and its transactions wait while a request's is
@@ -60,11 +61,21 @@ class batched:  # noqa: N801 - reads as a marker where handlers are registered
     handler: BatchHandler
 
 
+@dataclass(frozen=True)
+class rerunnable:  # noqa: N801 - reads as a marker where handlers are registered
+    """Register a one-job handler that a rerun leaves unchanged: it records what it did in the
+    database and checks that first, and what it sends is deduplicated by the receiver (the mail
+    transports find a mail already sent by its key). Like `batched` kinds, its jobs are
+    recorded as done with the next claim rather than in a commit of their own."""
+
+    handler: JobHandler
+
+
 class OutboxWorker:
     def __init__(
         self,
         store: Store,
-        handlers: Mapping[str, JobHandler | batched],
+        handlers: Mapping[str, JobHandler | batched | rerunnable],
         *,
         retry: RetryPolicy,
         poll_seconds: float,
@@ -132,10 +143,10 @@ class OutboxWorker:
         """Record the jobs finished since the last round as done, and claim up to `limit` more,
         in one transaction.
 
-        Jobs of `batched` kinds are recorded here, a few milliseconds after they finished: if
-        the process dies in between they run again when their lease runs out, which changes
-        nothing (their work is in the database); in exchange they cost no transaction of
-        their own."""
+        Jobs of `batched` and `rerunnable` kinds are recorded here, a few milliseconds after
+        they finished: if the process dies in between they run again when their lease runs
+        out, which changes nothing (see those markers); in exchange they cost no transaction
+        of their own."""
         finished, self._finished = self._finished, []
         try:
             async with self._store.unit() as unit:
@@ -169,6 +180,8 @@ class OutboxWorker:
                 raise PermanentFailure(f"no handler for job kind {first.kind!r}")
             if isinstance(handler, batched):
                 await handler.handler([job.payload for job in batch])
+            elif isinstance(handler, rerunnable):
+                await handler.handler(first.payload)
             else:
                 await handler(first.payload)
         except RetryLater as error:
@@ -184,7 +197,7 @@ class OutboxWorker:
             for job in batch:
                 await self._reschedule(job, f"{type(error).__name__}: {error}", None)
         else:
-            if isinstance(handler, batched):
+            if isinstance(handler, batched | rerunnable):
                 self._finished.extend(job.id for job in batch)
                 self._wakeup.set()
                 return

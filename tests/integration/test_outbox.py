@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
 from outbox.errors import PermanentFailure, RetryLater
 from outbox.precedence import RequestsFirst
 from outbox.retry import RetryPolicy
-from outbox.worker import OutboxWorker, batched
+from outbox.worker import OutboxWorker, batched, rerunnable
 from store.store import Store
 
 
@@ -244,3 +245,34 @@ async def test_a_steady_stream_of_requests_slows_the_worker_but_never_stops_it(s
     await worker.stop()
     await task
     assert sorted(seen) == list(range(40))
+
+
+async def test_a_rerunnable_job_is_recorded_with_the_next_claim_and_a_rerun_changes_nothing(store: Store) -> None:
+    """A rerunnable job costs no commit of its own; if the worker dies before its completion is
+    recorded, the job runs again and (checking what it did) does nothing more."""
+    effects: list[str] = []
+
+    async def forward(payload: dict[str, Any]) -> None:
+        if payload["mail"] not in effects:  # what the mail transports do with a mail's key
+            effects.append(payload["mail"])
+
+    worker = _worker(store, {"forward": rerunnable(forward)}, lease_seconds=0.3)
+    task = asyncio.create_task(worker.run())
+    await _enqueue(store, "forward", "f1", mail="forward:1")
+    deadline = time.monotonic() + 5
+    while not effects and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    task.cancel()  # dies before the next claim records the job as done
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert (await _status(store))["backlog"] == 1
+
+    second = _worker(store, {"forward": rerunnable(forward)})
+    task = asyncio.create_task(second.run())
+    deadline = time.monotonic() + 10
+    while (await _status(store))["backlog"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await second.stop()
+    await task
+    assert (await _status(store))["backlog"] == 0
+    assert effects == ["forward:1"]
