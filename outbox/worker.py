@@ -180,10 +180,8 @@ class OutboxWorker:
                 raise PermanentFailure(f"no handler for job kind {first.kind!r}")
             if isinstance(handler, batched):
                 await handler.handler([job.payload for job in batch])
-            elif isinstance(handler, rerunnable):
-                await handler.handler(first.payload)
             else:
-                await handler(first.payload)
+                await (handler.handler if isinstance(handler, rerunnable) else handler)(first.payload)
         except RetryLater as error:
             for job in batch:
                 await self._reschedule(job, str(error), error.retry_after)
