@@ -6,7 +6,9 @@ problem names the file, the entry (index and id) and what is wrong.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,41 @@ ENTRY_KEYS = frozenset({"id", "question", "alternates", "answer"})
 
 class FaqFormatError(ValueError):
     """The FAQ file breaks the format; the message names file, entry and problem."""
+
+
+class _AliasRefused(yaml.YAMLError):
+    """A YAML alias, with where it was: the entry (1-based) when inside one, and the line."""
+
+    def __init__(self, anchor: str, entry: int | None, line: int) -> None:
+        super().__init__(anchor)
+        self.anchor, self.entry, self.line = anchor, entry, line
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases (`*name`). One alias stands for a whole subtree,
+    so a 150 KB file of them became 2,000 entries of 50 alternates each: 36 s and 2.4 GB to
+    load and index. An FAQ written by people has no need of them."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._indexes: list[Any] = []  # the position of each node being composed, root first
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasRefused(event.anchor, self._entry([*self._indexes, index]), event.start_mark.line + 1)
+        self._indexes.append(index)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._indexes.pop()
+
+    @staticmethod
+    def _entry(indexes: list[Any]) -> int | None:
+        """[document, key 'entries', n, ...] is inside entry n + 1."""
+        if len(indexes) > 2 and isinstance(indexes[1], yaml.ScalarNode) and indexes[1].value == "entries":
+            return int(indexes[2]) + 1
+        return None
 
 
 @dataclass(frozen=True)
@@ -55,20 +92,38 @@ class Faq:
 
 
 def load_faq(path: Path) -> Faq:
-    """Read and validate an FAQ file; size is checked before parsing so a huge file is cheap."""
+    """Read and validate an FAQ file. Only a regular file, and no more of it than the limit:
+    `/dev/zero` never ends and a FIFO blocks until someone writes to it, so either would hang
+    start-up; a file can also grow between a size check and the read, so the read is bounded."""
     source = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise FaqFormatError(f"{source}: file is {size} bytes, the limit is {MAX_FILE_BYTES}")
-        text = path.read_text(encoding="utf-8")
-    except FaqFormatError:
-        raise
-    except UnicodeDecodeError as exc:
-        raise FaqFormatError(f"{source}: not UTF-8 text ({exc.reason})") from exc
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as exc:
         raise FaqFormatError(f"{source}: cannot read file ({exc.strerror})") from exc
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise FaqFormatError(f"{source}: not a regular file ({_file_kind(mode)}); give the path of a YAML file")
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise FaqFormatError(f"{source}: cannot read file ({exc.strerror})") from exc
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_FILE_BYTES:
+        raise FaqFormatError(f"{source}: file is larger than the {MAX_FILE_BYTES}-byte limit")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FaqFormatError(f"{source}: not UTF-8 text ({exc.reason})") from exc
     return parse_faq(text, source)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
+    return next((kind for test, kind in kinds.items() if test(mode)), "an unusual file")
 
 
 def parse_faq(text: str, source: str) -> Faq:
@@ -76,7 +131,13 @@ def parse_faq(text: str, source: str) -> Faq:
     if len(text.encode("utf-8")) > MAX_FILE_BYTES:
         raise FaqFormatError(f"{source}: file is larger than the {MAX_FILE_BYTES}-byte limit")
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
+    except _AliasRefused as exc:
+        where = f"entry {exc.entry}" if exc.entry else f"line {exc.line}"
+        raise FaqFormatError(
+            f"{source}: {where}: YAML aliases are not allowed (*{exc.anchor} at line {exc.line}); "
+            "write the text out in full"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

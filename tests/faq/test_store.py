@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,50 @@ def test_too_many_entries_is_refused() -> None:
 def test_missing_file_is_a_format_error(tmp_path: Path) -> None:
     with pytest.raises(FaqFormatError, match="cannot read file"):
         load_faq(tmp_path / "absent.yaml")
+
+
+def aliased_faq(entries: int = 2000) -> str:
+    """About 150 KB of YAML that, expanded, is `entries` entries of 50 long alternates each."""
+    alternates = ", ".join(f'"Alternate wording {n}: {"x" * 400}"' for n in range(50))
+    lines = ["entries:", "  - id: e1", "    question: Q1?", "    answer: A.", f"    alternates: &alts [{alternates}]"]
+    lines += [f'  - {{id: e{n}, question: "Q{n}?", answer: A., alternates: *alts}}' for n in range(2, entries + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_aliases_are_refused_at_once_naming_the_entry(tmp_path: Path) -> None:
+    path = write(tmp_path, aliased_faq())
+    assert 140_000 < path.stat().st_size < 160_000
+    started = time.perf_counter()
+    with pytest.raises(FaqFormatError) as caught:
+        load_faq(path)
+    assert time.perf_counter() - started < 1
+    assert str(caught.value) == (
+        f"{path}: entry 2: YAML aliases are not allowed (*alts at line 6); write the text out in full"
+    )
+
+
+def test_a_merge_key_alias_is_refused_too(tmp_path: Path) -> None:
+    path = write(tmp_path, "base: &base {answer: A.}\nentries:\n  - {id: a, question: 'Q?', <<: *base}\n")
+    with pytest.raises(FaqFormatError, match=r"entry 1: YAML aliases are not allowed \(\*base at line 3\)"):
+        load_faq(path)
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a directory", "a character device"])
+def test_only_a_regular_file_is_read_and_anything_else_is_refused_at_once(tmp_path: Path, kind: str) -> None:
+    """A FIFO used to block start-up until someone wrote to it, and /dev/zero to eat memory."""
+    if kind == "a FIFO":
+        path = tmp_path / "faq.yaml"
+        os.mkfifo(path)
+    else:
+        path = tmp_path if kind == "a directory" else Path("/dev/zero")
+    started = time.perf_counter()
+    with pytest.raises(FaqFormatError) as caught:
+        load_faq(path)
+    assert time.perf_counter() - started < 1
+    assert str(caught.value) == f"{path}: not a regular file ({kind}); give the path of a YAML file"
+
+
+def test_a_symbolic_link_to_an_faq_file_is_followed(tmp_path: Path) -> None:
+    link = tmp_path / "current.yaml"
+    link.symlink_to(write(tmp_path, "entries:" + GOOD_ENTRY))
+    assert load_faq(link).entries[0].id == "leave-carry-over"

@@ -3,7 +3,11 @@ problem, so the bot refuses to start with a message an editor can act on (never 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from faq.store import ID_PATTERN, FaqFormatError, load_faq
+from tests.faq.test_store import aliased_faq
 from tests.hostile.support import JSON
+from tests.support.process import ROOT, bot_process
 
 FILE_NUMBERS = itertools.count(1)
 
@@ -83,3 +89,38 @@ def test_a_deeply_nested_file_is_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(FaqFormatError) as refused:
         load_faq(path)
     assert str(refused.value) == f"{path}: not an FAQ file: lists or mappings nested too deeply"
+
+
+def _hostile_faq_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """FAQ paths an operator might give by mistake (or an attacker on purpose), and the problem
+    each must be refused with."""
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    aliases = tmp_path / "aliases.yaml"
+    aliases.write_text(aliased_faq(), encoding="utf-8")
+    return {
+        "fifo": (fifo, f"{fifo}: not a regular file (a FIFO)"),
+        "device": (Path("/dev/zero"), "/dev/zero: not a regular file (a character device)"),
+        "aliases": (aliases, f"{aliases}: entry 2: YAML aliases are not allowed"),
+    }
+
+
+@pytest.mark.parametrize("case", ["fifo", "device", "aliases"])
+async def test_a_hostile_faq_file_stops_the_bot_at_once_naming_file_and_problem(tmp_path: Path, case: str) -> None:
+    path, problem = _hostile_faq_files(tmp_path)[case]
+    env = {"FAQ_PATH": str(path), "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db"}
+    async with bot_process(env) as process:
+        output, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert problem in output.decode()
+
+
+@pytest.mark.parametrize("case", ["fifo", "device", "aliases"])
+def test_faq_check_refuses_a_hostile_file_at_once_naming_file_and_problem(tmp_path: Path, case: str) -> None:
+    path, problem = _hostile_faq_files(tmp_path)[case]
+    result = subprocess.run(
+        [sys.executable, "cli.py", "faq", "check", str(path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(problem)
