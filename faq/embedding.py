@@ -39,7 +39,11 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 # Linux builds too) once, when onnxruntime is imported; later is too late. The Hugging Face
 # variables are for tokenizers' hub client, which we never call: should a future version
 # reach for the hub, it stays offline.
-_NO_PHONING_HOME = {"ORT_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+_NO_PHONING_HOME = {
+    "ORT_DISABLE_TELEMETRY": "1",
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +157,9 @@ def _verified_model(path: Path) -> bytes:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise ModelFileError(f"{path}: cannot read the FAQ matcher's model ({error.strerror})") from error
+        raise ModelFileError(
+            f"{path}: cannot read the FAQ matcher's model ({error.strerror})"
+        ) from error
     digest = hashlib.sha256(data).hexdigest()
     if digest != MODEL_SHA256:
         raise ModelFileError(

@@ -50,7 +50,8 @@ class _NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise _AliasRefused(event.anchor, self._entry([*self._indexes, index]), event.start_mark.line + 1)
+            entry = self._entry([*self._indexes, index])
+            raise _AliasRefused(event.anchor, entry, event.start_mark.line + 1)
         self._indexes.append(index)
         try:
             return super().compose_node(parent, index)
@@ -60,9 +61,8 @@ class _NoAliasLoader(yaml.SafeLoader):
     @staticmethod
     def _entry(indexes: list[Any]) -> int | None:
         """[document, key 'entries', n, ...] is inside entry n + 1."""
-        if len(indexes) > 2 and isinstance(indexes[1], yaml.ScalarNode) and indexes[1].value == "entries":
-            return int(indexes[2]) + 1
-        return None
+        in_entries = len(indexes) > 2 and isinstance(indexes[1], yaml.ScalarNode)
+        return int(indexes[2]) + 1 if in_entries and indexes[1].value == "entries" else None
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,9 @@ def load_faq(path: Path) -> Faq:
     try:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
-            raise FaqFormatError(f"{source}: not a regular file ({_file_kind(mode)}); give the path of a YAML file")
+            raise FaqFormatError(
+                f"{source}: not a regular file ({_file_kind(mode)}); give the path of a YAML file"
+            )
         with os.fdopen(descriptor, "rb", closefd=False) as file:
             data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
@@ -121,8 +123,13 @@ def load_faq(path: Path) -> Faq:
 
 
 def _file_kind(mode: int) -> str:
-    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device",
-             stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
+    kinds = {
+        stat.S_ISDIR: "a directory",
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
     return next((kind for test, kind in kinds.items() if test(mode)), "an unusual file")
 
 
@@ -131,7 +138,7 @@ def parse_faq(text: str, source: str) -> Faq:
     if len(text.encode("utf-8")) > MAX_FILE_BYTES:
         raise FaqFormatError(f"{source}: file is larger than the {MAX_FILE_BYTES}-byte limit")
     try:
-        document = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
+        document = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader
     except _AliasRefused as exc:
         where = f"entry {exc.entry}" if exc.entry else f"line {exc.line}"
         raise FaqFormatError(

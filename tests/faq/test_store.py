@@ -131,8 +131,12 @@ def test_missing_file_is_a_format_error(tmp_path: Path) -> None:
 def aliased_faq(entries: int = 2000) -> str:
     """About 150 KB of YAML that, expanded, is `entries` entries of 50 long alternates each."""
     alternates = ", ".join(f'"Alternate wording {n}: {"x" * 400}"' for n in range(50))
-    lines = ["entries:", "  - id: e1", "    question: Q1?", "    answer: A.", f"    alternates: &alts [{alternates}]"]
-    lines += [f'  - {{id: e{n}, question: "Q{n}?", answer: A., alternates: *alts}}' for n in range(2, entries + 1)]
+    lines = ["entries:", "  - id: e1", "    question: Q1?", "    answer: A."]
+    lines.append(f"    alternates: &alts [{alternates}]")
+    lines += [
+        f'  - {{id: e{n}, question: "Q{n}?", answer: A., alternates: *alts}}'
+        for n in range(2, entries + 1)
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -144,18 +148,23 @@ def test_yaml_aliases_are_refused_at_once_naming_the_entry(tmp_path: Path) -> No
         load_faq(path)
     assert time.perf_counter() - started < 1
     assert str(caught.value) == (
-        f"{path}: entry 2: YAML aliases are not allowed (*alts at line 6); write the text out in full"
+        f"{path}: entry 2: YAML aliases are not allowed (*alts at line 6); "
+        "write the text out in full"
     )
 
 
 def test_a_merge_key_alias_is_refused_too(tmp_path: Path) -> None:
-    path = write(tmp_path, "base: &base {answer: A.}\nentries:\n  - {id: a, question: 'Q?', <<: *base}\n")
-    with pytest.raises(FaqFormatError, match=r"entry 1: YAML aliases are not allowed \(\*base at line 3\)"):
+    text = "base: &base {answer: A.}\nentries:\n  - {id: a, question: 'Q?', <<: *base}\n"
+    path = write(tmp_path, text)
+    refusal = r"entry 1: YAML aliases are not allowed \(\*base at line 3\)"
+    with pytest.raises(FaqFormatError, match=refusal):
         load_faq(path)
 
 
 @pytest.mark.parametrize("kind", ["a FIFO", "a directory", "a character device"])
-def test_only_a_regular_file_is_read_and_anything_else_is_refused_at_once(tmp_path: Path, kind: str) -> None:
+def test_only_a_regular_file_is_read_and_anything_else_is_refused_at_once(
+    tmp_path: Path, kind: str
+) -> None:
     """A FIFO used to block start-up until someone wrote to it, and /dev/zero to eat memory."""
     if kind == "a FIFO":
         path = tmp_path / "faq.yaml"

@@ -105,7 +105,9 @@ def _hostile_faq_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 
 
 @pytest.mark.parametrize("case", ["fifo", "aliases"])  # /dev/zero: tests/faq/test_store.py
-async def test_a_hostile_faq_file_stops_the_bot_at_once_naming_file_and_problem(tmp_path: Path, case: str) -> None:
+async def test_a_hostile_faq_file_stops_the_bot_at_once_naming_file_and_problem(
+    tmp_path: Path, case: str
+) -> None:
     path, problem = _hostile_faq_files(tmp_path)[case]
     env = {"FAQ_PATH": str(path), "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db"}
     async with bot_process(env) as process:
@@ -115,7 +117,9 @@ async def test_a_hostile_faq_file_stops_the_bot_at_once_naming_file_and_problem(
 
 
 @pytest.mark.parametrize("case", ["fifo", "aliases"])  # /dev/zero: tests/faq/test_store.py
-def test_faq_check_refuses_a_hostile_file_at_once_naming_file_and_problem(tmp_path: Path, case: str) -> None:
+def test_faq_check_refuses_a_hostile_file_at_once_naming_file_and_problem(
+    tmp_path: Path, case: str
+) -> None:
     path, problem = _hostile_faq_files(tmp_path)[case]
     result = subprocess.run(
         [sys.executable, "cli.py", "faq", "check", str(path)],

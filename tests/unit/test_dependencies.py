@@ -17,15 +17,45 @@ from tests.support.process import ROOT
 
 # (distribution, module, dotted name inside it, who relies on it)
 PRIVATE_NAMES = [
-    ("SQLAlchemy", "sqlalchemy.util", "await_", "store/sqlite_inline.py awaits in a sync event hook"),
-    ("aiosqlite", "aiosqlite", "Connection._execute", "store/sqlite_inline.py overrides its dispatch"),
-    ("msrest", "msrest.serialization", "Model._attribute_map", "bot/activity_json.py, bot/connector_http.py"),
+    (
+        "SQLAlchemy",
+        "sqlalchemy.util",
+        "await_",
+        "store/sqlite_inline.py awaits in a sync event hook",
+    ),
+    (
+        "aiosqlite",
+        "aiosqlite",
+        "Connection._execute",
+        "store/sqlite_inline.py overrides its dispatch",
+    ),
+    (
+        "msrest",
+        "msrest.serialization",
+        "Model._attribute_map",
+        "bot/activity_json.py, bot/connector_http.py",
+    ),
     ("msrest", "msrest.serialization", "Model._subtype_map", "bot/activity_json.py"),
     ("msrest", "msrest.serialization", "Model._infer_class_models", "bot/activity_json.py"),
     ("msrest", "msrest.serialization", "Serializer.serialize_iso", "bot/connector_http.py"),
-    ("O365", "O365.connection", "MSGraphProtocol._protocol_url", "mail/graph_auth.py GraphProtocol"),
-    ("O365", "O365.connection", "MSGraphProtocol._oauth_scope_prefix", "mail/graph_auth.py GraphProtocol"),
-    ("O365", "O365.connection", "Connection._internal_request", "mail/graph_auth.py GraphConnection"),
+    (
+        "O365",
+        "O365.connection",
+        "MSGraphProtocol._protocol_url",
+        "mail/graph_auth.py GraphProtocol",
+    ),
+    (
+        "O365",
+        "O365.connection",
+        "MSGraphProtocol._oauth_scope_prefix",
+        "mail/graph_auth.py GraphProtocol",
+    ),
+    (
+        "O365",
+        "O365.connection",
+        "Connection._internal_request",
+        "mail/graph_auth.py GraphConnection",
+    ),
     ("O365", "O365.connection", "Connection.msal_client", "mail/graph_auth.py GraphConnection"),
     ("aiohttp", "aiohttp.helpers", "get_env_proxy_for_url", "bot/connector_http.py (HTTPS_PROXY)"),
 ]
@@ -38,7 +68,10 @@ PINNED = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)")
 
 def _gone(distribution: str, name: str, used_by: str) -> str:
     version = metadata.version(distribution)
-    return f"{distribution} {version} has no {name}, which {used_by} relies on: port it or pin the old version"
+    return (
+        f"{distribution} {version} has no {name}, which {used_by} relies on: "
+        "port it or pin the old version"
+    )
 
 
 def _lookup(module: str, dotted: str) -> bool:
@@ -57,7 +90,7 @@ def _requirements(path: Path) -> dict[str, str]:
         line = line.split("#", 1)[0].strip()
         if line and not line.startswith("-"):
             name = re.split(r"[\[<>=!~; ]", line, maxsplit=1)[0]
-            found[_normal(name)] = re.sub(r"^\[[^\]]*\]", "", line[len(name):])  # no extras
+            found[_normal(name)] = re.sub(r"^\[[^\]]*\]", "", line[len(name) :])  # no extras
     return found
 
 
@@ -66,7 +99,9 @@ def _normal(name: str) -> str:
 
 
 def _locked(path: Path) -> dict[str, str]:
-    return {_normal(m[1]): m[2] for line in path.read_text().splitlines() if (m := PINNED.match(line))}
+    return {
+        _normal(m[1]): m[2] for line in path.read_text().splitlines() if (m := PINNED.match(line))
+    }
 
 
 def test_the_private_names_the_product_uses_are_still_there() -> None:
@@ -99,9 +134,13 @@ def test_libraries_whose_private_names_we_use_are_pinned_exactly_and_installed_a
     for distribution in sorted({_normal(row[0]) for row in PRIVATE_NAMES}):
         pin = wanted.get(distribution, "")
         if not pin.startswith("=="):
-            problems.append(f"{distribution}: requirements.txt must pin it exactly (==), not {pin!r}")
+            problems.append(
+                f"{distribution}: requirements.txt must pin it exactly (==), not {pin!r}"
+            )
         elif metadata.version(distribution) != pin[2:]:
-            problems.append(f"{distribution}: installed {metadata.version(distribution)}, pinned {pin}")
+            problems.append(
+                f"{distribution}: installed {metadata.version(distribution)}, pinned {pin}"
+            )
     assert not problems, "\n".join(problems)
 
 
@@ -113,14 +152,24 @@ def test_the_locks_carry_hashes_cover_the_requirements_and_are_what_is_installed
         unhashed = [e.split()[0] for e in entries if PINNED.match(e) and "--hash=sha256:" not in e]
         assert not unhashed, f"{lock_name}: no hash for {unhashed}"
     runtime, dev = _locked(ROOT / LOCKS[0]), _locked(ROOT / LOCKS[1])
-    for requirements, lock, lock_name in (("requirements.txt", runtime, LOCKS[0]),
-                                          ("requirements-dev.txt", dev, LOCKS[1])):
+    for requirements, lock, lock_name in (
+        ("requirements.txt", runtime, LOCKS[0]),
+        ("requirements-dev.txt", dev, LOCKS[1]),
+    ):
         absent = sorted(set(_requirements(ROOT / requirements)) - set(lock))
         assert not absent, f"{lock_name} is older than {requirements}: regenerate it ({absent})"
-    differ = {name: (version, dev.get(name)) for name, version in runtime.items() if dev.get(name) != version}
+    differ = {
+        name: (version, dev.get(name))
+        for name, version in runtime.items()
+        if dev.get(name) != version
+    }
     assert not differ, f"the two locks disagree (runtime, dev): {differ}"
     installed = {name: metadata.version(name) for name in dev}
-    stale = {name: (installed[name], version) for name, version in dev.items() if installed[name] != version}
+    stale = {
+        name: (installed[name], version)
+        for name, version in dev.items()
+        if installed[name] != version
+    }
     assert not stale, f"installed versions differ from {LOCKS[1]} (installed, locked): {stale}"
 
 
