@@ -46,6 +46,7 @@ from store.store import Store
 log = logging.getLogger("questions_bot")
 
 MAILBOX_STATE = "mailbox.delta"
+LINGERING_SECONDS = 10.0  # aiohttp's default
 STORE = web.AppKey("store", Store)
 WORKER = web.AppKey("worker", OutboxWorker)
 
@@ -55,7 +56,16 @@ def create_app(settings: Settings) -> web.Application:
     matcher = live_matcher_for_file(
         settings.faq_path, threshold=settings.faq_threshold, min_precision=settings.faq_min_precision
     )
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    # handler_args reach every server the app runs under (run_app and the tests' TestServer):
+    # aiohttp closes a connection that has not sent complete headers within keepalive_timeout,
+    # and reads what is left of a refused body (408, 413) for lingering_time before closing.
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        handler_args={
+            "keepalive_timeout": settings.request_timeout_seconds,
+            "lingering_time": min(settings.request_timeout_seconds, LINGERING_SECONDS),
+        },
+    )
     engine = create_engine(settings.database_url)
     store = Store(engine)
     auth = build_authentication(settings)
@@ -115,7 +125,12 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(partial(_mailbox_watcher, settings, deps, graph))
     for duty in background_duties(settings, store, deps.mail, matcher):
         app.cleanup_ctx.append(duty.running)
-    endpoint = MessagesEndpoint(auth, QuestionsBot(deps), max_body_bytes=settings.max_body_bytes)
+    endpoint = MessagesEndpoint(
+        auth,
+        QuestionsBot(deps),
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_seconds=settings.request_timeout_seconds,
+    )
 
     async def messages(request: web.Request) -> web.StreamResponse:
         with requests_first.request():

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     port: int = Field(3978, ge=0, le=65535, validation_alias="PORT")
     max_body_bytes: int = Field(256 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
     max_question_chars: int = Field(2000, gt=0, validation_alias="MAX_QUESTION_CHARS")
+    # A connection sends its request's headers within this of opening (or of its last answer),
+    # and the body within this of its headers, or it is closed. Longer than a reverse proxy's
+    # idle keep-alive (nginx 60 s), so the proxy never reuses a connection the bot is closing.
+    request_timeout_seconds: float = Field(75.0, gt=0, validation_alias="REQUEST_TIMEOUT_SECONDS")
 
     # Storage
     database_url: str = Field("sqlite:///var/bot.db", validation_alias="DATABASE_URL")
