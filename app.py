@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from bot.auth import build_authentication
 from bot.endpoint import MessagesEndpoint
 from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
-from bot.teams import QuestionsBot
+from bot.teams import Audience, QuestionsBot
 from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
@@ -127,7 +127,7 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(duty.running)
     endpoint = MessagesEndpoint(
         auth,
-        QuestionsBot(deps),
+        QuestionsBot(deps, Audience.of(settings.tenants, auth_enabled=settings.auth_enabled)),
         max_body_bytes=settings.max_body_bytes,
         body_timeout_seconds=settings.request_timeout_seconds,
     )
