@@ -32,7 +32,7 @@ from mail.eml import EmlOutbox
 from mail.graph import GraphClient, GraphConfig, GraphMailTransport, SendPacer
 from mail.graph_inbox import GraphInbox
 from mail.watcher import InboxWatcher
-from ops.metrics import metrics_handler
+from ops.metrics import MetricsListener, bearer_only, metrics_handler
 from ops.periodic import Periodic
 from outbox.precedence import RequestsFirst
 from outbox.retry import RetryPolicy
@@ -49,6 +49,7 @@ MAILBOX_STATE = "mailbox.delta"
 LINGERING_SECONDS = 10.0  # aiohttp's default
 STORE = web.AppKey("store", Store)
 WORKER = web.AppKey("worker", OutboxWorker)
+METRICS_LISTENER = web.AppKey("metrics_listener", MetricsListener)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -118,6 +119,10 @@ def create_app(settings: Settings) -> web.Application:
     # Started in this order, stopped in reverse: the watcher stops feeding work, the worker
     # finishes what it holds, then the Graph client and the database close.
     app.cleanup_ctx.append(database)
+    metrics = metrics_handler(store, worker)
+    if settings.metrics_port is not None:
+        app[METRICS_LISTENER] = MetricsListener(metrics, settings.metrics_host, settings.metrics_port)
+        app.cleanup_ctx.append(app[METRICS_LISTENER].running)
     if graph is not None:
         app.cleanup_ctx.append(partial(_graph_client, graph))
     app.cleanup_ctx.append(outbox_worker)
@@ -138,7 +143,11 @@ def create_app(settings: Settings) -> web.Application:
 
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics_handler(store, worker))
+    metrics_token = settings.metrics_token.get_secret_value()
+    if metrics_token:
+        app.router.add_get("/metrics", bearer_only(metrics, metrics_token))
+    elif settings.metrics_port is None:
+        log.info("/metrics is off: set METRICS_PORT (a private listener) or METRICS_TOKEN to serve it")
     return app
 
 

@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MIN_METRICS_TOKEN_CHARS = 32  # e.g. `openssl rand -hex 16`
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_FAQ = ROOT / "config" / "faq.yaml"
 
@@ -64,6 +65,11 @@ class Settings(BaseSettings):
     # and the body within this of its headers, or it is closed. Longer than a reverse proxy's
     # idle keep-alive (nginx 60 s), so the proxy never reuses a connection the bot is closing.
     request_timeout_seconds: float = Field(75.0, gt=0, validation_alias="REQUEST_TIMEOUT_SECONDS")
+
+    # Metrics: never on the public listener without a token (ops/metrics.py)
+    metrics_host: str = Field("127.0.0.1", validation_alias="METRICS_HOST")
+    metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias="METRICS_PORT")
+    metrics_token: SecretStr = Field(SecretStr(""), validation_alias="METRICS_TOKEN")
 
     # Storage
     database_url: str = Field("sqlite:///var/bot.db", validation_alias="DATABASE_URL")
@@ -152,6 +158,18 @@ class Settings(BaseSettings):
         wrong = [tenant for tenant in value if not _GUID.fullmatch(tenant)]
         if wrong:
             raise ValueError(f"ALLOWED_TENANT_IDS takes Entra tenant ids (GUIDs), not {', '.join(wrong)}")
+        return value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < MIN_METRICS_TOKEN_CHARS:
+            raise ValueError(f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters")
         return value
 
     @model_validator(mode="after")
