@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from bot.auth import build_authentication
 from bot.endpoint import MessagesEndpoint
 from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
-from bot.teams import QuestionsBot
+from bot.teams import Audience, QuestionsBot
 from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
@@ -32,7 +32,7 @@ from mail.eml import EmlOutbox
 from mail.graph import GraphClient, GraphConfig, GraphMailTransport, SendPacer
 from mail.graph_inbox import GraphInbox
 from mail.watcher import InboxWatcher
-from ops.metrics import metrics_handler
+from ops.metrics import MetricsListener, bearer_only, metrics_handler
 from ops.periodic import Periodic
 from outbox.precedence import RequestsFirst
 from outbox.retry import RetryPolicy
@@ -46,8 +46,10 @@ from store.store import Store
 log = logging.getLogger("questions_bot")
 
 MAILBOX_STATE = "mailbox.delta"
+LINGERING_SECONDS = 10.0  # aiohttp's default
 STORE = web.AppKey("store", Store)
 WORKER = web.AppKey("worker", OutboxWorker)
+METRICS_LISTENER = web.AppKey("metrics_listener", MetricsListener)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -55,7 +57,16 @@ def create_app(settings: Settings) -> web.Application:
     matcher = live_matcher_for_file(
         settings.faq_path, threshold=settings.faq_threshold, min_precision=settings.faq_min_precision
     )
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    # handler_args reach every server the app runs under (run_app and the tests' TestServer):
+    # aiohttp closes a connection that has not sent complete headers within keepalive_timeout,
+    # and reads what is left of a refused body (408, 413) for lingering_time before closing.
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        handler_args={
+            "keepalive_timeout": settings.request_timeout_seconds,
+            "lingering_time": min(settings.request_timeout_seconds, LINGERING_SECONDS),
+        },
+    )
     engine = create_engine(settings.database_url)
     store = Store(engine)
     auth = build_authentication(settings)
@@ -108,6 +119,10 @@ def create_app(settings: Settings) -> web.Application:
     # Started in this order, stopped in reverse: the watcher stops feeding work, the worker
     # finishes what it holds, then the Graph client and the database close.
     app.cleanup_ctx.append(database)
+    metrics = metrics_handler(store, worker)
+    if settings.metrics_port is not None:
+        app[METRICS_LISTENER] = MetricsListener(metrics, settings.metrics_host, settings.metrics_port)
+        app.cleanup_ctx.append(app[METRICS_LISTENER].running)
     if graph is not None:
         app.cleanup_ctx.append(partial(_graph_client, graph))
     app.cleanup_ctx.append(outbox_worker)
@@ -115,7 +130,12 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(partial(_mailbox_watcher, settings, deps, graph))
     for duty in background_duties(settings, store, deps.mail, matcher):
         app.cleanup_ctx.append(duty.running)
-    endpoint = MessagesEndpoint(auth, QuestionsBot(deps), max_body_bytes=settings.max_body_bytes)
+    endpoint = MessagesEndpoint(
+        auth,
+        QuestionsBot(deps, Audience.of(settings.tenants, auth_enabled=settings.auth_enabled)),
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_seconds=settings.request_timeout_seconds,
+    )
 
     async def messages(request: web.Request) -> web.StreamResponse:
         with requests_first.request():
@@ -123,7 +143,11 @@ def create_app(settings: Settings) -> web.Application:
 
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics_handler(store, worker))
+    metrics_token = settings.metrics_token.get_secret_value()
+    if metrics_token:
+        app.router.add_get("/metrics", bearer_only(metrics, metrics_token))
+    elif settings.metrics_port is None:
+        log.info("/metrics is off: set METRICS_PORT (a private listener) or METRICS_TOKEN to serve it")
     return app
 
 

@@ -1,12 +1,13 @@
 """`POST /api/messages`: size, shape and authentication checked before the bot sees anything.
 
 Stock botbuilder answers 500 for some forged tokens and for malformed bodies; here every
-request gets the status that says what was wrong (413, 400, 415, 401), and nothing is recorded
-or called for a rejected request.
+request gets the status that says what was wrong (413, 400, 415, 401, 408), and nothing is
+recorded or called for a rejected request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -26,16 +27,25 @@ log = logging.getLogger(__name__)
 ACTIVITY_TYPES_NEEDING_A_CONVERSATION = frozenset(
     {"message", "conversationUpdate", "installationUpdate", "invoke", "messageReaction"}
 )
+# No activity nests this deep (a Teams card action is about 6 levels); deeper JSON is refused
+# before anything walks it recursively (json, msrest, botbuilder).
+MAX_JSON_DEPTH = 64
 
 
 class MessagesEndpoint:
     def __init__(
-        self, auth: BotFrameworkAuthentication, bot: QuestionsBot, *, max_body_bytes: int
+        self,
+        auth: BotFrameworkAuthentication,
+        bot: QuestionsBot,
+        *,
+        max_body_bytes: int,
+        body_timeout_seconds: float,
     ) -> None:
         self._auth = auth
         self._adapter = CloudAdapter(auth)
         self._bot = bot
         self._max_body_bytes = max_body_bytes
+        self._body_timeout_seconds = body_timeout_seconds
 
     async def handle(self, request: web.Request) -> web.Response:
         activity = await self._read_activity(request)
@@ -56,13 +66,15 @@ class MessagesEndpoint:
             raise _too_large(self._max_body_bytes, request.content_length)
         if request.content_type != "application/json":
             raise _http_error(web.HTTPUnsupportedMediaType, "not_json", "send application/json")
-        body = await request.content.read(self._max_body_bytes + 1)
-        if len(body) > self._max_body_bytes:
-            raise _too_large(self._max_body_bytes, len(body))
+        body = await self._read_body(request)
         try:
             data = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise _http_error(web.HTTPBadRequest, "not_json", "the body is not valid JSON") from None
+        except RecursionError:  # nested far deeper than MAX_JSON_DEPTH
+            raise _nested_too_deep() from None
+        if _too_deep(body, data):
+            raise _nested_too_deep()
         problem = _activity_problem(data)
         if problem:
             raise _http_error(web.HTTPBadRequest, "not_an_activity", problem)
@@ -70,6 +82,45 @@ class MessagesEndpoint:
             return activity_from_json(data)
         except Exception:  # noqa: BLE001 - msrest raises several types for bad shapes
             raise _http_error(web.HTTPBadRequest, "not_an_activity", "the activity could not be read") from None
+
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        """The whole body, however the network cut it into segments, but never more than
+        MAX_BODY_BYTES + 1 bytes (413) nor for longer than the request time-out (408, and the
+        connection is closed: a client that trickles its body cannot hold it open)."""
+        limit = self._max_body_bytes
+        body = bytearray()
+        try:
+            async with asyncio.timeout(self._body_timeout_seconds):
+                while len(body) <= limit:
+                    chunk = await request.content.read(limit + 1 - len(body))
+                    if not chunk:
+                        break
+                    body += chunk
+        except TimeoutError:
+            late = _http_error(web.HTTPRequestTimeout, "body_too_slow", "the body did not arrive in time")
+            late.force_close()
+            raise late from None
+        if len(body) > limit:
+            too_large = _too_large(limit, len(body))
+            too_large.force_close()  # the rest is not worth reading
+            raise too_large
+        return bytes(body)
+
+
+def _too_deep(body: bytes, data: Any) -> bool:
+    """Whether the parsed JSON nests deeper than MAX_JSON_DEPTH. A body with no more opening
+    brackets than that cannot, which is every real activity: counting them is C-fast."""
+    if body.count(b"{") + body.count(b"[") <= MAX_JSON_DEPTH or not isinstance(data, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _activity_problem(data: Any) -> str | None:
@@ -129,6 +180,10 @@ def _problem(status: int, code: str, detail: str) -> web.Response:
 
 def _http_error(kind: type[web.HTTPException], code: str, detail: str) -> web.HTTPException:
     return kind(text=json.dumps({"error": code, "detail": detail}), content_type="application/json")
+
+
+def _nested_too_deep() -> web.HTTPException:
+    return _http_error(web.HTTPBadRequest, "not_json", f"the JSON nests deeper than {MAX_JSON_DEPTH} levels")
 
 
 def _too_large(limit: int, actual: int) -> web.HTTPException:

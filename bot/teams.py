@@ -1,13 +1,15 @@
-"""Activity → product call. Reads who is speaking from the authenticated activity only."""
+"""Activity → product call. Reads who is speaking from the authenticated activity only, and
+only from activities of the organisation's own Teams tenants."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import logging
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any, TypeGuard
 
 from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
-from botbuilder.schema import Activity, ChannelAccount
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
 from bot.connector_http import model_json
 from bot.render import NO_EVENT, invoke_text
@@ -22,15 +24,69 @@ CARD_ACTION_INVOKE = "adaptiveCard/action"
 CARD_VERBS = frozenset({"moderate", "faq_feedback", "answer_feedback", "event_choice"})
 INVOKE_MESSAGE = "application/vnd.microsoft.activity.message"
 INVOKE_ERROR = "application/vnd.microsoft.error"
+TEAMS_CHANNEL = "msteams"
+EMULATOR_CHANNEL = "emulator"
+REFUSAL = "Sorry, this bot only serves the colleagues of the organisation that runs it, in Microsoft Teams."
+
+log = logging.getLogger(__name__)
 
 
 class BadSubmission(ValueError):
     """A card submission whose data is not what our cards send."""
 
 
+@dataclass(frozen=True)
+class Audience:
+    """Whose activities the bot acts on: Teams activities from the organisation's tenants.
+
+    The Bot Framework token proves an activity came through the channel for this bot, not
+    from which organisation: any tenant can install a MultiTenant app, and a roster there
+    reports whatever email its own directory holds. So identity and roles come only from
+    activities this admits; anything else gets a short refusal and touches nothing."""
+
+    tenants: frozenset[str]  # lower-case Entra tenant ids; empty only while auth is off
+    channels: frozenset[str]
+
+    @classmethod
+    def of(cls, tenants: frozenset[str], *, auth_enabled: bool) -> Audience:
+        """Teams only; the Emulator too while auth is off (local trials, loopback only)."""
+        channels = {TEAMS_CHANNEL} if auth_enabled else {TEAMS_CHANNEL, EMULATOR_CHANNEL}
+        return cls(tenants=tenants, channels=frozenset(channels))
+
+    def admits(self, activity: Activity) -> bool:
+        if activity.channel_id not in self.channels:
+            return False
+        if activity.channel_id != TEAMS_CHANNEL or not self.tenants:
+            return True
+        said = _tenant_ids(activity)
+        return bool(said) and said <= self.tenants
+
+
+def _tenant_ids(activity: Activity) -> set[str]:
+    """Every tenant the activity names: Teams puts it in channelData.tenant.id and in
+    conversation.tenantId (kept as an additional property: botbuilder's attribute is tenantID)."""
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = data.get("tenant")
+    conversation = activity.conversation
+    extra = getattr(conversation, "additional_properties", None) or {}
+    named = (
+        tenant.get("id") if isinstance(tenant, dict) else None,
+        getattr(conversation, "tenant_id", None),
+        extra.get("tenantId"),
+    )
+    return {value.lower() for value in named if isinstance(value, str)}
+
+
 class QuestionsBot(ActivityHandler):
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, audience: Audience) -> None:
         self._deps = deps
+        self._audience = audience
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        if self._audience.admits(turn_context.activity):
+            await super().on_turn(turn_context)
+            return
+        await _refuse(turn_context)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -109,6 +165,24 @@ class QuestionsBot(ActivityHandler):
             )
         question_id, helpful = _faq_feedback(value)
         return await feedback.faq_feedback(self._deps, said, question_id=question_id, helpful=helpful)
+
+
+async def _refuse(turn_context: TurnContext) -> None:
+    """A short refusal, sent in the turn (nothing is recorded, so nothing goes to the outbox):
+    on the card for a button, in the chat for a message; other activities get nothing."""
+    activity = turn_context.activity
+    log.info("refused a %s activity from channel %r, tenants %s", activity.type, activity.channel_id,
+             sorted(_tenant_ids(activity)) or "none")
+    if activity.type == ActivityTypes.invoke:
+        body = {"statusCode": int(HTTPStatus.FORBIDDEN), "type": INVOKE_ERROR,
+                "value": {"code": "Forbidden", "message": REFUSAL}}
+        response = InvokeResponse(status=int(HTTPStatus.FORBIDDEN), body=body)
+        await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response, value=response))
+    elif activity.type == ActivityTypes.message:
+        try:
+            await turn_context.send_activity(REFUSAL)
+        except Exception as error:  # noqa: BLE001 - a refusal that cannot be delivered is only logged
+            log.warning("could not send the refusal: %s", type(error).__name__)
 
 
 def _executed(value: Any) -> dict[str, Any]:

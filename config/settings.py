@@ -7,12 +7,15 @@ existing bot's configuration across unchanged. Unset endpoint overrides mean the
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MIN_METRICS_TOKEN_CHARS = 32  # e.g. `openssl rand -hex 16`
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_FAQ = ROOT / "config" / "faq.yaml"
 
@@ -34,6 +37,8 @@ class Settings(BaseSettings):
         "MultiTenant", validation_alias=_env("MicrosoftAppType")
     )
     app_tenant_id: str = Field("", validation_alias=_env("MicrosoftAppTenantId"))
+    # The organisation(s) whose Teams users the bot serves; see `tenants`
+    allowed_tenant_ids: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="ALLOWED_TENANT_IDS")
 
     # Bot Framework endpoints (national clouds and tests set these; unset = public cloud)
     to_channel_from_bot_login_url: str = Field("", validation_alias="TO_CHANNEL_FROM_BOT_LOGIN_URL")
@@ -56,6 +61,15 @@ class Settings(BaseSettings):
     port: int = Field(3978, ge=0, le=65535, validation_alias="PORT")
     max_body_bytes: int = Field(256 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
     max_question_chars: int = Field(2000, gt=0, validation_alias="MAX_QUESTION_CHARS")
+    # A connection sends its request's headers within this of opening (or of its last answer),
+    # and the body within this of its headers, or it is closed. Longer than a reverse proxy's
+    # idle keep-alive (nginx 60 s), so the proxy never reuses a connection the bot is closing.
+    request_timeout_seconds: float = Field(75.0, gt=0, validation_alias="REQUEST_TIMEOUT_SECONDS")
+
+    # Metrics: never on the public listener without a token (ops/metrics.py)
+    metrics_host: str = Field("127.0.0.1", validation_alias="METRICS_HOST")
+    metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias="METRICS_PORT")
+    metrics_token: SecretStr = Field(SecretStr(""), validation_alias="METRICS_TOKEN")
 
     # Storage
     database_url: str = Field("sqlite:///var/bot.db", validation_alias="DATABASE_URL")
@@ -122,7 +136,7 @@ class Settings(BaseSettings):
             raise ValueError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
         return value
 
-    @field_validator("moderator_senders", "staff_mail_domains", "admins", mode="before")
+    @field_validator("moderator_senders", "staff_mail_domains", "admins", "allowed_tenant_ids", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -138,6 +152,37 @@ class Settings(BaseSettings):
             raise ValueError("Graph mail needs GRAPH_CLIENT_SECRET or GRAPH_CERTIFICATE_PATH")
         return self
 
+    @field_validator("allowed_tenant_ids")
+    @classmethod
+    def _tenant_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        wrong = [tenant for tenant in value if not _GUID.fullmatch(tenant)]
+        if wrong:
+            raise ValueError(f"ALLOWED_TENANT_IDS takes Entra tenant ids (GUIDs), not {', '.join(wrong)}")
+        return value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < MIN_METRICS_TOKEN_CHARS:
+            raise ValueError(f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _multi_tenant_needs_allowed_tenants(self) -> Settings:
+        """A MultiTenant app can be installed by any organisation; say which ones it serves."""
+        if self.auth_enabled and not self.tenants:
+            raise ValueError(
+                "MicrosoftAppType=MultiTenant needs ALLOWED_TENANT_IDS: the Entra tenant id(s) of the "
+                "organisation whose colleagues use the bot (comma-separated); activities from any "
+                "other tenant are refused"
+            )
+        return self
+
     @model_validator(mode="after")
     def _single_tenant_needs_tenant(self) -> Settings:
         if self.app_type == "SingleTenant" and self.app_id and not self.app_tenant_id:
@@ -150,6 +195,14 @@ class Settings(BaseSettings):
     def auth_enabled(self) -> bool:
         """Bot Framework JWT validation is on whenever an app id is configured."""
         return bool(self.app_id)
+
+    @property
+    def tenants(self) -> frozenset[str]:
+        """Tenants whose Teams activities are acted on: ALLOWED_TENANT_IDS, else the app's own
+        tenant (MicrosoftAppTenantId). Empty only while auth is off (the Emulator)."""
+        if self.allowed_tenant_ids:
+            return frozenset(self.allowed_tenant_ids)
+        return frozenset({self.app_tenant_id.lower()}) if self.app_tenant_id else frozenset()
 
     @property
     def graph_enabled(self) -> bool:

@@ -8,6 +8,7 @@ a card or message carries.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -85,8 +86,15 @@ class BadRequest(ValueError):
     """Input a host, admin or the CLI gave that cannot be acted on; the message says why."""
 
 
-_EMAIL = re.compile(r"[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"'.]+")
+# An ASCII address: RFC 5322 dot-atoms for the local part, DNS labels for the domain. Anything
+# else (a zero-width space, a Cyrillic look-alike, "eve@x.example;drop") could never be the
+# address Teams reports for a sender, so it would grant nothing while looking as if it did.
+_EMAIL = re.compile(
+    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
+)
 _OBJECT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MAX_PRINCIPAL_CHARS = 254  # the longest address SMTP carries
 
 
 def grantable_role(name: str) -> Role:
@@ -98,12 +106,17 @@ def grantable_role(name: str) -> Role:
 
 
 def principal(who: str) -> str:
-    """A lower-case email address or Entra object id: what `roles_of` compares a sender with."""
-    value = who.strip().lower()
-    if value.startswith("mailto:"):
-        value = value[len("mailto:"):]
-    if not (_EMAIL.fullmatch(value) or _OBJECT_ID.fullmatch(value)):
-        raise BadRequest(f"{who!r} is neither an email address nor an Entra object id.")
+    """What `roles_of` compares a sender with: an ASCII email address or an Entra object id,
+    normalised (NFKC, trimmed, lower-case). BadRequest, naming the problem, for anything else."""
+    value = unicodedata.normalize("NFKC", who).strip().lower()
+    value = value.removeprefix("mailto:")
+    odd = next((char for char in value if not (char.isascii() and char.isprintable())), None)
+    if odd is not None:
+        name = unicodedata.name(odd, "a control character")
+        raise BadRequest(f"{ascii(who)} contains U+{ord(odd):04X} ({name}): give a plain ASCII email "
+                         "address or an Entra object id.")
+    if len(value) > MAX_PRINCIPAL_CHARS or not (_EMAIL.fullmatch(value) or _OBJECT_ID.fullmatch(value)):
+        raise BadRequest(f"{ascii(who)} is neither an email address nor an Entra object id (a GUID).")
     return value
 
 

@@ -2,11 +2,17 @@
 
 Figures that must agree across instances (questions, answers, backlog) are read from the
 database at scrape time; retries and failures are this process's own counters.
+
+The figures are the organisation's (how many questions, how far behind), so they are never on
+the bot's public listener for anyone to read: they are served on a listener of their own
+(METRICS_HOST, METRICS_PORT), or on the bot's listener only with METRICS_TOKEN as a bearer token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hmac
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -15,6 +21,8 @@ from prometheus_client.registry import Collector
 
 from outbox.worker import OutboxWorker
 from store.store import Store
+
+log = logging.getLogger(__name__)
 
 
 class _Snapshot(Collector):
@@ -59,3 +67,40 @@ def metrics_handler(store: Store, worker: OutboxWorker) -> web.Handler:
                             headers={"X-Content-Type-Options": "nosniff"})
 
     return handle
+
+
+def bearer_only(handler: web.Handler, token: str) -> web.Handler:
+    """`handler` for requests that carry `Authorization: Bearer <token>`; 401 for the rest."""
+    expected = f"Bearer {token}".encode()
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return web.Response(status=401, text="a bearer token is needed",
+                                headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        return await handler(request)
+
+    return handle
+
+
+class MetricsListener:
+    """`/metrics`, alone, on its own address: started after the database, stopped before it."""
+
+    def __init__(self, handler: web.Handler, host: str, port: int) -> None:
+        self._handler = handler
+        self._host = host
+        self._port = port
+        self.port: int | None = None  # the port it listens on, once started (METRICS_PORT=0 picks one)
+
+    async def running(self, _: web.Application) -> AsyncIterator[None]:
+        app = web.Application()
+        app.router.add_get("/metrics", self._handler)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+            self.port = runner.addresses[0][1]
+            log.info("metrics on http://%s:%d/metrics", self._host, self.port)
+            yield
+        finally:
+            await runner.cleanup()

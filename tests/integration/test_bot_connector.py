@@ -146,7 +146,9 @@ async def test_the_token_comes_from_the_credentials_botbuilders_connector_client
     settings: dict[str, str], authority: str
 ) -> None:
     """No network: the credentials are compared, not used (MSAL is made on the first token)."""
-    auth = build_authentication(Settings(MicrosoftAppId=APP_ID, MicrosoftAppPassword=APP_PASSWORD, **settings))
+    auth = build_authentication(Settings(
+        MicrosoftAppId=APP_ID, MicrosoftAppPassword=APP_PASSWORD, ALLOWED_TENANT_IDS=TENANT_ID, **settings
+    ))
     identity = ClaimsIdentity(
         {AuthenticationConstants.AUDIENCE_CLAIM: APP_ID, AuthenticationConstants.APP_ID_CLAIM: APP_ID}, True
     )

@@ -40,7 +40,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -1406,6 +1406,7 @@ class FakeChannel:
             "MicrosoftAppId": app_id,
             "MicrosoftAppPassword": app_password,
             "MicrosoftAppType": "SingleTenant" if single_tenant_id else "MultiTenant",
+            "ALLOWED_TENANT_IDS": self.tenant_id,  # the organisation this channel's users are in
             "TO_CHANNEL_FROM_BOT_LOGIN_URL": self.login_url(single_tenant_id),
             "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE": self.oauth_scope,
             "TO_BOT_FROM_CHANNEL_TOKEN_ISSUER": self.channel_issuer,
@@ -1538,6 +1539,12 @@ class FakeChannel:
             self.add_member(user, conversation_id)
         return user
 
+    def new_user_in_tenant(self, name: str, tenant_id: str, *, email: str | None = None) -> TeamsUser:
+        """A user of another organisation (Entra tenant), in the roster with that tenant."""
+        user = replace(self.new_user(name, email=email, in_roster=False), tenant_id=tenant_id)
+        self.add_member(user)
+        return user
+
     def add_member(self, user: TeamsUser, conversation_id: str | None = None) -> None:
         """Make GET members/{user.id} find `user` (in one conversation, or everywhere)."""
         with self._roster_lock:
@@ -1585,6 +1592,15 @@ class FakeChannel:
                 tenant_id=self.tenant_id,
             )
         return self._activities[key]
+
+    def activities_in_tenant(self, tenant_id: str) -> TeamsActivities:
+        """Activity builders for the default bot, as Teams sends them from another tenant."""
+        return TeamsActivities(
+            service_url=self.service_url,
+            app_id=self._require_default_app(),
+            bot_name=self.bot_name,
+            tenant_id=tenant_id,
+        )
 
     def headers_for(
         self, activity: Mapping[str, Any], *, app_id: str | None = None
