@@ -94,7 +94,10 @@ def create_app(settings: Settings) -> web.Application:
             MODERATION_CARD: partial(moderation.refresh_card, deps),
             BOARD_REFRESH: partial(board.refresh_board, deps),
         },
-        retry=RetryPolicy(max_attempts=settings.outbox_max_attempts),
+        retry=RetryPolicy(
+            max_attempts=settings.outbox_max_attempts,
+            give_up_after=timedelta(hours=settings.outbox_give_up_after_hours),
+        ),
         poll_seconds=settings.outbox_poll_seconds,
         lease_seconds=settings.outbox_lease_seconds,
         make_way=requests_first.make_way,

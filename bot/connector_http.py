@@ -87,21 +87,28 @@ class BotConnectorApi:
             await session.close()
 
     async def _call(self, method: str, url: URL, body: dict[str, Any] | None = None) -> Any:
+        """One request; a 401 is tried once more with a new token (see OutgoingToken.refused)."""
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        authorization = await self._token.authorization()
-        if authorization is not None:
-            headers["Authorization"] = authorization
         data = None
         if body is not None:
             data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json; charset=utf-8"
         proxy, proxy_auth = self._proxy(url)
-        async with self._http().request(
-            method, url, data=data, headers=headers, proxy=proxy, proxy_auth=proxy_auth, allow_redirects=False
-        ) as response:
-            content = await response.read()  # read whole, so the connection goes back to the pool
-            if not 200 <= response.status < 300:
-                raise ConnectorRefused(response.status, response.headers)
+        for last_try in (False, True):
+            authorization = await self._token.authorization()
+            if authorization is not None:
+                headers["Authorization"] = authorization
+            async with self._http().request(
+                method, url, data=data, headers=headers, proxy=proxy, proxy_auth=proxy_auth, allow_redirects=False
+            ) as response:
+                content = await response.read()  # read whole, so the connection goes back to the pool
+                status, answer_headers = response.status, response.headers
+            if status == 401 and authorization is not None and not last_try:
+                self._token.refused(authorization)
+                continue
+            if not 200 <= status < 300:
+                raise ConnectorRefused(status, answer_headers)
+            break
         try:
             return json.loads(content) if content else None
         except ValueError:  # done all the same: the body only says what was created

@@ -57,6 +57,12 @@ class CachedAppCredentials(AppCredentials):
             )
         return result["access_token"], float(result.get("expires_in", 0))
 
+    def forget_token(self) -> None:
+        """Drop the cached token for this audience, so the next request asks the authority."""
+        app = self._msal  # made already if a token was refused; no lock, it may be held for HTTP
+        if app is not None:
+            app.remove_tokens_for_client()
+
     def _app(self) -> ConfidentialClientApplication:
         """Made on first use, not with the credentials: MSAL fetches the authority's OpenID
         configuration when it is made, and that belongs with the first token request."""
@@ -143,6 +149,17 @@ class OutgoingToken:
                 self._refreshing = asyncio.create_task(self._refresh(self.credentials))
             await asyncio.shield(self._refreshing)  # a cancelled send does not cancel the refresh
         return self._header
+
+    def refused(self, authorization: str) -> None:
+        """The connector answered 401 to `authorization`: drop that token, here and in MSAL's
+        cache, so the next call asks for a new one. Once per token, however many calls it
+        failed: a header already replaced, or being replaced, is left alone."""
+        if self.credentials is None or authorization != self._header:
+            return
+        if self._refreshing is not None and not self._refreshing.done():
+            return
+        self._refresh_at = float("-inf")
+        self.credentials.forget_token()
 
     async def _refresh(self, credentials: CachedAppCredentials) -> None:
         requested_at = time.monotonic()

@@ -27,7 +27,10 @@ from store.schema import utcnow
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# Transient: every 5xx, and these. A 401 gets here only when a new token was refused too
+# (BotConnectorApi asks for one on the first 401): the connector or the directory is having a
+# bad moment, or the app's secret is being rotated; either way it ends, and the reply waits.
+RETRYABLE_STATUS = frozenset({401, 408, 429})
 PER_CONVERSATION = 1  # one send at a time per conversation: in order, and Teams throttles per conversation
 MAX_THROTTLED_CONVERSATIONS = 10_000
 
@@ -147,7 +150,7 @@ async def _connector_errors(doing: str) -> AsyncIterator[None]:
         yield
     except ConnectorRefused as error:
         message = f"could not {doing}: HTTP {error.status}"
-        if error.status in RETRYABLE_STATUS:
+        if error.status in RETRYABLE_STATUS or error.status >= 500:
             raise RetryLater(message, _retry_after(error.headers)) from error
         raise PermanentFailure(message) from error
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:

@@ -108,7 +108,10 @@ class Settings(BaseSettings):
 
     # Outbox worker
     outbox_poll_seconds: float = Field(1.0, gt=0, validation_alias="OUTBOX_POLL_SECONDS")
+    # Tries of a job whose error looks permanent (not one known to be transient, see outbox.retry)
     outbox_max_attempts: int = Field(12, gt=0, validation_alias="OUTBOX_MAX_ATTEMPTS")
+    # How long transient failures (throttling, 5xx, timeouts, dropped connections) are retried
+    outbox_give_up_after_hours: float = Field(24.0, gt=0, validation_alias="OUTBOX_GIVE_UP_AFTER_HOURS")
     outbox_lease_seconds: float = Field(60.0, gt=0, validation_alias="OUTBOX_LEASE_SECONDS")
 
     # Retention (UK GDPR storage limitation): what is older than this is purged by a background job

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -38,7 +38,7 @@ async def snapshot(store: Store, worker: OutboxWorker) -> list[Metric]:
         by_status = await unit.questions.counts()
         answers = await unit.answers.count()
         backlog, oldest = await unit.outbox.backlog()
-        failed = await unit.outbox.failed()
+        failed = await unit.outbox.failed_by_kind()
     forwarded = by_status.pop("mailed_to_moderators")
     questions = GaugeMetricFamily("cqb_questions", "Questions recorded, by state", labels=["status"])
     for status, count in sorted(by_status.items()):
@@ -54,9 +54,18 @@ async def snapshot(store: Store, worker: OutboxWorker) -> list[Metric]:
         GaugeMetricFamily(
             "cqb_outbox_oldest_pending_seconds", "Age of the oldest job not yet done", value=oldest
         ),
-        GaugeMetricFamily("cqb_outbox_failed", "Outbox jobs that gave up (never delivered)", value=failed),
+        _failed_by_kind(failed, worker.kinds),
         jobs,
     ]
+
+
+def _failed_by_kind(failed: dict[str, int], kinds: Iterable[str]) -> Metric:
+    """Every kind the worker runs, 0 when none failed, so an alert can watch each one."""
+    metric = GaugeMetricFamily("cqb_outbox_failed", "Outbox jobs that gave up (never delivered), by kind",
+                               labels=["kind"])
+    for kind in sorted({*kinds, *failed}):
+        metric.add_metric([kind], failed.get(kind, 0))
+    return metric
 
 
 def metrics_handler(store: Store, worker: OutboxWorker) -> web.Handler:

@@ -98,6 +98,11 @@ class OutboxWorker:
         self._stopping = False
         self.counts: dict[str, int] = {"succeeded": 0, "retried": 0, "failed": 0}
 
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The job kinds this worker runs."""
+        return frozenset(self._handlers)
+
     def wake(self) -> None:
         """Something was enqueued in this process: look now rather than at the next poll."""
         self._wakeup.set()
@@ -193,7 +198,10 @@ class OutboxWorker:
         except Exception as error:
             log.exception("outbox: job %s (%s) raised", first.id, first.kind)
             for job in batch:
-                await self._reschedule(job, f"{type(error).__name__}: {error}", None)
+                if self._retry.exhausted(job.attempts):  # unexpected, so it looks permanent
+                    await self._fail(job, f"gave up after {job.attempts} attempts: {type(error).__name__}: {error}")
+                else:
+                    await self._reschedule(job, f"{type(error).__name__}: {error}", None)
         else:
             if isinstance(handler, batched | rerunnable):
                 self._finished.extend(job.id for job in batch)
@@ -206,17 +214,21 @@ class OutboxWorker:
             self.counts["succeeded"] += 1
 
     async def _reschedule(self, job: Job, reason: str, retry_after: float | None) -> None:
-        # A server that says when to come back (Retry-After) is throttling, not failing: that
-        # attempt is not counted, so a long 429 storm delays the job but never makes it give up.
+        """Try again later, unless the next try would be past the job's time budget.
+
+        A server that says when to come back (Retry-After) is throttling, not failing: that
+        attempt is not counted, so it does not lengthen the backoff of later failures."""
         throttled = retry_after is not None
-        if not throttled and self._retry.exhausted(job.attempts):
-            await self._fail(job, f"gave up after {job.attempts} attempts: {reason}")
-            return
         delay = self._retry.delay(job.attempts, retry_after)
+        now = utcnow()
+        if self._retry.out_of_time(job.created_at, now + timedelta(seconds=delay)):
+            hours = self._retry.give_up_after.total_seconds() / 3600
+            await self._fail(job, f"gave up after {hours:g} h: {reason}")
+            return
         log.warning("outbox: job %s (%s) will retry in %.1fs: %s", job.id, job.kind, delay, reason)
         async with self._store.unit() as unit:
             await unit.outbox.retry(
-                job.id, at=utcnow() + timedelta(seconds=delay), error=reason, count_attempt=not throttled
+                job.id, at=now + timedelta(seconds=delay), error=reason, count_attempt=not throttled
             )
         self.counts["retried"] += 1
         asyncio.get_running_loop().call_later(delay, self._wakeup.set)

@@ -17,7 +17,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.dialect import insert_new, supports_skip_locked
-from store.records import Job
+from store.records import FailedJob, Job
 from store.schema import outbox, utcnow
 
 TODO, DOING, DONE, FAILED = "todo", "doing", "done", "failed"
@@ -54,7 +54,10 @@ class OutboxRepo:
         parameters = {"now": now, "limit": limit, "new_lease_until": now + timedelta(seconds=lease_seconds)}
         rows = (await self._conn.execute(statement, parameters)).all()
         return sorted(
-            (Job(id=r.id, kind=r.kind, payload=json.loads(r.payload), attempts=r.attempts) for r in rows),
+            (
+                Job(id=r.id, kind=r.kind, payload=json.loads(r.payload), attempts=r.attempts, created_at=r.created_at)
+                for r in rows
+            ),
             key=lambda job: job.id,
         )
 
@@ -81,11 +84,40 @@ class OutboxRepo:
             )
         )
 
-    async def failed(self) -> int:
-        """Jobs that gave up: each is something that never reached its recipient."""
-        return (
-            await self._conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == FAILED))
-        ).scalar_one()
+    async def failed_by_kind(self) -> dict[str, int]:
+        """Jobs that gave up, per kind: each is something that never reached its recipient."""
+        rows = await self._conn.execute(
+            select(outbox.c.kind, func.count()).where(outbox.c.status == FAILED).group_by(outbox.c.kind)
+        )
+        return {kind: count for kind, count in rows.all()}
+
+    async def failed_jobs(self) -> list[FailedJob]:
+        """Every job that gave up, oldest first, without its payload."""
+        rows = await self._conn.execute(
+            select(outbox.c.id, outbox.c.kind, outbox.c.updated_at, outbox.c.attempts, outbox.c.last_error)
+            .where(outbox.c.status == FAILED)
+            .order_by(outbox.c.id)
+        )
+        return [FailedJob(r.id, r.kind, r.updated_at, r.attempts, r.last_error) for r in rows.all()]
+
+    async def statuses(self, job_ids: Sequence[int]) -> dict[int, str]:
+        """The status of each of these jobs that exists."""
+        rows = await self._conn.execute(select(outbox.c.id, outbox.c.status).where(outbox.c.id.in_(list(job_ids))))
+        return {job_id: status for job_id, status in rows.all()}
+
+    async def requeue_failed(self, job_ids: Sequence[int] | None) -> list[int]:
+        """Put failed jobs (these, or all with None) back to run now, as if just queued: no
+        attempts, and a retry budget that starts again. Returns the ids re-queued."""
+        now = utcnow()
+        statement = update(outbox).where(outbox.c.status == FAILED)
+        if job_ids is not None:
+            statement = statement.where(outbox.c.id.in_(list(job_ids)))
+        rows = await self._conn.execute(
+            statement.values(
+                status=TODO, attempts=0, run_after=now, lease_until=None, created_at=now, updated_at=now
+            ).returning(outbox.c.id)
+        )
+        return sorted(rows.scalars().all())
 
     async def backlog(self) -> tuple[int, float]:
         """(jobs not yet done, age in seconds of the oldest of them): what /metrics shows."""
@@ -127,5 +159,5 @@ def _claim_statement(skip_locked: bool) -> Any:
         update(outbox)
         .where(outbox.c.id.in_(candidates.scalar_subquery()))
         .values(status=DOING, attempts=outbox.c.attempts + 1, lease_until=bindparam("new_lease_until"), updated_at=now)
-        .returning(outbox.c.id, outbox.c.kind, outbox.c.payload, outbox.c.attempts)
+        .returning(outbox.c.id, outbox.c.kind, outbox.c.payload, outbox.c.attempts, outbox.c.created_at)
     )

@@ -81,6 +81,18 @@ class Job:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    created_at: datetime  # when it was queued (or re-queued by `cli.py outbox retry`): its retry budget starts then
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A job that gave up, as an operator sees it: no payload (it holds personal data)."""
+
+    id: int
+    kind: str
+    failed_at: datetime
+    attempts: int
+    last_error: str | None
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,16 @@
 """The bot's own calls to the Bot Connector (bot.connector_http), against the fake channel.
 
 What is new there and not covered end to end: the outgoing token held in memory and refreshed
-shortly before it expires, one refresh for many sends, the Retry-After header as an HTTP date,
-ids quoted in the path exactly as botbuilder's msrest client quoted them, and the token coming
-from the very credentials botbuilder's connector factory uses.
+shortly before it expires, one refresh for many sends, a refused (401) token dropped and
+replaced once, the Retry-After header as an HTTP date, ids quoted in the path exactly as
+botbuilder's msrest client quoted them, the token coming from the very credentials botbuilder's
+connector factory uses, and replies queued in the outbox outliving a connector outage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from email.utils import format_datetime
@@ -22,8 +24,12 @@ from botframework.connector.auth import AuthenticationConstants, ClaimsIdentity,
 from bot.auth import build_authentication
 from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
 from config.settings import Settings
+from handlers.replies import TEAMS_SEND, enqueue_reply
 from outbox.errors import RetryLater
+from outbox.retry import RetryPolicy
+from outbox.worker import OutboxWorker
 from store.schema import utcnow
+from store.store import Store
 from tests.support.channel import FakeChannel
 
 APP_ID = "5d1c0a8e-0000-4000-8000-0000000c0a11"
@@ -82,6 +88,77 @@ async def test_the_token_is_kept_until_shortly_before_it_expires_and_refreshed_o
     posts = channel.connector.posts()
     assert len(posts) == 15 and all(post.auth.valid for post in posts)
     assert len({post.authorization for post in posts}) == 2
+
+
+async def test_a_refused_token_is_dropped_and_one_new_token_serves_every_refused_send(
+    channel: FakeChannel, connector: TeamsConnector
+) -> None:
+    """After a secret rotation the connector refuses the token the bot holds (401): the bot
+    forgets it (in memory and in MSAL's cache), asks for one new token for all the sends it
+    refused, and sends each of them again, once."""
+    sender = TeamsSender(connector)
+    where = [address(channel) for _ in range(5)]
+    await sender.send({"address": where[0], "message": notice("before")})
+    channel.connector.revoke_tokens()
+
+    await asyncio.gather(*(sender.send({"address": a, "message": notice(f"after {n}")}) for n, a in enumerate(where)))
+    assert channel.aad.token_request_count == 2
+    refused = channel.connector.recorded(ok=False)
+    assert 1 <= len(refused) <= 5 and {(r.status, r.auth.reason) for r in refused} == {(401, "token revoked")}
+    posts = channel.connector.posts()
+    assert sorted(post.text for post in posts) == ["after 0", "after 1", "after 2", "after 3", "after 4", "before"]
+    assert all(post.auth.valid for post in posts)
+
+
+async def test_a_token_refused_even_when_new_is_retried_later_not_dropped(
+    channel: FakeChannel, connector: TeamsConnector
+) -> None:
+    """401 to a token just issued too: transient (the connector or the directory having a bad
+    moment), so the reply goes back to the outbox rather than being given up."""
+    channel.connector.fail_next(2, status=401)
+    with pytest.raises(RetryLater):
+        await TeamsSender(connector).send({"address": address(channel), "message": notice("hello")})
+    assert [r.status for r in channel.connector.recorded()] == [401, 401]
+    assert channel.aad.token_request_count == 2
+
+
+async def test_replies_outlive_an_outage_and_a_burst_of_401s_and_arrive_once_when_it_ends(
+    channel: FakeChannel, connector: TeamsConnector, store: Store
+) -> None:
+    """Thirty minutes of 503 without Retry-After, then dropped connections and 401s, with the
+    outbox's real backoff scaled down 500 times (1 s -> 2 ms, the 5-minute cap -> 0.6 s, the
+    outage -> 3.6 s): no reply gives up, each arrives once when the fault ends."""
+    scale = 1 / 500
+    worker = OutboxWorker(
+        store,
+        {TEAMS_SEND: TeamsSender(connector).send},
+        retry=RetryPolicy(base_seconds=1 * scale, max_seconds=300 * scale),  # 12 attempts, 24 h
+        poll_seconds=0.05,
+        lease_seconds=30,
+    )
+    store.after_enqueue = worker.wake
+    channel.connector.revoke_tokens()  # whatever token the bot had is refused too
+    outage_ends = time.monotonic() + 30 * 60 * scale
+    channel.connector.fail_for(30 * 60 * scale, status=503)
+    channel.connector.drop_next(5)
+    channel.connector.fail_next(10, status=401)
+    running = asyncio.create_task(worker.run())
+    async with store.unit() as unit:
+        for n in range(10):
+            await enqueue_reply(unit.outbox, address=address(channel), reply_to_id=None,
+                                message=notice(f"reply {n}"), dedupe_key=f"reply:{n}")
+    try:
+        await channel.connector.wait_for(10, timeout=30)
+        await asyncio.sleep(0.5)  # a second copy of any of them would come now
+    finally:
+        await worker.stop()
+        await running
+    posts = channel.connector.posts()
+    assert sorted(post.text for post in posts) == [f"reply {n}" for n in range(10)]
+    assert posts[0].received_at > outage_ends
+    statuses = [r.status for r in channel.connector.recorded(ok=False)]
+    assert statuses.count(503) >= 10 and statuses.count(None) == 5 and statuses.count(401) >= 10
+    assert worker.counts["failed"] == 0
 
 
 async def test_a_retry_after_date_holds_the_conversation_back_until_then(

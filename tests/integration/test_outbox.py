@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import timedelta
 from typing import Any
 
 from outbox.errors import PermanentFailure, RetryLater
@@ -18,7 +19,10 @@ def _worker(store: Store, handlers: dict[str, Any], **options: Any) -> OutboxWor
     worker = OutboxWorker(
         store,
         handlers,
-        retry=RetryPolicy(base_seconds=0.05, max_seconds=0.2, max_attempts=options.pop("max_attempts", 5)),
+        retry=RetryPolicy(
+            base_seconds=0.05, max_seconds=0.2, max_attempts=options.pop("max_attempts", 5),
+            give_up_after=options.pop("give_up_after", timedelta(hours=24)),
+        ),
         poll_seconds=0.05,
         lease_seconds=options.pop("lease_seconds", 30.0),
         **options,
@@ -101,19 +105,19 @@ async def test_a_long_throttling_storm_delays_a_job_but_never_fails_it(store: St
     assert worker.counts == {"succeeded": 1, "retried": 10, "failed": 0}
 
 
-async def test_permanent_failures_and_exhausted_retries_stop(store: Store) -> None:
+async def test_permanent_failures_stop_at_once_and_unexpected_errors_after_max_attempts(store: Store) -> None:
     calls: list[str] = []
 
     async def broken(payload: dict[str, Any]) -> None:
         calls.append(payload["how"])
         if payload["how"] == "permanent":
             raise PermanentFailure("403 from the connector: the bot was removed")
-        raise RetryLater("503")
+        raise KeyError("a bug")
 
     worker = _worker(store, {"broken": broken}, max_attempts=3)
     task = asyncio.create_task(worker.run())
     await _enqueue(store, "broken", "p", how="permanent")
-    await _enqueue(store, "broken", "t", how="transient")
+    await _enqueue(store, "broken", "b", how="bug")
     await _enqueue(store, "unknown-kind", "u")
     for _ in range(200):
         if worker.counts["failed"] == 3:
@@ -122,9 +126,38 @@ async def test_permanent_failures_and_exhausted_retries_stop(store: Store) -> No
     await worker.stop()
     await task
     assert calls.count("permanent") == 1
-    assert calls.count("transient") == 3
+    assert calls.count("bug") == 3
     assert worker.counts["failed"] == 3
     assert (await _status(store))["backlog"] == 0
+
+
+async def test_transient_failures_are_retried_past_max_attempts_until_the_time_budget(store: Store) -> None:
+    """An outage is not counted in attempts: the job keeps trying (backing off) for as long as
+    its budget lasts, and gives up only when its next try would be past it."""
+    tries: list[float] = []
+
+    async def outage(_: dict[str, Any]) -> None:
+        tries.append(time.monotonic())
+        raise RetryLater("could not send a Teams message: HTTP 503")
+
+    worker = _worker(store, {"outage": outage}, max_attempts=3, give_up_after=timedelta(seconds=1.5))
+    task = asyncio.create_task(worker.run())
+    queued = time.monotonic()
+    await _enqueue(store, "outage", "only")
+    for _ in range(100):
+        if worker.counts["failed"]:
+            break
+        await asyncio.sleep(0.05)
+    await worker.stop()
+    await task
+    assert worker.counts["failed"] == 1
+    assert len(tries) > 3  # more than OUTBOX_MAX_ATTEMPTS
+    # the last try comes less than one backoff (0.2 s here) before the budget ends
+    assert 1.5 - 0.2 <= tries[-1] - queued < 1.5 + 0.5
+    async with store.unit() as unit:
+        [failed] = await unit.outbox.failed_jobs()
+    assert failed.kind == "outage" and failed.last_error is not None
+    assert failed.last_error.startswith("gave up after ") and failed.last_error.endswith(": HTTP 503")
 
 
 async def test_a_crashed_workers_jobs_come_back_when_the_lease_runs_out(store: Store) -> None:

@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import random
 import secrets
 import ssl
 import tempfile
@@ -231,10 +232,12 @@ class _Fault:
     retry_after: float | str | None  # a string goes out as it is (an HTTP date)
     kinds: frozenset[str] | None  # None: any request
     body: Any
+    until: float | None = None  # monotonic deadline: an outage that answers every match until then
 
 
 class _FaultScript:
-    """FIFO of scripted faults; each matching request consumes one."""
+    """FIFO of scripted faults; each matching request consumes one (an outage, none: it lasts
+    until its deadline)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -248,8 +251,12 @@ class _FaultScript:
 
     def take(self, kind: str) -> _Fault | None:
         with self._lock:
+            now = time.monotonic()
+            self._faults = [f for f in self._faults if f.until is None or f.until > now]
             for fault in self._faults:
                 if fault.kinds is None or kind in fault.kinds:
+                    if fault.until is not None:
+                        return fault
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._faults.remove(fault)
@@ -257,8 +264,13 @@ class _FaultScript:
         return None
 
     def pending(self) -> int:
+        """Count-based faults not yet used (outages are not counted)."""
         with self._lock:
-            return sum(f.remaining for f in self._faults)
+            return sum(f.remaining for f in self._faults if f.until is None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
 
 
 def _fault_response(fault: _Fault, default_body: Any) -> web.Response:
@@ -732,6 +744,8 @@ class FakeAad:
         self.kid = _kid_for(self.signing_key)
         #: Seconds the access tokens it issues live (their exp and the response's expires_in).
         self.token_lifetime = 3600
+        #: The `uti` (token id) of every access token issued, so a connector can revoke them.
+        self.issued: set[str] = set()
 
     # configuration ---------------------------------------------------------------
 
@@ -786,6 +800,8 @@ class FakeAad:
             "ver": "1.0",
             "uti": secrets.token_urlsafe(16),
         }
+        with self._apps_lock:
+            self.issued.add(claims["uti"])
         return jwt.encode(claims, self.signing_key, algorithm="RS256", headers={"kid": self.kid})
 
     def check_token(self, authorization: str | None, *, audience: str) -> TokenCheck:
@@ -1002,6 +1018,10 @@ class FakeConnector:
         self._ids_lock = threading.Lock()
         #: Answer requests without a valid AAD token with 401 (like the real service).
         self.enforce_auth = True
+        #: Seconds (low, high) each activity write takes to answer, drawn uniformly: the real
+        #: connector takes tens to hundreds of milliseconds, the window a crash can fall in.
+        self.latency: tuple[float, float] = (0.0, 0.0)
+        self._revoked: frozenset[str] = frozenset()
 
     # scripting -----------------------------------------------------------------
 
@@ -1021,6 +1041,26 @@ class FakeConnector:
         self._faults.add(
             _Fault(count, status, retry_after, None if kinds is None else frozenset(kinds), body)
         )
+
+    def fail_for(
+        self, seconds: float, *, status: int | None = 503, kinds: Collection[str] | None = ACTIVITY_WRITES
+    ) -> None:
+        """An outage: for `seconds`, answer every request of `kinds` with `status` and no
+        Retry-After (None: drop the connection), however often the bot tries."""
+        self._faults.add(
+            _Fault(1, status, None, None if kinds is None else frozenset(kinds), None,
+                   until=time.monotonic() + seconds)
+        )
+
+    def clear_faults(self) -> None:
+        """End every scripted fault and outage now."""
+        self._faults.clear()
+
+    def revoke_tokens(self) -> None:
+        """Refuse (401) every token the authority has issued so far, as after a secret or key
+        rotation: only a token requested from now on is accepted."""
+        with self._owner.aad._apps_lock:
+            self._revoked = frozenset(self._owner.aad.issued)
 
     def drop_next(self, count: int = 1, *, kinds: Collection[str] | None = ACTIVITY_WRITES) -> None:
         """Close the connection without a response for the next `count` matching requests."""
@@ -1132,6 +1172,11 @@ class FakeConnector:
                 body = None
         authorization = request.headers.get("Authorization")
         auth = self._owner.aad.check_token(authorization, audience=self._owner.oauth_scope)
+        if auth.valid and auth.claims is not None and auth.claims.get("uti") in self._revoked:
+            auth = TokenCheck(False, "token revoked", auth.claims)
+        low, high = self.latency
+        if high > 0 and kind in ACTIVITY_WRITES:
+            await asyncio.sleep(random.uniform(low, high))
 
         def record(status: int | None, response: Any = None, created: str | None = None) -> None:
             self.requests.append(
