@@ -278,31 +278,100 @@ def _subject_email(_: click.Context, __: click.Parameter, value: str) -> str:
         raise click.BadParameter(str(error)) from None
 
 
+def _settings() -> Any:
+    """The bot's settings from the environment, for commands that act as the bot does;
+    invalid settings are exit 2 with every problem listed."""
+    from pydantic import ValidationError
+
+    from config.settings import load_settings
+
+    try:
+        return load_settings()
+    except ValidationError as error:
+        click.echo(f"Error: invalid settings:\n{error}", err=True)
+        sys.exit(2)
+
+
+def _with_kept_mail(settings: Any, mailbox: bool, work: Callable[[Any, list[Any]], Awaitable[T]]) -> Callable[[Any], Awaitable[T]]:
+    """`work(store, kept)` with the places mail about people is kept: the `.eml` folder, and
+    with `mailbox` the shared mailbox through Graph (its client closed afterwards)."""
+    from mail.eml import EmlOutbox
+    from mail.graph import GraphClient, SharedMailbox
+
+    async def run(store: Any) -> T:
+        graph = None
+        if mailbox:
+            from app import graph_config  # app loads the FAQ model's libraries: only when needed
+
+            graph = GraphClient(graph_config(settings))
+        kept: list[Any] = [EmlOutbox(settings.mail_outbox_dir, settings.mailbox_address)]
+        try:
+            return await work(store, kept + ([SharedMailbox(graph)] if graph else []))
+        finally:
+            if graph is not None:
+                await graph.aclose()
+
+    return run
+
+
+def _run_over_mail(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    from mail.base import MailSearchFailed
+
+    try:
+        return _with_store(database_url, work)
+    except MailSearchFailed as error:
+        click.echo(f"Error: {error}; nothing was changed", err=True)
+        sys.exit(1)
+
+
 @subject.command("export")
 @click.option("--user", "email", required=True, callback=_subject_email, help="The person's email address.")
 @_database_url
 def subject_export(email: str, database_url: str) -> None:
-    """Print, as JSON, everything held about the person (questions, answers, roles, audit...)."""
+    """Print, as JSON, everything held about the person (questions, answers, roles, audit...),
+    and the mail files and (with Graph) shared-mailbox messages that concern them."""
     from handlers.subjects import export_subject
 
-    data = _with_store(database_url, lambda store: export_subject(store, email))
+    settings = _settings()
+    data = _run_over_mail(database_url, _with_kept_mail(
+        settings, settings.graph_enabled, lambda store, kept: export_subject(store, email, kept)))
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 @subject.command("erase")
 @click.option("--user", "email", required=True, callback=_subject_email, help="The person's email address.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--mailbox", is_flag=True, help="Also delete the shared mailbox's messages about them (Graph).")
 @_database_url
-def subject_erase(email: str, yes: bool, database_url: str) -> None:
-    """Delete the person's questions and identity; name them "erased" in others' records."""
+def subject_erase(email: str, yes: bool, mailbox: bool, database_url: str) -> None:
+    """Delete the person's questions and identity, and the mail files (with --mailbox, the
+    shared-mailbox messages) about them; name them "erased" in others' records."""
     from handlers.subjects import erase_subject
 
+    settings = _settings()
+    if mailbox and not settings.graph_enabled:
+        raise click.BadParameter("needs Graph mail settings (SHARED_MAILBOX, GRAPH_...)", param_hint="--mailbox")
     if not yes:
         click.confirm(f"Erase everything held about {email}? This cannot be undone", abort=True)
-    done = _with_store(database_url, lambda store: erase_subject(store, email))
-    click.echo(f"erased {email}:" if any(done.values()) else f"nothing held about {email}; nothing changed:")
-    for what, count in done.items():
+    erasure = _run_over_mail(database_url, _with_kept_mail(
+        settings, mailbox, lambda store, kept: erase_subject(store, email, kept)))
+    changed = any(erasure.done.values()) or erasure.mail_deleted
+    click.echo(f"erased {email}:" if changed else f"nothing held about {email}; nothing changed:")
+    for what, count in erasure.done.items():
         click.echo(f"  {what}: {count}")
+    click.echo(f"  mail_deleted: {len(erasure.mail_deleted)}")
+    for kept in erasure.mail_deleted:
+        click.echo(f"    {kept.where}: {kept.subject} ({kept.id})")
+    if settings.graph_enabled and not mailbox:
+        click.echo("the shared mailbox was not searched: add --mailbox to delete its messages about them")
+    problems = [f"could not delete from the {kept.where}: {kept.subject} ({kept.id})" for kept in erasure.mail_left]
+    problems += erasure.problems
+    if not erasure.wal_truncated:
+        problems.append("the database's write-ahead log is still in use and may hold erased data: run erase again")
+    for problem in problems:
+        click.echo(f"Error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
 
 
 # Live events: roles and events, over the same handlers the bot's Teams commands use. ----------

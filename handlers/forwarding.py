@@ -65,7 +65,8 @@ def compose_forward(
         preview = preview[: SUBJECT_PREVIEW_CHARS - 1].rstrip() + "…"
     context = {"q": question, "contact": contact, "near_misses": near_misses, "rejected": rejected}
     return OutgoingMail(
-        key=f"forward:{question.id}",
+        # the number and the moment it was asked: a mail key no other question can ever have
+        key=f"forward:{question.id}:{question.created_at:%Y%m%dT%H%M%S%f}",
         to=(moderators,),
         subject=f"[{question.ref}] {preview}",
         text=templates.get_template("forward.txt.j2").render(context),

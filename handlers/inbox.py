@@ -99,6 +99,9 @@ async def _decide(
             if not answered:
                 return "ignored", f"{question.ref} cannot take an answer now", question.id
             return "answer", None, question.id
+        number = question_ref(mail.subject)
+        if number is not None:  # numbers are never reused, so this one's question is gone
+            return "ignored", f"a reply to Q-{number}, which is no longer held (erased or purged)", None
     if _is_reply(mail):
         return "ignored", "a reply that answers no question, or not from a moderator", None
     if not policy.is_staff(sender):

@@ -52,3 +52,33 @@ class MailTransport(Protocol):
     """Sends mail. Raises `outbox.errors.RetryLater` for throttling and transient failures."""
 
     async def send(self, mail: OutgoingMail) -> SentMail: ...
+
+
+class MailSearchFailed(Exception):
+    """The kept mail (a folder, the shared mailbox) could not be searched just now."""
+
+
+@dataclass(frozen=True)
+class MailTrail:
+    """How the bot recognises one person's mail among the mail it keeps (`.eml` files, the
+    shared mailbox), by its own references: the Message-IDs it stored (forwards of their
+    questions, the mails they sent), the mailbox conversations their questions were in, their
+    questions' `[Q-n]` numbers, and, in the bot's own files, what it wrote about them."""
+
+    message_ids: tuple[str, ...] = ()
+    conversation_ids: tuple[str, ...] = ()
+    question_ids: tuple[int, ...] = ()
+    texts: tuple[str, ...] = ()  # their address, names and question texts
+
+    def __bool__(self) -> bool:
+        return bool(self.message_ids or self.conversation_ids or self.question_ids or self.texts)
+
+
+@dataclass(frozen=True)
+class KeptMail:
+    """One mail the bot keeps that concerns a person: a `.eml` file or a mailbox message."""
+
+    where: str  # "mail file" or "shared mailbox"
+    id: str  # the file name, or the message's Graph id
+    subject: str
+    internet_message_id: str | None = None

@@ -8,6 +8,7 @@ so a retried send finds the file and sends nothing twice.
 from __future__ import annotations
 
 import asyncio
+import html
 import os
 import re
 from email import policy
@@ -16,15 +17,19 @@ from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.parser import BytesHeaderParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from datetime import datetime
 from pathlib import Path
 
-from mail.base import OutgoingMail, SentMail
+from mail.base import KeptMail, MailSearchFailed, MailTrail, OutgoingMail, SentMail
 from store.schema import utcnow
 
 KEY_HEADER = "X-Bot-Key"
+MAIL_FILE = "mail file"
+#: Shorter texts (a one-word question) would match other people's mail by chance.
+MIN_TEXT_CHARS = 6
+_THREAD_HEADERS = ("Message-ID", "In-Reply-To", "References")
 _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
 _CRLF = policy.compat32.clone(linesep="\r\n")
@@ -43,20 +48,61 @@ class EmlOutbox:
         questions and names, so they are kept no longer than the database keeps its rows."""
         return await asyncio.to_thread(self._expire, before.timestamp(), dry_run)
 
+    async def find(self, trail: MailTrail) -> list[KeptMail]:
+        """The mail files that concern a person: in a thread the trail names, or mentioning
+        their address, a name or a question of theirs anywhere in headers or bodies (decoded,
+        since names and non-ASCII text are encoded in the file)."""
+        return await asyncio.to_thread(self._find, trail)
+
+    async def delete(self, found: list[KeptMail]) -> list[KeptMail]:
+        """Delete these mail files; returns the ones that could not be deleted."""
+        return await asyncio.to_thread(self._delete, found)
+
     def path_for(self, key: str) -> Path:
         return self._directory / (re.sub(r"[^A-Za-z0-9_.-]+", "-", key) + ".eml")
 
     def _expire(self, before: float, dry_run: bool) -> int:
-        if not self._directory.is_dir():
-            return 0
-        expired = [
-            path for path in self._directory.iterdir()
-            if path.name.endswith((".eml", ".eml.partial")) and path.stat().st_mtime < before
-        ]
+        expired = [path for path in self._mail_files() if path.stat().st_mtime < before]
         if not dry_run:
             for path in expired:
                 path.unlink(missing_ok=True)
         return len(expired)
+
+    def _mail_files(self) -> list[Path]:
+        if not self._directory.is_dir():
+            return []
+        return sorted(path for path in self._directory.iterdir() if path.name.endswith((".eml", ".eml.partial")))
+
+    def _find(self, trail: MailTrail) -> list[KeptMail]:
+        if not trail:
+            return []
+        message_ids = set(trail.message_ids)
+        texts = {_folded(text) for text in trail.texts if len(text.strip()) >= MIN_TEXT_CHARS}
+        found: list[KeptMail] = []
+        for path in self._mail_files():
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue  # expired or erased meanwhile
+            except OSError as error:
+                raise MailSearchFailed(f"could not read the mail file {path}: {error}") from None
+            message = BytesParser(policy=policy.default).parsebytes(data)
+            threads = {ref for name in _THREAD_HEADERS for ref in str(message.get(name, "")).split()}
+            if threads & message_ids or any(text in _readable(message, data) for text in texts):
+                found.append(
+                    KeptMail(MAIL_FILE, path.name, str(message.get("Subject", "")), message.get("Message-ID"))
+                )
+        return found
+
+    def _delete(self, found: list[KeptMail]) -> list[KeptMail]:
+        left: list[KeptMail] = []
+        for mail in found:
+            path = self._directory / mail.id
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                left.append(mail)
+        return left
 
     def _write(self, mail: OutgoingMail) -> SentMail:
         path = self.path_for(mail.key)
@@ -73,6 +119,20 @@ class EmlOutbox:
             os.fsync(out.fileno())
         os.replace(partial, path)
         return SentMail(message_id)
+
+
+def _readable(message: Message, data: bytes) -> str:
+    """Everything a person could read in a mail file, decoded and folded for searching."""
+    parts = [data.decode("utf-8", "replace"), *(str(value) for value in message.values())]
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            content = part.get_content()  # type: ignore[attr-defined]
+            parts.append(html.unescape(content) if part.get_content_subtype() == "html" else content)
+    return _folded(" ".join(parts))
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def _compose(mail: OutgoingMail, *, sender: str, message_id: str) -> bytes:

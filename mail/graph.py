@@ -11,19 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.utils import parseaddr
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
 from O365.utils.utils import ApiComponent
 
-from mail.base import OutgoingMail, SentMail
+from mail.base import KeptMail, MailSearchFailed, MailTrail, OutgoingMail, SentMail
 from mail.graph_auth import (
     GraphConnection,
     GraphProtocol,
@@ -374,3 +376,72 @@ class GraphMailTransport:
         ).get("value", [])
         received = [m for m in found if not m.get("isDraft")]
         return str(received[0]["id"]) if received else None
+
+
+SHARED_MAILBOX = "shared mailbox"
+_FOUND_FIELDS = "id,subject,internetMessageId,conversationId"
+_FOUND_PER_QUERY = "100"
+
+
+class SharedMailbox:
+    """The shared mailbox's messages about one person (for `cli.py subject`), found only by
+    the bot's own references: the Message-IDs it stored, the conversations those messages and
+    the person's mailed questions are in, and the `[Q-n]` subject token of their questions."""
+
+    def __init__(self, client: GraphClient) -> None:
+        self.client = client
+
+    async def find(self, trail: MailTrail) -> list[KeptMail]:
+        return await self.client.run(self._find, trail)
+
+    async def delete(self, found: list[KeptMail]) -> list[KeptMail]:
+        """Delete each message for good (`permanentDelete`: not to Deleted Items, where
+        moderators could still read it); returns those that could not be deleted."""
+        return await self.client.run(self._delete, found)
+
+    def _find(self, trail: MailTrail) -> list[KeptMail]:
+        found: dict[str, dict[str, Any]] = {}
+        for message_id in trail.message_ids:
+            self._add(found, self._list({"$filter": f"internetMessageId eq {odata_quote(message_id)}"}))
+        conversations = set(trail.conversation_ids) | {
+            str(message["conversationId"]) for message in found.values() if message.get("conversationId")
+        }
+        for conversation_id in sorted(conversations):
+            self._add(found, self._list({"$filter": f"conversationId eq {odata_quote(conversation_id)}"}))
+        for number in trail.question_ids:
+            # the search narrows, the exact token decides ([Q-4] is not [Q-42])
+            token = re.compile(rf"\[\s*Q-{number}\s*\]", re.IGNORECASE)
+            matches = self._list({"$search": f'"subject:Q-{number}"'})
+            self._add(found, [message for message in matches if token.search(str(message.get("subject", "")))])
+        return [
+            KeptMail(SHARED_MAILBOX, message["id"], str(message.get("subject", "")), message.get("internetMessageId"))
+            for message in found.values()
+        ]
+
+    def _list(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        client = self.client
+        query = {**params, "$select": _FOUND_FIELDS, "$top": _FOUND_PER_QUERY}
+        try:
+            result = client.with_retries("find mail", partial(client.request, "get", client.url("/messages"), params=query))
+        except (GraphError, RetryLater) as exc:
+            raise MailSearchFailed(f"could not search the shared mailbox: {exc}") from None
+        return list(result.get("value", []))
+
+    @staticmethod
+    def _add(found: dict[str, dict[str, Any]], messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            found.setdefault(str(message["id"]), message)
+
+    def _delete(self, found: list[KeptMail]) -> list[KeptMail]:
+        client = self.client
+        left: list[KeptMail] = []
+        for mail in found:
+            url = client.url(f"/messages/{quote(mail.id, safe='')}/permanentDelete")
+            try:
+                client.with_retries("delete mail", partial(client.request, "post", url))
+            except GraphError as exc:
+                if exc.status != 404:  # 404: already gone
+                    left.append(mail)
+            except RetryLater:
+                left.append(mail)
+        return left

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ POSTGRES_POOL_SIZE = 10
 POSTGRES_POOL_OVERFLOW = 10
 SQLITE_LOCK_WAIT_SECONDS = 10.0  # for another process (cli.py) writing to the same file
 SQLITE_POOL_WAIT_SECONDS = 120.0  # a transaction waits this long for the one connection
+SQLITE_CHECKPOINT_WAIT_SECONDS = 10.0  # for readers and writers (any process) to let the WAL go
 
 
 def async_url(database_url: str) -> URL:
@@ -105,8 +107,38 @@ def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows are overwritten with zeros, not only unlinked: an erased person's name
+        # and questions must not stay readable in the file's free space (UK GDPR article 17).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         begin_immediate(connection, SQLITE_LOCK_WAIT_SECONDS)
+
+
+async def truncate_wal(engine: AsyncEngine) -> bool:
+    """Copy SQLite's write-ahead log into the database and empty the log file; True once done
+    (always, on PostgreSQL, which has no such file).
+
+    The WAL keeps old versions of pages, and reuses the file from the start rather than
+    shrinking it, so rows just erased or purged stay readable in `-wal` until it is truncated.
+    A checkpoint cannot finish while another connection (the running bot, `cli.py`) is
+    writing or reading an older snapshot; it is tried again until SQLITE_CHECKPOINT_WAIT_SECONDS.
+    """
+    if not is_sqlite(engine):
+        return True
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SQLITE_CHECKPOINT_WAIT_SECONDS
+    while True:
+        # the connection is given back between tries: in the bot it is the only one
+        async with engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            cursor = await raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = (await cursor.fetchone())[0]
+            await cursor.close()
+        if not busy:
+            return True
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.05)

@@ -50,6 +50,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+#: Tables whose numbers people see or mail carries (Q-42, E-3, an answer's mail key): SQLite's
+#: AUTOINCREMENT never hands out a number again, even after the newest rows were erased or
+#: purged (without it SQLite reuses the highest number). PostgreSQL's sequences never do.
+NEVER_REUSED = {"sqlite_autoincrement": True}
+
 questions = Table(
     "questions",
     metadata,
@@ -84,6 +89,7 @@ questions = Table(
     Column("dismissed_reason", Text),
     Column("merged_into", Integer, ForeignKey("questions.id", ondelete="SET NULL")),
     Column("moderation_card_id", String(256)),
+    **NEVER_REUSED,
 )
 Index("ix_questions_asker_aad_id", questions.c.asker_aad_id)
 Index("ix_questions_event_id", questions.c.event_id)
@@ -146,6 +152,7 @@ answers = Table(
     # What made this answer (a moderator's mail, a card action): the same source answers once.
     Column("source_key", String(998), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
+    **NEVER_REUSED,
 )
 Index("ix_answers_question_id", answers.c.question_id)
 
@@ -191,6 +198,7 @@ events = Table(
     # The Teams delivery whose "open event" command opened it (NULL from the CLI): a redelivered
     # command finds its event instead of opening a second one.
     Column("source_key", String(600), unique=True),
+    **NEVER_REUSED,
 )
 
 roles = Table(

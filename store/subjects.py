@@ -65,6 +65,11 @@ class Subject:
     user_ids: tuple[str, ...]  # Teams user ids (29:...) their questions came from
     names: tuple[str, ...]
     question_ids: tuple[int, ...]
+    question_texts: tuple[str, ...] = ()
+    #: Mail the bot keeps about them: forwards of their questions and the mails they sent
+    #: (Message-IDs), and the mailbox conversations their mailed questions are in.
+    message_ids: tuple[str, ...] = ()
+    conversation_ids: tuple[str, ...] = ()
 
     @property
     def principals(self) -> tuple[str, ...]:
@@ -121,11 +126,27 @@ class SubjectRepo:
         )
         rows = (
             await self._conn.execute(
-                select(questions.c.id, questions.c.source, questions.c.asker_id, questions.c.asker_name)
+                select(
+                    questions.c.id,
+                    questions.c.source,
+                    questions.c.asker_id,
+                    questions.c.asker_name,
+                    questions.c.text,
+                    questions.c.forward_message_id,
+                    questions.c.reply_to_id,
+                    questions.c.conversation_id,
+                )
                 .where(mine)
                 .order_by(questions.c.id)
             )
         ).all()
+        mailed = [row for row in rows if row.source == "mail"]
+        mails_sent = await self._conn.execute(
+            select(inbound_mail.c.internet_message_id).where(func.lower(inbound_mail.c.sender) == email)
+        )
+        message_ids = {row.forward_message_id for row in rows if row.forward_message_id}
+        message_ids.update(row.reply_to_id for row in mailed if row.reply_to_id)
+        message_ids.update(mails_sent.scalars())
         names = {row.asker_name for row in rows if row.asker_name}
         if aad_ids:
             names.update(
@@ -137,6 +158,9 @@ class SubjectRepo:
             user_ids=tuple(sorted({row.asker_id for row in rows if row.source == "teams"})),
             names=tuple(sorted(name for name in names if name)),
             question_ids=tuple(row.id for row in rows),
+            question_texts=tuple(row.text for row in rows),
+            message_ids=tuple(sorted(message_ids)),
+            conversation_ids=tuple(sorted({row.conversation_id for row in mailed if row.conversation_id})),
         )
 
     async def export(self, subject: Subject) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import pytest
 
 from handlers.retention import RetentionPolicy, purge_expired
 from store.db import create_engine
+from store.migrate import upgrade
 from store.schema import audit_log, inbound_mail, outbox, people, questions, utcnow
 from store.store import Store
 from tests.e2e.conftest import OFF_TOPIC, Bot, eventually
@@ -232,3 +233,26 @@ async def test_cli_purge_counts_the_old_mail_files_too(database_url: str, tmp_pa
     assert code == 0, err
     assert "  mail files: 1" in out
     assert len(list(folder.iterdir())) == 2
+
+
+async def test_purged_data_is_in_no_byte_of_the_sqlite_files(tmp_path: Path) -> None:
+    """SQLite keeps old pages in its write-ahead log and deleted rows in free space: the purge
+    empties the log, and deleted rows are overwritten (secure_delete), so expired questions
+    cannot be read back from the files."""
+    database = tmp_path / "bot.db"
+    url = f"sqlite:///{database}"
+    await asyncio.to_thread(upgrade, url)
+    engine = create_engine(url)
+    store = Store(engine)
+    try:
+        old = await ask(store, "Is the old depot closing before Easter?", key="teams:a:1", asker_id="29:olive",
+                        aad_id="aad-olive", name="Olive Oldfield")
+        await ask(store, "Is the new depot opening in May?", key="teams:a:2", asker_id="29:rita", name="Rita Recent")
+        await backdate(store, questions, "updated_at", 400, questions.c.id == old)
+        assert (await purge_expired(store, POLICY))["questions"] == 1
+        files = [database, tmp_path / "bot.db-wal", tmp_path / "bot.db-shm"]
+        held = b"".join(path.read_bytes() for path in files if path.exists())
+        assert b"old depot closing" not in held and b"Olive Oldfield" not in held
+        assert b"new depot opening" in held
+    finally:
+        await engine.dispose()

@@ -447,6 +447,8 @@ _KEY_FILTER = re.compile(
     re.IGNORECASE,
 )
 _IMID_FILTER = re.compile(r"^internetMessageId eq '((?:[^']|'')*)'$", re.IGNORECASE)
+_CONVERSATION_FILTER = re.compile(r"^conversationId eq '((?:[^']|'')*)'$", re.IGNORECASE)
+_SUBJECT_SEARCH = re.compile(r'^"subject:([^"]+)"$', re.IGNORECASE)
 _EXPAND = re.compile(r"^singleValueExtendedProperties\(\$filter=(.*)\)$", re.IGNORECASE)
 _EXPAND_ID = re.compile(r"id eq '((?:[^']|'')*)'", re.IGNORECASE)
 
@@ -563,6 +565,10 @@ class GraphServer(_FakeServer):
 
     def inbox(self) -> list[dict[str, Any]]:
         return [self._full(s) for s in self._in_folder("inbox")]
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message still in the mailbox, whatever its folder (Deleted Items included)."""
+        return [self._full(s) for s in sorted(self._messages.values(), key=lambda s: s.version)]
 
     def message(self, imm: str) -> dict[str, Any]:
         return self._full(self._messages[imm])
@@ -741,6 +747,8 @@ class GraphServer(_FakeServer):
         r.add_patch(root + "/messages/{id}", self._patch)
         r.add_post(root + "/messages/{id}/send", self._send)
         r.add_post(root + "/messages/{id}/createReply", self._create_reply)
+        r.add_delete(root + "/messages/{id}", self._delete)
+        r.add_post(root + "/messages/{id}/permanentDelete", self._permanent_delete)
 
     @staticmethod
     async def _body(request: web.Request) -> dict[str, Any]:
@@ -915,7 +923,32 @@ class GraphServer(_FakeServer):
         match = _IMID_FILTER.match(flt.strip())
         if match:
             return stored.data.get("internetMessageId") == _unquote(match.group(1))
+        match = _CONVERSATION_FILTER.match(flt.strip())
+        if match:
+            return stored.data.get("conversationId") == _unquote(match.group(1))
         raise _http_error(400, "ErrorInvalidUrlQueryFilter", f"Unsupported $filter: {flt}")
+
+    @staticmethod
+    def _matches_search(stored: _Stored, search: str | None) -> bool:
+        """`$search="subject:words"`: Exchange matches words of the subject; here, a substring."""
+        if not search:
+            return True
+        match = _SUBJECT_SEARCH.match(search.strip())
+        if not match:
+            raise _http_error(400, "BadRequest", f"Unsupported $search: {search}")
+        return match.group(1).lower() in str(stored.data.get("subject", "")).lower()
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        """DELETE moves the message to Deleted Items, as Exchange does."""
+        self._move(self._lookup(request.match_info["id"]), "deleteditems")
+        return web.Response(status=204)
+
+    async def _permanent_delete(self, request: web.Request) -> web.Response:
+        """permanentDelete removes it from every folder the mailbox's users can open."""
+        stored = self._lookup(request.match_info["id"])
+        del self._messages[stored.imm]
+        self._tombstones[stored.imm] = (stored.folder, self._next_version())
+        return web.Response(status=204)
 
     async def _list(self, request: web.Request) -> web.Response:
         folder = request.match_info.get("folder")
@@ -927,6 +960,7 @@ class GraphServer(_FakeServer):
             for s in sorted(self._messages.values(), key=lambda s: s.version)
             if (folder is None or s.folder == folder)
             and self._matches_filter(s, request.query.get("$filter"))
+            and self._matches_search(s, request.query.get("$search"))
         ]
         select, expand = request.query.get("$select"), request.query.get("$expand")
         return web.json_response(
