@@ -223,7 +223,7 @@ def _place(activity: Activity) -> str:
         return name if isinstance(name, str) else None
 
     conversation = activity.conversation
-    kind = conversation.conversation_type
+    kind = conversation.conversation_type or ("groupChat" if conversation.is_group else None)
     if kind == "channel":
         return place(kind, name=name_in("channel"), team=name_in("team"))
     return place(kind, meeting=_meeting_id(activity) is not None, name=conversation.name)

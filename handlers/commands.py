@@ -17,7 +17,7 @@ from handlers.board import BOARD_REFRESH, board_changed
 from handlers.deps import Deps
 from handlers.digest import publish_here
 from handlers.moderation import moderate_here
-from handlers.privacy import privacy_notice
+from handlers.privacy import is_personal, privacy_notice
 from handlers.report import md_inline
 from handlers.roles import Actor, BadRequest, NotAllowed, Role, change_role, describe, require
 from mail.inbound import question_ref
@@ -78,6 +78,10 @@ async def _ask_privately(deps: Deps, said: Said, actor: Actor, found: re.Match[s
 
 @command(r"my questions")
 async def _my_questions(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
+    """Listed in a personal chat only: in a channel or group chat others would read them
+    (private and anonymous ones included)."""
+    if not is_personal(said.address):
+        return "Type **my questions** in a personal chat with me: I don't list your questions where others can read them."
     async with deps.store.unit() as unit:
         mine = await unit.questions.of_asker(said.asker.id, said.asker.aad_id)
     if not mine:

@@ -14,7 +14,6 @@ from typing import Any
 from handlers.deps import Limits
 from store.records import Question
 
-PERSONAL = "personal"
 ASKED_IN = "askedIn"  # the words, kept in the question's stored address (see place)
 MAX_NAME_CHARS = 100
 
@@ -47,13 +46,13 @@ def place(
     """Where a Teams question was asked, in words: the chat's kind, and its display name and
     team's name when Teams gave them."""
     name, team = _short(name), _short(team)
-    if conversation_type == PERSONAL:
-        return "a personal chat with the bot"
     if conversation_type == "channel":
         where = f"the channel “{name}”" if name else "a channel"
         return f"{where} of the team “{team}”" if team else (where if name else "a Teams channel")
-    kind = "meeting chat" if meeting else "group chat"
-    return f"the {kind} “{name}”" if name else f"a {kind}"
+    if conversation_type == "groupChat" or meeting:
+        kind = "meeting chat" if meeting else "group chat"
+        return f"the {kind} “{name}”" if name else f"a {kind}"
+    return "a personal chat with the bot"
 
 
 def asked_in(question: Question) -> str:

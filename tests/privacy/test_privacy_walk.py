@@ -148,6 +148,7 @@ async def test_private_and_anonymous_questions_stay_private_and_anonymous_everyw
         asked.append(await _ask(bot, in_place(where, f"ask anonymously {ANONYMOUS[where]}")))
         asked.append(await _ask(bot, in_place(where, f"ask privately {PRIVATE[where]}")))
     await _ask(bot, teams.personal_message(cleo, f"ask anonymously {WAITING}"))
+    await _ask(bot, in_place("channel", "my questions"))  # listed in a personal chat only
     dan = bot.channel.new_user("Dan Other", email="dan.other@council.example")
     await bot.say(dan, OTHERS_QUESTION)
     forwards = await _forwards(graph_world, 11)
