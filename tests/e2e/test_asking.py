@@ -287,6 +287,14 @@ async def test_when_the_app_is_not_installed_for_the_asker_nothing_is_recorded_a
     assert await bot.question_rows() == []
     assert bot.mails() == []
 
+    other = bot.channel.new_user("Tia Tried")  # installed, but Teams is unavailable for a moment
+    bot.channel.connector.fail_next(status=503, kinds={"create_conversation"})
+    assert (await bot.post(bot.channel.activities.channel_mention(other, f"ask privately {secret}"))).status == 200
+    [*_, later] = await bot.channel.connector.wait_for(3)
+    await bot.drained()
+    assert "nothing was recorded" in later.text and "try again" in later.text and secret not in later.text
+    assert await bot.question_rows() == []
+
 
 async def test_help_and_the_welcome_say_what_is_kept_for_how_long_and_how_to_ask_privately(bot: Bot) -> None:
     user = bot.channel.new_user("Hal Jones")
