@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from bot.auth import build_authentication
 from bot.endpoint import MessagesEndpoint
-from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
+from bot.sender import PersonalChats, TeamsConnector, TeamsDirectory, TeamsSender
 from bot.teams import Audience, QuestionsBot
 from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
@@ -78,9 +78,11 @@ def create_app(settings: Settings) -> web.Application:
         faq=matcher,
         mail=mail_transport(settings, graph),
         directory=TeamsDirectory(connector),
-        limits=Limits(settings.max_question_chars, settings.forward_to),
+        limits=Limits(settings.max_question_chars, settings.forward_to, settings.retention_days,
+                      settings.digest_names),
         log=log,
         conversations=teams,
+        personal_chats=PersonalChats(connector),
         admins=frozenset(settings.admins),
     )
     requests_first = RequestsFirst()

@@ -479,13 +479,15 @@ def events_list(database_url: str) -> None:
 @events.command("publish")
 @click.argument("event")
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("--names/--no-names", envvar="DIGEST_NAMES", default=False, show_default=True,
+              help="Name the askers of public questions [env DIGEST_NAMES].")
 @_output
 @_database_url
-def events_publish(event: str, fmt: str, output: Path | None, database_url: str) -> None:
+def events_publish(event: str, fmt: str, names: bool, output: Path | None, database_url: str) -> None:
     """The digest of EVENT's answered questions, as Markdown or a cleaned HTML fragment."""
     from handlers.digest import digest_of
 
-    text = _with_store(database_url, lambda store: digest_of(store, event, fmt, by=CLI_ACTOR))  # type: ignore[arg-type]
+    text = _with_store(database_url, lambda store: digest_of(store, event, fmt, by=CLI_ACTOR, names=names))  # type: ignore[arg-type]
     _write_output(text, output, "the digest")
 
 

@@ -81,6 +81,12 @@ class BotConnectorApi:
         """One roster member of the conversation, as the connector's JSON (a TeamsChannelAccount)."""
         return await self._call("GET", _url(service_url, conversation_id, "members", user_id))
 
+    async def create_conversation(self, service_url: str, parameters: dict[str, Any]) -> Any:
+        """POST /v3/conversations (ConversationParameters); returns the connector's JSON,
+        whose "id" is the conversation's. For one user and isGroup false, Teams answers with
+        that user's 1:1 chat with the bot, the same one every time."""
+        return await self._call("POST", URL(f"{service_url.rstrip('/')}/v3/conversations", encoded=True), parameters)
+
     async def close(self) -> None:
         session, self._session = self._session, None
         if session is not None:

@@ -15,9 +15,7 @@ HELP = (
     "- If the staff FAQ has a confident answer I reply at once and ask whether it helped; "
     "if it did not, one click sends your question to the team.\n"
     "- Otherwise I pass your question to the team that answers staff questions, give you a "
-    "reference such as Q-42, and bring their answer back to this chat.\n\n"
-    "Your question, your name and your work email are kept so the answer can reach you, and "
-    "deleted after the council's retention period."
+    "reference such as Q-42, and bring their answer back to this chat."
 )
 
 WELCOME = (
@@ -40,6 +38,8 @@ def render(message: dict[str, Any], *, channel_id: str | None = None) -> Activit
     does not handle Action.Execute) keep Action.Submit; the bot takes both.
     """
     activity = _RENDERERS[message["type"]](message)
+    if message.get("privacy"):
+        _add_privacy(activity, message["privacy"])
     if channel_id == TEAMS:
         for attachment in activity.attachments or []:
             if attachment.content_type == ADAPTIVE_CARD:
@@ -126,6 +126,8 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
     facts = [{"title": "Asked by", "value": m["asker"]}, {"title": "State", "value": state}]
     if m.get("event"):
         facts.insert(1, {"title": "Event", "value": m["event"]})
+    if m.get("asked_in"):
+        facts.insert(1, {"title": "Asked in", "value": m["asked_in"]})
     body = [
         _block(f"{m['ref']}{' (private)' if m.get('private') else ''}", weight="Bolder", size="Medium"),
         _block(m["text"]),
@@ -222,6 +224,16 @@ def _answer(message: dict[str, Any]) -> Activity:
                      [choice("Helpful", True), choice("Not helpful", False)])
         activity.attachments = card.attachments
     return activity
+
+
+def _add_privacy(activity: Activity, notice: str) -> None:
+    """The privacy notice a handler put in the message (welcome, help, a new asker's first
+    reply), at the end of its text, or of its card."""
+    cards = [a.content for a in activity.attachments or [] if a.content_type == ADAPTIVE_CARD]
+    if activity.text or not cards:
+        activity.text = f"{activity.text}\n\n{notice}" if activity.text else notice
+        return
+    cards[0]["body"].append(_block(notice, isSubtle=True, size="Small", separator=True))
 
 
 def _digest(message: dict[str, Any]) -> Activity:

@@ -22,6 +22,7 @@ from bot.connector_http import BotConnectorApi, ConnectorRefused, model_json
 from bot.connectors import SharedClientsAuthentication
 from bot.render import render
 from handlers.deps import Contact
+from handlers.privacy import is_personal
 from outbox.errors import PermanentFailure, RetryLater
 from store.schema import utcnow
 
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 # (BotConnectorApi asks for one on the first 401): the connector or the directory is having a
 # bad moment, or the app's secret is being rotated; either way it ends, and the reply waits.
 RETRYABLE_STATUS = frozenset({401, 408, 429})
+# What Teams answers when it cannot start a 1:1 chat with someone: the app is not installed for
+# them (403), or the user is unknown in that tenant (404).
+NO_PERSONAL_CHAT = frozenset({403, 404})
 PER_CONVERSATION = 1  # one send at a time per conversation: in order, and Teams throttles per conversation
 MAX_THROTTLED_CONVERSATIONS = 10_000
 
@@ -83,17 +87,59 @@ class ConversationGate:
         self._resume_at[conversation_id] = max(self._resume_at.get(conversation_id, 0.0), now + seconds)
 
 
+class PersonalChats:
+    """The 1:1 chat between the bot and a colleague, opened proactively (POST /v3/conversations
+    for that one user in their tenant, isGroup false): where a private or anonymous question
+    asked in a channel, group chat or meeting chat is acknowledged and answered instead."""
+
+    def __init__(self, connector: TeamsConnector) -> None:
+        self._api = connector.api
+
+    async def open(self, address: dict[str, Any]) -> dict[str, Any] | None:
+        """The address of the 1:1 chat with the user `address` names (the same chat every time:
+        Teams keeps one per user and bot), or None when Teams refuses because the app is not
+        installed for them. Other failures raise RetryLater or PermanentFailure."""
+        if is_personal(address):
+            return address
+        conversation = address.get("conversation") or {}
+        user, bot, tenant = address.get("user") or {}, address.get("bot") or {}, conversation.get("tenantId")
+        parameters = {"isGroup": False, "bot": bot, "members": [{"id": user.get("id")}],
+                      "tenantId": tenant, "channelData": {"tenant": {"id": tenant}}}
+        async with _connector_errors("open a personal chat"):
+            try:
+                created = await self._api.create_conversation(address["serviceUrl"], parameters)
+            except ConnectorRefused as refused:
+                if refused.status in NO_PERSONAL_CHAT:
+                    log.info("no personal chat: HTTP %s", refused.status)
+                    return None
+                raise
+        if not isinstance(created, dict) or not isinstance(created.get("id"), str) or not created["id"]:
+            raise PermanentFailure("the connector opened a personal chat but gave no conversation id")
+        personal = {"id": created["id"], "conversationType": "personal", "tenantId": tenant}
+        return {**{part: address.get(part) for part in ("channelId", "serviceUrl", "locale", "bot", "user")},
+                "conversation": personal}
+
+
 class TeamsSender:
     """The `teams.send` job: one reply message to one conversation."""
 
     def __init__(self, connector: TeamsConnector, gate: ConversationGate | None = None) -> None:
         self._api = connector.api
         self._gate = gate or ConversationGate()
+        self._personal = PersonalChats(connector)
 
     async def send(self, payload: dict[str, Any]) -> None:
+        """With "personal" in the payload (a private or anonymous question's message), the
+        message goes to the colleague's 1:1 chat, never to the shared conversation it names."""
         address = payload["address"]
-        activity = _addressed(payload["message"], address)
         reply_to_id = payload.get("reply_to_id")
+        if payload.get("personal"):
+            address = await self._personal.open(address)
+            if address is None:
+                raise PermanentFailure("the colleague has no personal chat with the bot; a private "
+                                       "message is not posted in a shared conversation")
+            reply_to_id = None
+        activity = _addressed(payload["message"], address)
         conversation_id = address["conversation"]["id"]
         async with self._gate.slot(conversation_id), _connector_errors("send a Teams message"):
             if reply_to_id:

@@ -16,6 +16,7 @@ from bot.render import NO_EVENT, invoke_text
 from handlers import asking, commands, feedback, moderation
 from handlers.asking import Asker, Said
 from handlers.deps import Deps
+from handlers.privacy import place
 from handlers.roles import Actor
 
 
@@ -281,7 +282,25 @@ def _said(activity: Activity, text: str) -> Said:
         address=_address(activity),
         reply_to_id=activity.id,
         meeting_id=_meeting_id(activity),
+        place=_place(activity),
     )
+
+
+def _place(activity: Activity) -> str:
+    """Where the activity was said, in words: the chat's kind and the display names Teams gave
+    (a channel's name comes in channelData for channels other than General, with its team's)."""
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+
+    def name_in(part: str) -> str | None:
+        value = data.get(part)
+        name = value.get("name") if isinstance(value, dict) else None
+        return name if isinstance(name, str) else None
+
+    conversation = activity.conversation
+    kind = conversation.conversation_type or ("groupChat" if conversation.is_group else None)
+    if kind == "channel":
+        return place(kind, name=name_in("channel"), team=name_in("team"))
+    return place(kind, meeting=_meeting_id(activity) is not None, name=conversation.name)
 
 
 def _meeting_id(activity: Activity) -> str | None:
@@ -292,5 +311,12 @@ def _meeting_id(activity: Activity) -> str | None:
 
 
 def _address(activity: Activity) -> dict[str, Any]:
-    """Where to send later: botbuilder's conversation reference, stored as plain JSON."""
-    return model_json(TurnContext.get_conversation_reference(activity))
+    """Where to send later: botbuilder's conversation reference, stored as plain JSON, with the
+    tenant Teams gives in channelData (a 1:1 chat is opened in that tenant, see bot.sender)."""
+    address = model_json(TurnContext.get_conversation_reference(activity))
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = data.get("tenant")
+    conversation = address.get("conversation")
+    if isinstance(tenant, dict) and isinstance(tenant.get("id"), str) and isinstance(conversation, dict):
+        conversation.setdefault("tenantId", tenant["id"])
+    return address

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
         3600.0, gt=0, validation_alias="RETENTION_INTERVAL_SECONDS"
     )
 
+    # Published digests name the askers of public questions only when this is true
+    digest_names: bool = Field(False, validation_alias="DIGEST_NAMES")
+
     # Reminders: questions waiting longer than this are listed in the moderators' channel,
     # at most once per period of this length; the check runs every REMINDER_CHECK_SECONDS
     reminder_after_hours: float = Field(24.0, gt=0, validation_alias="REMINDER_AFTER_HOURS")

@@ -8,8 +8,10 @@ from typing import Any
 from handlers import replies
 from handlers.deps import Deps
 from handlers.board import board_changed
+from handlers.privacy import is_personal, privacy_notice, with_notice, with_place
 from handlers.queue import queue_card_refresh
 from handlers.triage import TRIAGE_JOB
+from outbox.errors import PermanentFailure, RetryLater
 from store.outbox import OutboxRepo
 from store.records import Event, NewQuestion, Question, QuestionStatus
 from store.store import Unit
@@ -43,6 +45,7 @@ class Said:
     # A card's Action.Execute: Teams shows the reply on the card, from the HTTP answer to the
     # click, so it is not also posted in the chat (see reply_to).
     answer_in_turn: bool = False
+    place: str = "Teams"  # where it was said, in words (handlers.privacy.place): never an id
 
 
 async def reply_to(outbox: OutboxRepo, said: Said, message: dict[str, Any]) -> dict[str, Any]:
@@ -66,12 +69,20 @@ def is_asker(question: Question, said: Said) -> bool:
 
 
 async def record_question(
-    deps: Deps, said: Said, text: str, *, anonymous: bool = False, private: bool = False
+    deps: Deps,
+    said: Said,
+    text: str,
+    *,
+    anonymous: bool = False,
+    private: bool = False,
+    personal_chat: dict[str, Any] | None = None,
 ) -> int | None:
     """Commit the question and its triage job together; None if this delivery was seen before.
 
     A private question (HR or wellbeing matters) is marked in the same transaction, so it is
-    never on a board or in a digest, not even for a moment.
+    never on a board or in a digest, not even for a moment. With `personal_chat` (a private or
+    anonymous question asked in a shared chat, see ask_in_confidence) everything the bot says
+    about the question goes there, and the shared chat is only told so, in the same commit.
 
     While an event is open the question belongs to it (in a meeting chat: the meeting's event).
     With several open, it is recorded untagged and the asker gets a card to pick one (see
@@ -80,6 +91,8 @@ async def record_question(
     Matching and replying happen in the outbox worker after the HTTP request is answered, so
     the channel gets its acknowledgement in milliseconds and a crash loses nothing.
     """
+    address, reply_to_id = (personal_chat, None) if personal_chat else (said.address, said.reply_to_id)
+
     async def record(unit: Unit) -> int | None:
         event, choices = await _current_event(unit, said.meeting_id)
         question_id = await unit.questions.add(
@@ -93,8 +106,8 @@ async def record_question(
                 asker_email=said.asker.email,
                 conversation_id=said.conversation_id,
                 conversation_type=said.conversation_type,
-                address=said.address,
-                reply_to_id=said.reply_to_id,
+                address=with_place(address, said.place),
+                reply_to_id=reply_to_id,
                 event_id=event.id if event else None,
                 anonymous=anonymous,
             )
@@ -103,15 +116,29 @@ async def record_question(
             return None
         if private:
             await unit.questions.set_fields(question_id, private=True)
+
+        async def tell(message: dict[str, Any], key: str) -> None:
+            await replies.enqueue_reply(unit.outbox, address=address, reply_to_id=reply_to_id,
+                                        message=message, dedupe_key=f"{key}:{question_id}")
+
+        if personal_chat:
+            await replies.enqueue_reply(unit.outbox, address=said.address, reply_to_id=said.reply_to_id,
+                                        message=replies.notice(REPLIED_PRIVATELY),
+                                        dedupe_key=f"reply:{said.delivery_key}")
+        # A new asker's first reply ends with what is kept about them (handlers.privacy).
+        new_asker = not await unit.questions.asked_before(said.asker.id, said.asker.aad_id, question_id)
+        if anonymous or private:
+            acknowledgement = replies.notice(_in_confidence(said, text, private=private))
+            await tell(with_notice(acknowledgement, privacy_notice(deps.limits)) if new_asker else acknowledgement,
+                       "confidence")
+            new_asker = False
         if choices:
-            await replies.enqueue_reply(
-                unit.outbox, address=said.address, reply_to_id=said.reply_to_id,
-                message=replies.event_choice(question_id, text, [(e.id, e.title) for e in choices]),
-                dedupe_key=f"event-choice:{question_id}",
-            )
-        await unit.outbox.enqueue(
-            TRIAGE_JOB, {"question_id": question_id}, dedupe_key=f"triage:{question_id}"
-        )
+            await tell(replies.event_choice(question_id, text, [(e.id, e.title) for e in choices]),
+                       "event-choice")
+        job: dict[str, Any] = {"question_id": question_id}
+        if new_asker:
+            job["new_asker"] = True
+        await unit.outbox.enqueue(TRIAGE_JOB, job, dedupe_key=f"triage:{question_id}")
         await board_changed(unit.outbox, event.id if event else None)
         return question_id
 
@@ -121,6 +148,60 @@ async def record_question(
     if question_id is None:
         deps.log.info("redelivered activity %s: already recorded", said.delivery_key)
     return question_id
+
+
+async def ask_in_confidence(deps: Deps, said: Said, text: str, *, anonymous: bool = False,
+                            private: bool = False) -> None:
+    """A private or anonymous question. In a channel, group chat or meeting chat it is taken to
+    the colleague's 1:1 chat with the bot: nothing about it but "I replied privately" is ever
+    posted where it was asked.
+
+    The 1:1 chat is opened in the turn, before anything is recorded: Teams gives the same chat
+    for the same user every time, so opening it again on a redelivery is harmless, and when
+    Teams refuses (the app is not installed for them) nothing is recorded and the colleague is
+    told how to ask in a personal chat. Then the question, the acknowledgement in the 1:1 chat
+    and the one line in the shared chat are committed together, before the turn is answered.
+    """
+    personal_chat = None
+    if not is_personal(said.address):
+        try:
+            personal_chat = await deps.personal_chats.open(said.address) if deps.personal_chats else None
+        except (RetryLater, PermanentFailure) as failure:
+            deps.log.warning("could not open a personal chat for %s: %s", said.delivery_key, failure)
+            await _reply_only(deps, said, NO_PERSONAL_CHAT_NOW)
+            return
+        if personal_chat is None:
+            await _reply_only(deps, said, NO_PERSONAL_CHAT)
+            return
+    await record_question(deps, said, text, anonymous=anonymous, private=private, personal_chat=personal_chat)
+
+
+REPLIED_PRIVATELY = "I've replied to you in a personal chat."
+NO_PERSONAL_CHAT = (
+    "I can't open a personal chat with you (the app isn't installed for you), so nothing was "
+    "recorded. To ask privately or anonymously, open a chat with me (**Apps**, find me, **Add**) "
+    "and type **ask privately** or **ask anonymously** and your question there."
+)
+NO_PERSONAL_CHAT_NOW = (
+    "I couldn't open a personal chat with you just now, so nothing was recorded. Please try "
+    "again in a minute, or ask in a personal chat with me."
+)
+
+
+def _in_confidence(said: Said, text: str, *, private: bool) -> str:
+    """The acknowledgement in the 1:1 chat: what was asked (there may be no other trace of it
+    here), and what private or anonymous means."""
+    quoted = "\n".join(f"> {line}" for line in text.splitlines() if line.strip())
+    kind = ("**private**: only the moderators who answer questions will see it; it is never shown "
+            "on an event board or published." if private else
+            "**anonymous**: moderators, hosts and the published digest never see your name.")
+    where = "" if is_personal(said.address) else f" in {said.place}"
+    return f"You asked{where}:\n\n{quoted}\n\nYour question is marked {kind} I'll answer you here."
+
+
+async def _reply_only(deps: Deps, said: Said, text: str) -> None:
+    async with deps.store.unit() as unit:
+        await reply_to(unit.outbox, said, replies.notice(text))
 
 
 async def _current_event(unit: Unit, meeting_id: str | None) -> tuple[Event | None, list[Event]]:
@@ -173,12 +254,13 @@ async def choose_event(
 
 
 async def welcome(deps: Deps, *, delivery_key: str, address: dict[str, Any]) -> None:
-    """The bot was added to a chat or team: introduce it, once per installation event."""
+    """The bot was added to a chat or team: introduce it (and what it keeps), once per
+    installation event."""
     async with deps.store.unit() as unit:
         await replies.enqueue_reply(
             unit.outbox,
             address=address,
             reply_to_id=None,
-            message=replies.welcome(),
+            message=replies.welcome(privacy_notice(deps.limits)),
             dedupe_key=f"welcome:{delivery_key}",
         )

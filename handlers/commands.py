@@ -12,11 +12,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from handlers import hosting, replies
-from handlers.asking import Said, record_question
+from handlers.asking import Said, ask_in_confidence, record_question
 from handlers.board import BOARD_REFRESH, board_changed
 from handlers.deps import Deps
 from handlers.digest import publish_here
 from handlers.moderation import moderate_here
+from handlers.privacy import is_personal, privacy_notice
 from handlers.report import md_inline
 from handlers.roles import Actor, BadRequest, NotAllowed, Role, change_role, describe, require
 from mail.inbound import question_ref
@@ -43,7 +44,7 @@ async def handle_text(deps: Deps, said: Said) -> None:
     """Help, a command, a refusal for over-long text, or a question to record once."""
     text = " ".join(said.text.split())
     if not text or text.lower().rstrip("!.") in HELP_WORDS:
-        await _reply(deps, said, replies.help_text())
+        await _reply(deps, said, replies.help_text(privacy_notice(deps.limits)))
         return
     if len(text) > deps.limits.max_question_chars:
         await _reply(deps, said, replies.too_long(deps.limits.max_question_chars, len(text)))
@@ -64,21 +65,23 @@ async def handle_text(deps: Deps, said: Said) -> None:
 
 @command(r"(?:ask )?anonymously:?\s+(?P<question>.+)")
 async def _ask_anonymously(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
-    await record_question(deps, said, found["question"], anonymous=True)
+    await ask_in_confidence(deps, said, found["question"], anonymous=True)
     return ""
 
 
 @command(r"ask privately:?\s+(?P<question>.+)")
 async def _ask_privately(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
     """HR or wellbeing matters: answered like any question, never on a board or in a digest."""
-    if await record_question(deps, said, found["question"], private=True) is None:
-        return ""  # a redelivery: the first delivery was told already
-    return ("Your question is marked **private**: only the team answering it will see it; it is never "
-            "shown on an event board or published.")
+    await ask_in_confidence(deps, said, found["question"], private=True)
+    return ""
 
 
 @command(r"my questions")
 async def _my_questions(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
+    """Listed in a personal chat only: in a channel or group chat others would read them
+    (private and anonymous ones included)."""
+    if not is_personal(said.address):
+        return "Type **my questions** in a personal chat with me: I don't list your questions where others can read them."
     async with deps.store.unit() as unit:
         mine = await unit.questions.of_asker(said.asker.id, said.asker.aad_id)
     if not mine:

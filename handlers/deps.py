@@ -45,10 +45,19 @@ class Directory(Protocol):
     async def lookup(self, address: dict[str, Any], user_id: str) -> Contact | None: ...
 
 
+class PersonalChats(Protocol):
+    """Opens the 1:1 chat with the colleague an address names (None: Teams refused, the app is
+    not installed for them), for private and anonymous questions asked in shared chats."""
+
+    async def open(self, address: dict[str, Any]) -> dict[str, Any] | None: ...
+
+
 @dataclass(frozen=True)
 class Limits:
     max_question_chars: int
     moderators_address: str
+    retention_days: int = 365  # what colleagues are told (handlers.privacy)
+    digest_names: bool = False  # DIGEST_NAMES: published digests name askers of public questions
 
 
 @dataclass(frozen=True)
@@ -60,4 +69,5 @@ class Deps:
     limits: Limits
     log: logging.Logger
     conversations: Conversations | None = None
+    personal_chats: PersonalChats | None = None
     admins: frozenset[str] = frozenset()

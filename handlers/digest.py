@@ -6,7 +6,9 @@ decided here, once, for every way out (CLI, Teams):
 - only questions a moderator answered; dismissed, unanswered and FAQ-answered questions are
   left out (the FAQ is published already);
 - a duplicate merged into another question is shown once, as "also asked as" on the original;
-- private questions are left out entirely, and an anonymous asker is never named;
+- private questions are left out entirely, and an anonymous asker is never named; other
+  askers are named only with DIGEST_NAMES=true (`names`), since colleagues asked without
+  being told they would be published;
 - the event's figures (handlers.event_report) follow the questions, with a chart in HTML.
 """
 
@@ -38,8 +40,9 @@ def asker_shown(question: Question) -> str | None:
     return None if question.anonymous or question.private else question.asker_name
 
 
-async def load_digest(unit: Unit, event: Event) -> EventDigest:
-    """The event's published questions as the renderer's plain records."""
+async def load_digest(unit: Unit, event: Event, *, names: bool = False) -> EventDigest:
+    """The event's published questions as the renderer's plain records (with `names`, the
+    askers of public, named questions are shown)."""
     questions = [q for q in await unit.questions.of_event(event.id) if not q.private]
     answers = await unit.answers.of_event(event.id)
     merged: dict[int, list[str]] = {}
@@ -52,17 +55,19 @@ async def load_digest(unit: Unit, event: Event) -> EventDigest:
         opened_at=event.opened_at,
         closed_at=event.closed_at,
         questions=tuple(
-            _digest_question(q, answers.get(q.id, []), merged.get(q.id, []))
+            _digest_question(q, answers.get(q.id, []), merged.get(q.id, []), names=names)
             for q in questions if q.status is QuestionStatus.ANSWERED
         ),
     )
 
 
-def _digest_question(question: Question, answers: list[Answer], merged_refs: list[str]) -> DigestQuestion:
+def _digest_question(
+    question: Question, answers: list[Answer], merged_refs: list[str], *, names: bool
+) -> DigestQuestion:
     return DigestQuestion(
         ref=question.ref,
         text=question.text,
-        asker_name=asker_shown(question),
+        asker_name=asker_shown(question) if names else None,
         topic=question.topic,
         asked_at=question.created_at,
         answers=tuple(PublishedAnswer(text=a.text, answered_by=a.author_name, answered_at=a.created_at)
@@ -73,13 +78,15 @@ def _digest_question(question: Question, answers: list[Answer], merged_refs: lis
     )
 
 
-async def digest_of(store: Store, given: str, fmt: Literal["md", "html"], *, by: str) -> str:
+async def digest_of(
+    store: Store, given: str, fmt: Literal["md", "html"], *, by: str, names: bool = False
+) -> str:
     """The rendered digest of the event `given` names (`3` or `E-3`); audit-logged."""
     if fmt not in ("md", "html"):
         raise BadRequest(f"unknown digest format {fmt!r}: use md or html")
     async with store.unit() as unit:
         event = await find_event(unit, given)
-        digest = await load_digest(unit, event)
+        digest = await load_digest(unit, event, names=names)
         report, _ = await load_report(unit, event)
         await unit.audit.record(by, "event.publish", f"E-{event.id}", fmt)
     return render_digest(digest, fmt, report=report)
@@ -96,8 +103,11 @@ async def export_of(store: Store, given: str, fmt: Literal["csv", "jsonl"], *, b
         everything = await unit.questions.of_event(event.id)
         answers = await unit.answers.of_event(event.id)
         await unit.audit.record(by, "event.export", f"E-{event.id}", fmt)
-    refs = {q.id: q.ref for q in everything}
+    # Only public questions are exported, and nothing of a private one reaches them: a public
+    # duplicate of a private question (merged before it was marked private) shows neither the
+    # private question's reference nor its answer.
     questions = [q for q in everything if not q.private]
+    refs = {q.id: q.ref for q in questions}
     rows = [_export_row(q, answers, refs) for q in questions]
     if fmt == "jsonl":
         return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
@@ -110,9 +120,11 @@ async def export_of(store: Store, given: str, fmt: Literal["csv", "jsonl"], *, b
 
 
 def _export_row(question: Question, answers: dict[int, list[Answer]], refs: dict[int, str]) -> dict[str, Any]:
-    # A merged duplicate was answered with its original's answer.
-    answered = answers.get(question.merged_into or question.id, []) if question.status in (
-        QuestionStatus.ANSWERED, QuestionStatus.MERGED) else []
+    # A merged duplicate was answered with its original's answer, shown only if that is public.
+    original = question.merged_into
+    shown = question.status in (QuestionStatus.ANSWERED, QuestionStatus.MERGED) and (
+        original is None or original in refs)
+    answered = answers.get(original or question.id, []) if shown else []
     return {
         "ref": question.ref,
         "asked_at": question.created_at.isoformat(timespec="seconds"),
@@ -149,7 +161,8 @@ async def publish_here(deps: Deps, said: Said, actor: Actor, given: str | None) 
         if event is None:
             return "Which event? Type **publish E-3 here** (see **events**)."
         report, _ = await load_report(unit, event)
-        text = render_digest(await load_digest(unit, event), "md", report=report)
+        digest = await load_digest(unit, event, names=deps.limits.digest_names)
+        text = render_digest(digest, "md", report=report)
         parts = list(_parts(text, TEAMS_PART_CHARS))
         queued = False
         for number, part in enumerate(parts, start=1):

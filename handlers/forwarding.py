@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.deps import Contact, Deps, Match
+from handlers.privacy import asked_in
 from handlers.templating import templates
 from mail.base import OutgoingMail
 from store.records import Question
@@ -63,7 +64,8 @@ def compose_forward(
     preview = " ".join(question.text.split())
     if len(preview) > SUBJECT_PREVIEW_CHARS:
         preview = preview[: SUBJECT_PREVIEW_CHARS - 1].rstrip() + "…"
-    context = {"q": question, "contact": contact, "near_misses": near_misses, "rejected": rejected}
+    context = {"q": question, "contact": contact, "near_misses": near_misses, "rejected": rejected,
+               "asked_in": asked_in(question)}
     return OutgoingMail(
         # the number and the moment it was asked: a mail key no other question can ever have
         key=f"forward:{question.id}:{question.created_at:%Y%m%dT%H%M%S%f}",

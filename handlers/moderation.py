@@ -22,6 +22,7 @@ from handlers.answering import FIRST_ANSWER_FROM, AlreadyRecorded, Answerer, rec
 from handlers.asking import Said, reply_to
 from handlers.board import board_changed
 from handlers.deps import Deps, Matcher
+from handlers.privacy import asked_in
 from handlers.queue import FIRST_POST, MODERATORS_CHANNEL, queue_card_refresh
 from handlers.roles import Actor, NotAllowed, Role, require
 from mail.inbound import question_ref
@@ -40,7 +41,7 @@ DONE = {  # what a moderator's click did (the card shows it too)
     "dismiss": "{ref} is dismissed; the colleague is told why.",
     "merge": "{ref} is marked as a duplicate; its asker gets the other question's answer.",
     "faq": "{ref} is in the FAQ now: the bot answers it at once from now on.",
-    "private": "{ref} is private now: off the board and out of the digest.",
+    "private": "{ref} is private now: off the board and out of the digest; its answers go to a personal chat.",
 }
 
 
@@ -114,6 +115,12 @@ async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, s
         if question.private:
             return f"{question.ref} is already private."
         await unit.questions.set_fields(question.id, private=True)
+        # Its duplicates get its answers: they become private too, so no answer to a private
+        # question is ever shown with a public one (and each asker gets it in a 1:1 chat).
+        for duplicate in await unit.questions.merged_into(question.id):
+            if not duplicate.private:
+                await unit.questions.set_fields(duplicate.id, private=True)
+                await queue_card_refresh(unit, duplicate.id, reason=f"private:{question.id}")
         return None
     if action.op == "claim":
         if await unit.questions.move(question.id, to=QuestionStatus.CLAIMED,
@@ -145,6 +152,10 @@ async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, s
     target = await unit.questions.get(number) if number else None
     if target is None or target.id == question.id or target.status is QuestionStatus.MERGED:
         return "Give the reference of the question this one duplicates, e.g. Q-12."
+    if target.private and not question.private:  # its answer would reach a public question
+        return (f"{target.ref} is private, so {question.ref} can't be its duplicate: a private "
+                f"question's answer is for its asker only. Answer {question.ref} on its own, or mark "
+                "it private first if it is private too.")
     if not await unit.questions.move(question.id, to=QuestionStatus.MERGED, only_from=OPEN_STATES,
                                      acted_by=actor.label, merged_into=target.id):
         return _already(question)
@@ -174,6 +185,7 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
         "text": question.text,
         "asker": "A colleague (asked anonymously)" if question.anonymous else (question.asker_name or "A colleague"),
         "event": event.title if event else None,
+        "asked_in": asked_in(question),
         "status": question.status.value,
         "claimed_by": question.claimed_by,
         "acted_by": question.acted_by,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers.privacy import is_personal
 from store.outbox import OutboxRepo
 from store.records import Question
 
@@ -15,12 +16,14 @@ TEAMS_SEND = "teams.send"
 MAIL_REPLY = "mail.reply"
 
 
-def welcome() -> dict[str, Any]:
-    return {"type": "welcome"}
+def welcome(privacy: str) -> dict[str, Any]:
+    """The introduction, ending with the privacy notice (handlers.privacy.privacy_notice)."""
+    return {"type": "welcome", "privacy": privacy}
 
 
-def help_text() -> dict[str, Any]:
-    return {"type": "help"}
+def help_text(privacy: str) -> dict[str, Any]:
+    """How the bot works, ending with the privacy notice (handlers.privacy.privacy_notice)."""
+    return {"type": "help", "privacy": privacy}
 
 
 def too_long(limit: int, length: int) -> dict[str, Any]:
@@ -102,13 +105,18 @@ def not_your_question() -> dict[str, Any]:
 async def enqueue_to_asker(
     outbox: OutboxRepo, question: Question, message: dict[str, Any], *, dedupe_key: str
 ) -> bool:
-    """Queue a message to whoever asked `question`, the way they asked: Teams or mail."""
+    """Queue a message to whoever asked `question`, the way they asked: Teams or mail.
+
+    A private or anonymous question's messages go to the asker's 1:1 chat, even when the
+    question was recorded in a shared one (asked openly there, then marked private by a
+    moderator or merged): never into the channel or group chat."""
     if question.source == "mail":
         payload = {"question_id": question.id, "message": message, "key": dedupe_key}
         return await outbox.enqueue(MAIL_REPLY, payload, dedupe_key=dedupe_key)
     assert question.address is not None, "a Teams question always has an address"
     return await enqueue_reply(
-        outbox, address=question.address, reply_to_id=question.reply_to_id, message=message, dedupe_key=dedupe_key
+        outbox, address=question.address, reply_to_id=question.reply_to_id, message=message, dedupe_key=dedupe_key,
+        personal=(question.private or question.anonymous) and not is_personal(question.address),
     )
 
 
@@ -119,7 +127,12 @@ async def enqueue_reply(
     reply_to_id: str | None,
     message: dict[str, Any],
     dedupe_key: str,
+    personal: bool = False,
 ) -> bool:
-    """Queue one reply to a Teams conversation; the key makes a redelivery queue nothing new."""
-    payload = {"address": address, "reply_to_id": reply_to_id, "message": message}
+    """Queue one reply to a Teams conversation; the key makes a redelivery queue nothing new.
+
+    `personal`: send it to the 1:1 chat with the user `address` names instead (bot.sender)."""
+    payload: dict[str, Any] = {"address": address, "reply_to_id": reply_to_id, "message": message}
+    if personal:
+        payload["personal"] = True
     return await outbox.enqueue(TEAMS_SEND, payload, dedupe_key=dedupe_key)

@@ -9,6 +9,7 @@ from handlers import replies
 from handlers.deps import Deps, Match
 from handlers.board import board_changed
 from handlers.forwarding import FORWARD, forward_job
+from handlers.privacy import privacy_notice, with_notice
 from handlers.queue import FIRST_POST, queue_card_refresh
 from store.records import Question, QuestionStatus
 from store.store import Unit
@@ -25,12 +26,15 @@ async def triage(deps: Deps, payloads: list[dict[str, Any]]) -> None:
     if not questions:
         return
     matches = await asyncio.to_thread(deps.faq.match_many, [question.text for question in questions])
+    new_askers = {payload["question_id"] for payload in payloads if payload.get("new_asker")}
+    notice = privacy_notice(deps.limits)
     async with deps.store.unit() as unit:
         for question, match in zip(questions, matches, strict=True):
-            await _decide(unit, question, match)
+            await _decide(unit, question, match, notice if question.id in new_askers else None)
 
 
-async def _decide(unit: Unit, question: Question, match: Match) -> None:
+async def _decide(unit: Unit, question: Question, match: Match, privacy: str | None) -> None:
+    """`privacy`: the notice a new asker's first reply ends with (handlers.privacy)."""
     """Answer from the FAQ when the matcher is confident; otherwise forward to the moderators."""
     if match.entry is not None:
         moved = await unit.questions.move(
@@ -45,6 +49,7 @@ async def _decide(unit: Unit, question: Question, match: Match) -> None:
                 unit,
                 question,
                 replies.faq_answer(question, match.entry.id, match.entry.question, match.entry.answer),
+                privacy,
             )
             await board_changed(unit.outbox, question.event_id)
         return
@@ -58,12 +63,14 @@ async def _decide(unit: Unit, question: Question, match: Match) -> None:
         await unit.outbox.enqueue(
             FORWARD, forward_job(question.id, match), dedupe_key=f"forward:{question.id}"
         )
-        await _reply(unit, question, replies.forwarded(question))
+        await _reply(unit, question, replies.forwarded(question), privacy)
         await queue_card_refresh(unit, question.id, reason=FIRST_POST)
         await board_changed(unit.outbox, question.event_id)
 
 
-async def _reply(unit: Unit, question: Question, message: dict[str, Any]) -> None:
+async def _reply(unit: Unit, question: Question, message: dict[str, Any], privacy: str | None) -> None:
+    if privacy:
+        message = with_notice(message, privacy)
     await replies.enqueue_to_asker(
         unit.outbox, question, message, dedupe_key=f"reply:{question.id}:{message['type']}"
     )

@@ -147,6 +147,13 @@ class QuestionRepo:
         rows = await self._conn.execute(select(questions).where(who).order_by(questions.c.id.desc()).limit(limit))
         return [_question(row._mapping) for row in rows]
 
+    async def asked_before(self, asker_id: str, asker_aad_id: str | None, question_id: int) -> bool:
+        """Whether this colleague has a question older than `question_id` (a new asker is told
+        what is kept about them)."""
+        who = questions.c.asker_aad_id == asker_aad_id if asker_aad_id else questions.c.asker_id == asker_id
+        row = await self._conn.execute(select(questions.c.id).where(who, questions.c.id < question_id).limit(1))
+        return row.first() is not None
+
     async def newest_of_event(self, event_id: int, *, limit: int) -> list[Question]:
         rows = await self._conn.execute(
             select(questions)

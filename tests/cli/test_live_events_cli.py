@@ -126,7 +126,8 @@ def test_the_digest_shows_answered_questions_once_and_names_nobody_who_asked_ano
     assert result.exit_code == 0, result.stderr
     digest = result.stdout
     assert digest.startswith("# Questions from All-staff briefing\n")
-    assert "*Asked by Sam Staff (Q-1, also asked as Q-3). 2 colleagues also asked this*" in digest
+    assert "*Asked by A colleague (Q-1, also asked as Q-3). 2 colleagues also asked this*" in digest
+    assert "Sam" not in digest  # DIGEST_NAMES is off by default: nobody is named
     assert "\n\nYes, from 3 March.\n\n*Answered by Mo One*" in digest
     assert "<script>" not in digest and "&lt;script&gt;" in digest  # shown as typed, never run
     assert "Asked by A colleague (Q-2)" in digest and "Priya" not in digest
@@ -139,10 +140,20 @@ def test_the_digest_shows_answered_questions_once_and_names_nobody_who_asked_ano
         "cli", "event.publish", "E-1", "md")
 
 
+def test_with_digest_names_the_digest_names_who_asked_openly_and_nobody_else(db: Path) -> None:
+    asyncio.run(_seed(db))
+    result = CliRunner().invoke(cli, ["events", "publish", "E-1", "--database-url", f"sqlite:///{db}"],
+                                env={"DIGEST_NAMES": "true"}, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert "*Asked by Sam Staff (Q-1, also asked as Q-3). 2 colleagues also asked this*" in result.stdout
+    assert "Asked by A colleague (Q-2)" in result.stdout and "Priya" not in result.stdout
+    assert "Pat" not in result.stdout  # a private question
+
+
 def test_the_html_digest_goes_to_a_file_with_colleagues_markup_made_harmless(db: Path, tmp_path: Path) -> None:
     asyncio.run(_seed(db))
     out = tmp_path / "digest.html"
-    result = run(db, "events", "publish", "1", "--format", "html", "--output", str(out))
+    result = run(db, "events", "publish", "1", "--format", "html", "--names", "--output", str(out))
     assert result.exit_code == 0 and result.stdout == f"wrote the digest to {out}\n"
     html = out.read_text(encoding="utf-8")
     assert html.startswith('<article class="qa-digest">')

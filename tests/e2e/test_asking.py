@@ -246,3 +246,61 @@ async def test_without_an_app_id_the_emulator_can_talk_to_the_bot(
         assert reply.authorization is None
         await bot.drained()
         assert len(bot.mails()) == 1
+
+
+async def test_a_private_question_in_a_channel_is_taken_to_a_personal_chat_once(bot: Bot) -> None:
+    user = bot.channel.new_user("Rae Quiet")
+    secret = "Can I get an advance on my salary, I am in debt?"
+    activity = bot.channel.activities.channel_mention(user, f"ask privately {secret}")
+    for _ in range(2):  # Teams redelivers: the 1:1 chat is opened again, nothing more is recorded
+        assert (await bot.post(activity)).status == 200
+    await bot.channel.connector.wait_for(3)
+    await bot.drained()
+    opened = bot.channel.connector.recorded("create_conversation", ok=True)
+    assert opened and {(r.body["isGroup"], r.body["members"][0]["id"], r.body["tenantId"]) for r in opened} == {
+        (False, user.id, bot.channel.tenant_id)}
+    personal_chat = bot.channel.activities.personal_conversation(user)["id"]
+    in_channel = [r for r in bot.channel.connector.posts() if r.conversation_id == activity["conversation"]["id"]]
+    assert [r.text for r in in_channel] == ["I've replied to you in a personal chat."]
+    in_private = [r for r in bot.channel.connector.posts() if r.conversation_id == personal_chat]
+    assert len(in_private) == 2  # the acknowledgement, then "sent to the team, Q-1"
+    assert secret in in_private[0].text and "marked **private**" in in_private[0].text
+    assert "Your data:" in in_private[0].text  # the first reply to a new asker says what is kept
+    assert "Q-1" in in_private[1].text and "Your data:" not in in_private[1].text
+    [row] = await bot.question_rows()
+    assert row["private"] and row["conversation_type"] == "channel"
+
+
+async def test_when_the_app_is_not_installed_for_the_asker_nothing_is_recorded_and_they_are_told_how(bot: Bot) -> None:
+    user = bot.channel.new_user("Uma Uninstalled")
+    bot.channel.connector.not_installed_for.add(user.id)
+    secret = "Is my team being restructured while I am on sick leave?"
+    for ask in (f"ask privately {secret}", f"ask anonymously {secret}"):
+        assert (await bot.post(bot.channel.activities.channel_mention(user, ask))).status == 200
+    told = await bot.channel.connector.wait_for(2)
+    await bot.drained()
+    assert [r.kind for r in bot.channel.connector.recorded("create_conversation")] == ["create_conversation"] * 2
+    assert all(r.status == 403 for r in bot.channel.connector.recorded("create_conversation"))
+    for reply in told:
+        assert "nothing was recorded" in reply.text and "**ask privately**" in reply.text
+        assert secret not in reply.text
+    assert await bot.question_rows() == []
+    assert bot.mails() == []
+
+    other = bot.channel.new_user("Tia Tried")  # installed, but Teams is unavailable for a moment
+    bot.channel.connector.fail_next(status=503, kinds={"create_conversation"})
+    assert (await bot.post(bot.channel.activities.channel_mention(other, f"ask privately {secret}"))).status == 200
+    [*_, later] = await bot.channel.connector.wait_for(3)
+    await bot.drained()
+    assert "nothing was recorded" in later.text and "try again" in later.text and secret not in later.text
+    assert await bot.question_rows() == []
+
+
+async def test_help_and_the_welcome_say_what_is_kept_for_how_long_and_how_to_ask_privately(bot: Bot) -> None:
+    user = bot.channel.new_user("Hal Jones")
+    assert (await bot.post(bot.channel.activities.installation_update(user))).status == 200
+    await bot.say(user, "help")
+    welcome, help_reply = await bot.channel.connector.wait_for(2)
+    for reply in (welcome, help_reply):
+        assert "365 days" in reply.text and "published digests name nobody" in reply.text
+        assert "**ask privately**" in reply.text and "**ask anonymously**" in reply.text

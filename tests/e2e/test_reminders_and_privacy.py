@@ -181,3 +181,51 @@ async def test_a_moderator_marks_a_question_private_and_it_leaves_the_board(bot:
     updated = _cards_in(bot, MODERATORS_CHANNEL, "update")[-1]
     assert updated.activity_id == card.created_id
     assert "Q-1 (private)" in str(updated.body) and "Mark private" not in str(updated.body)
+
+
+async def test_merges_never_carry_a_private_answer_into_a_public_question(bot: Bot) -> None:
+    people = await _staff(bot)
+    here = await _command(bot, people["mod1"], "moderate here", MODERATORS_CHANNEL)
+    await _command(bot, people["host"], "open event All-staff briefing", HOSTS_CHANNEL)
+    pat, sam, kim = (bot.channel.new_user(name) for name in ("Pat Person", "Sam Staff", "Kim Kind"))
+    await bot.say(pat, f"ask privately {STRESS}")
+    await bot.say(sam, PARKING)
+    await bot.say(kim, f"ask privately {PARKING} (asking for my disabled son)")
+    cards = [await _card_for(bot, text) for text in (STRESS, f"{PARKING}", "disabled son")]
+
+    # A public question into a private one: refused, nothing changes.
+    await _moderate(bot, people["mod1"], here, cards[1], op="merge", question_id=2, duplicate_of="Q-1")
+    assert any("Q-1 is private, so Q-2 can't be its duplicate" in (r.text or "") for r in bot.channel.connector.posts())
+    assert [row["status"] for row in await bot.question_rows()][1] == "forwarded"
+
+    # A private question into a public one: its asker gets the public answer, in their own chat.
+    await _moderate(bot, people["mod1"], here, cards[2], op="merge", question_id=3, duplicate_of="Q-2")
+    await _moderate(bot, people["mod1"], here, cards[1], op="answer", question_id=2, answer="Yes, 40 more spaces.")
+    await _moderate(bot, people["mod1"], here, cards[0], op="answer", question_id=1, answer="Call the EAP line.")
+    kims_chat = bot.channel.activities.personal_conversation(kim)["id"]
+    assert any("40 more spaces" in (r.text or "") for r in bot.channel.connector.posts() if r.conversation_id == kims_chat)
+
+    await _command(bot, people["host"], "publish here", HOSTS_CHANNEL)
+    digest = await eventually(lambda: resolved([r for r in bot.channel.connector.posts()
+                                              if (r.text or "").startswith("# Questions from")]), what="digest")
+    assert "40 more spaces" in digest[0].text and "Q-3" not in digest[0].text and "disabled son" not in digest[0].text
+    assert "EAP" not in digest[0].text and "grievance" not in digest[0].text
+
+
+async def test_a_channel_question_marked_private_is_answered_in_a_personal_chat_with_its_duplicates(bot: Bot) -> None:
+    people = await _staff(bot)
+    here = await _command(bot, people["mod1"], "moderate here", MODERATORS_CHANNEL)
+    sam, kim = bot.channel.new_user("Sam Staff"), bot.channel.new_user("Kim Kind")
+    asked = bot.channel.activities.channel_mention(sam, STRESS)
+    assert (await bot.post(asked)).status == 200  # Q-1, asked openly in a channel
+    await bot.say(kim, f"{STRESS} (me too)")
+    card, duplicate = await _card_for(bot, STRESS), await _card_for(bot, "(me too)")
+    await _moderate(bot, people["mod1"], here, duplicate, op="merge", question_id=2, duplicate_of="Q-1")
+    await _moderate(bot, people["mod1"], here, card, op="private", question_id=1)
+    assert [row["private"] for row in await bot.question_rows()] == [True, True]  # the duplicate too
+    await _moderate(bot, people["mod1"], here, card, op="answer", question_id=1, answer="Call the EAP line.")
+    answered = [r for r in bot.channel.connector.posts() if "EAP" in (r.text or "")]
+    assert {r.conversation_id for r in answered} == {
+        bot.channel.activities.personal_conversation(who)["id"] for who in (sam, kim)}
+    assert not any(r.conversation_id == asked["conversation"]["id"] and "EAP" in (r.text or "")
+                   for r in bot.channel.connector.posts())

@@ -67,6 +67,7 @@ __all__ = [
     "TeamsUser",
     "TestCA",
     "TokenCheck",
+    "personal_conversation_id",
 ]
 
 T = TypeVar("T")
@@ -419,6 +420,12 @@ class TeamsUser:
         }
 
 
+def personal_conversation_id(user_id: str, app_id: str) -> str:
+    """The one 1:1 chat between a user and a bot: Teams gives it the same id every time."""
+    digest = hashlib.sha256(f"{user_id}|{app_id}".encode()).digest()
+    return "a:1" + _b64url(digest)[:40]
+
+
 def _teams_timestamp() -> str:
     now = datetime.now(UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}0Z"
@@ -447,11 +454,10 @@ class TeamsActivities:
     # conversations ----------------------------------------------------------
 
     def personal_conversation(self, user: TeamsUser) -> dict[str, Any]:
-        digest = hashlib.sha256(f"{user.id}|{self.app_id}".encode()).digest()
         return {
             "conversationType": "personal",
             "tenantId": self.tenant_id,
-            "id": "a:1" + _b64url(digest)[:40],
+            "id": personal_conversation_id(user.id, self.app_id),
         }
 
     def channel_conversation(self, *, channel_id: str, root_message_id: str) -> dict[str, Any]:
@@ -552,10 +558,13 @@ class TeamsActivities:
         team_id: str = "19:questions-team@thread.tacv2",
         team_name: str = "Engineering",
         channel_id: str = "19:general@thread.tacv2",
+        channel_name: str | None = None,
         thread_root_id: str | None = None,
         locale: str = "en-US",
     ) -> dict[str, Any]:
-        """A team-channel post "<at>Bot</at> {text}" (a new thread unless thread_root_id)."""
+        """A team-channel post "<at>Bot</at> {text}" (a new thread unless thread_root_id).
+
+        Teams names the channel in channelData only for channels other than General."""
         activity_id = id or self.new_activity_id()
         conversation = self.channel_conversation(
             channel_id=channel_id, root_message_id=thread_root_id or activity_id
@@ -563,7 +572,7 @@ class TeamsActivities:
         channel_data = {
             "teamsChannelId": channel_id,
             "teamsTeamId": team_id,
-            "channel": {"id": channel_id},
+            "channel": {"id": channel_id, **({"name": channel_name} if channel_name else {})},
             "team": {"id": team_id, "name": team_name},
         }
         activity = self._base(
@@ -608,6 +617,24 @@ class TeamsActivities:
             textFormat="plain",
             entities=[self.mention_entity()] if mention_bot else [],
         )
+        return activity
+
+    def meeting_chat_message(
+        self,
+        user: TeamsUser,
+        text: str,
+        *,
+        meeting_id: str,
+        conversation_id: str,
+        chat_name: str | None = None,
+        id: str | None = None,
+    ) -> dict[str, Any]:
+        """A message @mentioning the bot in a meeting's chat: a group chat that Teams marks with
+        the meeting in channelData (and names after the meeting when it has a subject)."""
+        activity = self.group_chat_message(user, text, id=id, conversation_id=conversation_id)
+        if chat_name:
+            activity["conversation"]["name"] = chat_name
+        activity["channelData"]["meeting"] = {"id": meeting_id}
         return activity
 
     def card_submit(
@@ -1022,6 +1049,8 @@ class FakeConnector:
         #: connector takes tens to hundreds of milliseconds, the window a crash can fall in.
         self.latency: tuple[float, float] = (0.0, 0.0)
         self._revoked: frozenset[str] = frozenset()
+        #: Users who have not installed the bot: creating a 1:1 chat with them is refused (403).
+        self.not_installed_for: set[str] = set()
 
     # scripting -----------------------------------------------------------------
 
@@ -1244,7 +1273,10 @@ class FakeConnector:
         if kind == "delete":
             return 200, None, None
         if kind == "create_conversation":
-            new_id = "a:1" + secrets.token_urlsafe(30)
+            personal = self._personal_chat(body)
+            if isinstance(personal, tuple):
+                return personal
+            new_id = personal or "a:1" + secrets.token_urlsafe(30)
             payload: dict[str, Any] = {"id": new_id}
             if isinstance(body, dict) and body.get("activity"):
                 payload["activityId"] = self._new_id()
@@ -1270,6 +1302,24 @@ class FakeConnector:
             users = self._owner.members(ids["conversation_id"])
             return 200, {"members": [u.roster_json() for u in users]}, None
         return 404, {"error": {"code": "NotFound", "message": "Unknown connector operation"}}, None
+
+    def _personal_chat(self, body: Any) -> str | tuple[int, Any, None] | None:
+        """POST /v3/conversations for one user with isGroup false is Teams' proactive 1:1 chat:
+        the same conversation id every time, or 403 when the user has not installed the app
+        (Teams cannot start a chat with someone who does not have the bot). None: another kind
+        of conversation (a new id each time)."""
+        if not isinstance(body, dict) or body.get("isGroup") or len(body.get("members") or []) != 1:
+            return None
+        member, bot = body["members"][0], body.get("bot") or {}
+        tenant = body.get("tenantId") or ((body.get("channelData") or {}).get("tenant") or {}).get("id")
+        if not isinstance(member, dict) or not member.get("id") or not str(bot.get("id", "")).startswith("28:"):
+            return 400, {"error": {"code": "BadArgument", "message": "members and bot are required"}}, None
+        if not tenant:
+            return 400, {"error": {"code": "BadArgument", "message": "Tenant id is required"}}, None
+        if member["id"] in self.not_installed_for:
+            return 403, {"error": {"code": "Forbidden",
+                                   "message": "The bot is not installed for this user."}}, None
+        return personal_conversation_id(member["id"], bot["id"].removeprefix("28:"))
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,84 @@
+"""What colleagues are told about their data, and where a question was asked, said in words.
+
+`privacy_notice` is the two lines the welcome, `help` and the first reply to a new asker end
+with; `asked_in` is how forward mails and moderators' cards say where a question was asked:
+the kind of chat and its display name when Teams gave one, never a conversation or message id
+(a personal chat's id never changes, so it would tie an anonymous question to its asker's
+named ones).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.deps import Limits
+from store.records import Question
+
+ASKED_IN = "askedIn"  # the words, kept in the question's stored address (see place)
+MAX_NAME_CHARS = 100
+
+
+def privacy_notice(limits: Limits) -> str:
+    """Two lines: what is kept, for how long and who sees it; how to ask privately or
+    anonymously (RETENTION_DAYS and DIGEST_NAMES from `limits`)."""
+    retention_days, digest_names = limits.retention_days, limits.digest_names
+    published = ("published digests name colleagues who asked openly" if digest_names
+                 else "published digests name nobody")
+    return (
+        f"**Your data:** I keep your question, name and work email so the answer can reach you, and "
+        f"delete them {retention_days} days after the question was last handled. Moderators see "
+        f"your name; event hosts see the question and, unless you ask anonymously, your name; "
+        f"{published}.\n\n"
+        "**Private or anonymous:** type **ask privately** before your question to keep it to the "
+        "moderators (never on a board or published), or **ask anonymously** to keep your name "
+        "from everyone; in a channel or group chat I then answer you in a personal chat."
+    )
+
+
+def with_notice(message: dict[str, Any], notice: str) -> dict[str, Any]:
+    """A reply message that ends with the privacy notice (bot.render adds it to text or card)."""
+    return {**message, "privacy": notice}
+
+
+def place(
+    conversation_type: str | None, *, meeting: bool = False, name: str | None = None, team: str | None = None
+) -> str:
+    """Where a Teams question was asked, in words: the chat's kind, and its display name and
+    team's name when Teams gave them."""
+    name, team = _short(name), _short(team)
+    if conversation_type == "channel":
+        where = f"the channel “{name}”" if name else "a channel"
+        return f"{where} of the team “{team}”" if team else (where if name else "a Teams channel")
+    if conversation_type == "groupChat" or meeting:
+        kind = "meeting chat" if meeting else "group chat"
+        return f"the {kind} “{name}”" if name else f"a {kind}"
+    return "a personal chat with the bot"
+
+
+def asked_in(question: Question) -> str:
+    """Where `question` was asked, in words (questions recorded before the words were kept:
+    the kind of chat only)."""
+    if question.source == "mail":
+        return "a mail to the shared mailbox"
+    words = (question.address or {}).get(ASKED_IN)
+    return words if isinstance(words, str) and words else place(question.conversation_type)
+
+
+def with_place(address: dict[str, Any], words: str) -> dict[str, Any]:
+    """The address to store with a question: where to reply, and where it was asked in words."""
+    return {**address, ASKED_IN: words}
+
+
+def is_personal(address: dict[str, Any] | None) -> bool:
+    """Whether the address is a 1:1 chat with the bot (Teams marks shared ones as groups; the
+    Emulator's chats are 1:1 and carry no type)."""
+    conversation = (address or {}).get("conversation") or {}
+    return not conversation.get("isGroup") and conversation.get("conversationType") not in SHARED
+
+
+SHARED = frozenset({"channel", "groupChat"})
+
+
+def _short(text: str | None) -> str | None:
+    text = " ".join((text or "").split())
+    return text[:MAX_NAME_CHARS] or None
