@@ -19,8 +19,9 @@ def welcome() -> dict[str, Any]:
     return {"type": "welcome"}
 
 
-def help_text() -> dict[str, Any]:
-    return {"type": "help"}
+def help_text(sections: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the bot works and the commands the sender may use, by role (handlers.commands)."""
+    return {"type": "help", "sections": sections}
 
 
 def too_long(limit: int, length: int) -> dict[str, Any]:
