@@ -178,7 +178,7 @@ def _faq_answer(message: dict[str, Any]) -> Activity:
     body = [
         _block("From the staff FAQ", weight="Bolder", size="Medium"),
         _plain(message["faq_question"], isSubtle=True),
-        _block(message["answer"]),
+        _block(message["answer"]),  # the FAQ's own words, reviewed (links in it are meant)
     ]
     chosen = message.get("chosen")
     if chosen:
