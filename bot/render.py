@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory
 from botbuilder.schema import Activity
 
+from handlers.plain import ELLIPSIS, cut, inert, no_links
+
 HELP = (
-    "**I collect colleagues' questions and make sure each one gets an answer.**\n\n"
-    "- Ask me in this chat, or @mention me in a channel or group chat, during or after a "
-    "staff event.\n"
-    "- If the staff FAQ has a confident answer I reply at once and ask whether it helped; "
-    "if it did not, one click sends your question to the team.\n"
-    "- Otherwise I pass your question to the team that answers staff questions, give you a "
-    "reference such as Q-42, and bring their answer back to this chat."
+    "**I collect colleagues' questions and make sure each one gets an answer.** Ask me in this chat, "
+    "or @mention me in a channel or group chat. If the staff FAQ has a confident answer you get it "
+    "at once; otherwise the team answers and you get a reference such as Q-42."
 )
+ROLE_HEADINGS = {"staff": "Anyone", "moderator": "Moderators", "host": "Hosts", "admin": "Admins"}
 
 WELCOME = (
     "Hello! I'm the colleague questions bot. Ask me anything about working here: pay, leave, "
@@ -53,8 +53,26 @@ def invoke_text(message: dict[str, Any]) -> str:
     return (activity.text or activity.summary or "").replace("**", "").strip()
 
 
+def updated_card(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The card that replaces the one clicked, if the reply has one (its buttons replaced by what
+    was chosen); None when the click changed nothing the card shows (a refusal, say)."""
+    card = message.get("card")
+    if not isinstance(card, dict):
+        return None
+    [attachment] = render(card).attachments
+    return attachment.content
+
+
+def message_bytes(activity: Activity) -> int:
+    """What Teams counts against its size limit: the activity's text and attachments as JSON."""
+    attachments = [{"contentType": a.content_type, "content": a.content} for a in activity.attachments or []]
+    return len(json.dumps({"text": activity.text, "summary": activity.summary, "attachments": attachments},
+                          ensure_ascii=False).encode())
+
+
 def _universal_actions(node: Any) -> None:
-    """Turn every Action.Submit of ours into an Action.Execute whose verb is its "action".
+    """Turn every Action.Submit of ours into an Action.Execute whose verb is its "action", with
+    the Action.Submit as its fallback for clients older than Universal Actions.
 
     The data stays as it was (inputs are merged into it the same way), so one parser reads
     both forms."""
@@ -62,13 +80,15 @@ def _universal_actions(node: Any) -> None:
         for item in node:
             _universal_actions(item)
     elif isinstance(node, dict):
+        for value in node.values():
+            _universal_actions(value)
         data = node.get("data")
         verb = data.get("action") if isinstance(data, dict) else None
         if node.get("type") == "Action.Submit" and isinstance(verb, str):
+            fallback = dict(node)
             node["type"] = "Action.Execute"
             node["verb"] = verb
-        for value in node.values():
-            _universal_actions(value)
+            node["fallback"] = fallback
 
 
 def _text(text: str) -> Activity:
@@ -77,21 +97,8 @@ def _text(text: str) -> Activity:
     return activity
 
 
-def _faq_answer(message: dict[str, Any]) -> Activity:
-    def choice(title: str, helpful: bool) -> dict[str, Any]:
-        data = {"action": "faq_feedback", "question_id": message["question_id"], "helpful": helpful}
-        return {"type": "Action.Submit", "title": title, "data": data}
-
-    body = [
-        _block("From the staff FAQ", weight="Bolder", size="Medium"),
-        _block(message["faq_question"], isSubtle=True),
-        _block(message["answer"]),
-        _block("Did this answer your question?", weight="Bolder"),
-    ]
-    return _card(body, [choice("Yes", True), choice("No, send it to the team", False)], summary=message["answer"])
-
-
-def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None, summary: str = "") -> Activity:
+def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None, summary: str = "",
+          *, full_width: bool = False) -> Activity:
     card: dict[str, Any] = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -100,78 +107,156 @@ def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = Non
     }
     if actions:
         card["actions"] = actions
+    if full_width:  # Teams' own extension: the card takes the chat's whole width
+        card[TEAMS] = {"width": "Full"}
     activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
-    activity.summary = summary[:200]
+    activity.summary = no_links(cut(summary, 200))
     return activity
 
 
 def _block(text: str, **style: Any) -> dict[str, Any]:
+    """Our own words (Markdown allowed); never a colleague's: see _plain."""
     return {"type": "TextBlock", "text": text, "wrap": True, **style}
 
 
-STATE_LABELS = {
-    "forwarded": "Waiting for an answer",
-    "claimed": "Claimed by {claimed_by}",
-    "answered": "Answered by {acted_by}",
-    "dismissed": "Dismissed by {acted_by}: {reason}",
-    "merged": "Duplicate of {merged_into} (marked by {acted_by})",
-    "answered_faq": "Answered from the FAQ",
+def _plain(text: str, **style: Any) -> dict[str, Any]:
+    """A colleague's words: a text run is never read as Markdown, and nothing in it is a link."""
+    return {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": no_links(text), **style}]}
+
+
+def _labelled(label: str, value: str) -> dict[str, Any]:
+    """"Asked by: Sam" on one wrapping line (a FactSet's label column is cut on a phone)."""
+    return {"type": "RichTextBlock", "spacing": "Small", "inlines": [
+        {"type": "TextRun", "text": f"{label}: ", "weight": "Bolder"},
+        {"type": "TextRun", "text": no_links(value)}]}
+
+
+def _shown(text: str, budget: int, note: str) -> list[dict[str, Any]]:
+    """A colleague's text cut to `budget` UTF-8 bytes with "…", and a note saying so."""
+    shown = cut_bytes(text, budget)
+    return [_plain(shown)] + ([_block(note, isSubtle=True, size="Small", spacing="Small")] if shown != text else [])
+
+
+def cut_bytes(text: str, budget: int) -> str:
+    """At most `budget` bytes of UTF-8, ending in "…" if anything was cut."""
+    if len(text.encode()) <= budget:
+        return text
+    kept = text.encode()[: budget - len(ELLIPSIS.encode())].decode(errors="ignore")
+    return kept.rstrip() + ELLIPSIS
+
+
+def _chosen(text: str) -> dict[str, Any]:
+    """What replaces a card's buttons once they were used."""
+    return _block(f"✓ {text}", color="Good", weight="Bolder")
+
+
+def _submit(title: str, data: dict[str, Any], **options: Any) -> dict[str, Any]:
+    return {"type": "Action.Submit", "title": title, "data": data, **options}
+
+
+def _panel(title: str, inputs: list[dict[str, Any]], action: dict[str, Any]) -> dict[str, Any]:
+    """A button that opens a small form of its own (Action.ShowCard): closed until wanted."""
+    return {"type": "Action.ShowCard", "title": title, "card": {"type": "AdaptiveCard", "body": inputs,
+                                                                 "actions": [action]}}
+
+
+def _input(input_id: str, label: str, *, required: bool = True, **options: Any) -> dict[str, Any]:
+    field = {"type": "Input.Text", "id": input_id, "label": label, **options}
+    if required:
+        field.update(isRequired=True, errorMessage=f"{label} is needed.")
+    return field
+
+
+def _faq_answer(message: dict[str, Any]) -> Activity:
+    def choice(title: str, helpful: bool) -> dict[str, Any]:
+        return _submit(title, {"action": "faq_feedback", "question_id": message["question_id"], "helpful": helpful})
+
+    body = [
+        _block("From the staff FAQ", weight="Bolder", size="Medium"),
+        _plain(message["faq_question"], isSubtle=True),
+        _block(message["answer"]),  # the FAQ's own words, reviewed (links in it are meant)
+    ]
+    chosen = message.get("chosen")
+    if chosen:
+        return _card([*body, _chosen(chosen)], summary=message["answer"])
+    body.append(_block("Did this answer your question?", weight="Bolder"))
+    return _card(body, [choice("Yes", True), choice("No, send it to the team", False)], summary=message["answer"])
+
+
+# A state's label (names filled in), colour and container style on the moderators' card.
+STATES = {
+    "received": ("Received", "Default", "default"),
+    "forwarded": ("Waiting for an answer", "Warning", "warning"),
+    "claimed": ("Claimed by {claimed_by}", "Accent", "accent"),
+    "answered": ("Answered by {acted_by}", "Good", "good"),
+    "dismissed": ("Dismissed by {acted_by}: {reason}", "Default", "emphasis"),
+    "merged": ("Duplicate of {merged_into} (marked by {acted_by})", "Default", "emphasis"),
+    "answered_faq": ("Answered from the FAQ", "Good", "good"),
 }
+QUESTION_BUDGET = 3000  # bytes of a colleague's question shown on a card
+ANSWER_BUDGET = 6000  # bytes of an answer shown on a card or in a reply
+NAME_BUDGET = 200
+FAQ_QUESTION_PREFILL = 500  # faq.store's limits on an entry
+FAQ_ANSWER_PREFILL = 5000
 
 
 def _moderation_card(m: dict[str, Any]) -> Activity:
-    """One forwarded question in the moderators' channel; actions only while it is open."""
-    state = STATE_LABELS.get(m["status"], m["status"]).format(**{k: m.get(k) or "someone" for k in
-                                                                  ("claimed_by", "acted_by", "reason", "merged_into")})
-    facts = [{"title": "Asked by", "value": m["asker"]}, {"title": "State", "value": state}]
-    if m.get("event"):
-        facts.insert(1, {"title": "Event", "value": m["event"]})
-    if m.get("asked_in"):
-        facts.insert(1, {"title": "Asked in", "value": m["asked_in"]})
-    body = [
-        _block(f"{m['ref']}{' (private)' if m.get('private') else ''}", weight="Bolder", size="Medium"),
-        _block(m["text"]),
-        {"type": "FactSet", "facts": facts},
-    ]
-    if m.get("answer"):
-        body += [_block("Answer", weight="Bolder"), _block(m["answer"])]
-    actions: list[dict[str, Any]] = []
-    if m["status"] in ("forwarded", "claimed"):
-        def submit(title: str, op: str) -> dict[str, Any]:
-            return {"type": "Action.Submit", "title": title,
-                    "data": {"action": "moderate", "op": op, "question_id": m["question_id"]}}
+    """One forwarded question in the moderators' channel.
 
-        body += [
-            {"type": "Input.Text", "id": "answer", "isMultiline": True, "placeholder": "Answer to send to the colleague",
-             "maxLength": 4000},
-            {"type": "Input.Text", "id": "reason", "placeholder": "Reason, if dismissing"},
-            {"type": "Input.Text", "id": "duplicate_of", "placeholder": "Duplicate of (e.g. Q-12)"},
-        ]
-        actions = [submit("Send answer", "answer"), submit("Claim", "claim"),
-                   submit("Dismiss", "dismiss"), submit("Mark duplicate", "merge")]
-        if m["status"] == "claimed":
-            actions.pop(1)
+    At most three buttons along the bottom (Send answer, Claim or Release); everything else
+    opens a small form of its own, so the card stays short and no title is cut at Teams' width.
+    """
+    label, colour, style = STATES.get(m["status"], (m["status"], "Default", "default"))
+    names = {k: cut_bytes(m.get(k) or "someone", NAME_BUDGET) for k in ("claimed_by", "acted_by", "reason", "merged_into")}
+    header = {"type": "Container", "style": style, "items": [
+        _block(f"{m['ref']}{' · Private' if m.get('private') else ''}", weight="Bolder", size="Medium"),
+        _plain(label.format(**names), weight="Bolder", color=colour),
+    ]}
+    body = [header, *_shown(m["text"], QUESTION_BUDGET, "Cut to fit the card: the whole question is in the forwarded mail."),
+            _labelled("Asked by", cut_bytes(m["asker"], NAME_BUDGET))]
+    if m.get("asked_in"):
+        body.append(_labelled("Asked in", m["asked_in"]))
+    if m.get("event"):
+        body.append(_labelled("Event", m["event"]))
     if m.get("faq_entry"):
-        facts.append({"title": "In the FAQ as", "value": m["faq_entry"]})
-    elif m["status"] == "answered":  # a good answer can become an FAQ entry the bot reuses
-        add = {"type": "Action.Submit", "title": "Add to FAQ",
-               "data": {"action": "moderate", "op": "faq", "question_id": m["question_id"]}}
-        body += [  # in the body, apart from the question's own actions, which end with the answer
-            _block("Add to the FAQ?", weight="Bolder", separator=True),
-            {"type": "Input.Text", "id": "faq_question", "value": m["text"], "maxLength": 500,
-             "label": "FAQ question (edit out anything personal)"},
-            {"type": "Input.Text", "id": "faq_answer", "value": m.get("answer") or "", "isMultiline": True,
-             "maxLength": 5000, "label": "FAQ answer"},
-            {"type": "ActionSet", "actions": [add]},
+        body.append(_labelled("In the FAQ as", m["faq_entry"]))
+    if m.get("answer"):
+        body += [_block("Answer", weight="Bolder"),
+                 *_shown(m["answer"], ANSWER_BUDGET, "Cut to fit the card: the whole answer went to the colleague.")]
+
+    def data(op: str) -> dict[str, Any]:
+        return {"action": "moderate", "op": op, "question_id": m["question_id"]}
+
+    actions: list[dict[str, Any]] = []
+    panels: list[dict[str, Any]] = []
+    if m["status"] in ("forwarded", "claimed"):
+        body.append(_input("answer", "Answer to send to the colleague", required=False, isMultiline=True,
+                           maxLength=4000))
+        actions.append(_submit("Send answer", data("answer"), style="positive"))
+        claim = ("Claim", "claim") if m["status"] == "forwarded" else ("Release", "release")
+        actions.append(_submit(claim[0], data(claim[1]), associatedInputs="none"))
+        panels += [
+            _panel("Dismiss", [_input("reason", "Reason (the colleague sees it)", maxLength=500)],
+                   _submit("Dismiss question", data("dismiss"))),
+            _panel("Duplicate", [_input("duplicate_of", "Duplicate of (e.g. Q-12)", maxLength=20)],
+                   _submit("Mark duplicate", data("merge"))),
         ]
-    if not m.get("private"):  # HR or wellbeing: keep it off the board and out of the digest
-        mark = {"type": "Action.Submit", "title": "Mark private",
-                "data": {"action": "moderate", "op": "private", "question_id": m["question_id"]}}
-        if actions:
-            actions.append(mark)
-        else:  # last in the body: a closed question's card keeps no open-question actions
-            body.append({"type": "ActionSet", "actions": [mark], "separator": True})
-    return _card(body, actions, summary=f"{m['ref']}: {m['text']}")
+    if m["status"] == "answered" and not m.get("faq_entry"):  # a good answer can become an FAQ entry
+        answer = m.get("answer") or ""
+        fits = len(answer) <= FAQ_ANSWER_PREFILL and len(answer.encode()) <= ANSWER_BUDGET
+        panels.append(_panel("Add to FAQ", [
+            _input("faq_question", "FAQ question (edit out anything personal)", maxLength=FAQ_QUESTION_PREFILL,
+                   value=cut_bytes(m["text"], QUESTION_BUDGET)[:FAQ_QUESTION_PREFILL]),
+            _input("faq_answer", "FAQ answer" if fits else "FAQ answer (leave empty: the whole answer sent)",
+                   required=fits, isMultiline=True, maxLength=FAQ_ANSWER_PREFILL, value=answer if fits else ""),
+        ], _submit("Add to FAQ", data("faq"))))
+    if not m.get("private"):  # HR or wellbeing: off the board and out of the digest, in any state
+        panels.append(_panel("Mark private", [_input("private_reason", "Why it is private (kept in the log)",
+                                                     maxLength=200)],
+                             _submit("Mark private", data("private"))))
+    if panels:
+        body.append({"type": "ActionSet", "actions": panels, "separator": True})
+    return _card(body, actions, summary=f"{m['ref']}: {m['text']}", full_width=True)
 
 
 def _board(m: dict[str, Any]) -> Activity:
@@ -180,26 +265,41 @@ def _board(m: dict[str, Any]) -> Activity:
     facts = [{"title": title, "value": str(counts[key])} for key, title in (
         ("asked", "Asked"), ("answered_faq", "Answered from the FAQ"), ("waiting", "Waiting"),
         ("answered", "Answered by moderators"), ("dismissed", "Dismissed"))]
-    body = [_block(f"E-{m['event_id']}: {m['title']} ({m['status']})", weight="Bolder", size="Medium"),
+    body = [_plain(f"E-{m['event_id']}: {m['title']} ({m['status']})", weight="Bolder", size="Medium"),
             {"type": "FactSet", "facts": facts}]
     for heading, key in (("Newest questions", "newest"), ("Most supported", "most_supported")):
         if m[key]:
             body.append(_block(heading, weight="Bolder"))
-            body += [_block(f"{q['ref']} ({q['support']} +1): {q['text']}", spacing="Small") for q in m[key]]
-    return _card(body, summary=f"{m['title']}: {counts['asked']} questions")
+            body += [_board_line(q) for q in m[key]]
+    return _card(body, summary=f"{m['title']}: {counts['asked']} questions", full_width=True)
+
+
+def _board_line(q: dict[str, Any]) -> dict[str, Any]:
+    """"Q-3 ▲ 2 text…": supporters shown only when there are some."""
+    support = f" ▲ {q['support']}" if q["support"] else ""
+    return {"type": "RichTextBlock", "spacing": "Small", "inlines": [
+        {"type": "TextRun", "text": f"{q['ref']}{support} ", "weight": "Bolder"},
+        {"type": "TextRun", "text": no_links(cut(q["text"], BOARD_LINE_CHARS))}]}
+
+
+BOARD_LINE_CHARS = 200
 
 
 def _event_choice(m: dict[str, Any]) -> Activity:
-    """Several events are open: the asker says which one the question is about."""
-    def choice(title: str, event_id: int) -> dict[str, Any]:
-        data = {"action": "event_choice", "question_id": m["question_id"], "event_id": event_id}
-        return {"type": "Action.Submit", "title": title[:80], "data": data}
-
-    body = [_block("Which event is your question about?", weight="Bolder"),
-            _block(m["question"][:300], isSubtle=True)]
-    actions = [choice(f"E-{e['id']}: {e['title']}", e["id"]) for e in m["events"]]
-    return _card(body, [*actions, choice("None of these", NO_EVENT)],
-                 summary="Which event is your question about?")
+    """Several events are open: the asker says which one the question is about (full titles,
+    one Send button)."""
+    body = [_block("Which event is your question about?", weight="Bolder")]
+    if m.get("question"):
+        body.append(_plain(cut(m["question"], 300), isSubtle=True))
+    chosen = m.get("chosen")
+    if chosen:
+        return _card([*body, _chosen(chosen)], summary="Which event is your question about?")
+    choices = [{"title": no_links(f"E-{e['id']}: {e['title']}"), "value": str(e["id"])} for e in m["events"]]
+    body.append({"type": "Input.ChoiceSet", "id": "event_id", "style": "expanded", "wrap": True,
+                 "isRequired": True, "errorMessage": "Choose an event, or None of these.",
+                 "label": "Events open now", "choices": [*choices, {"title": "None of these", "value": str(NO_EVENT)}]})
+    send = _submit("Send", {"action": "event_choice", "question_id": m["question_id"]})
+    return _card(body, [send], summary="Which event is your question about?")
 
 
 def _feedback_noted(message: dict[str, Any]) -> Activity:
@@ -211,18 +311,13 @@ def _feedback_noted(message: dict[str, Any]) -> Activity:
 def _answer(message: dict[str, Any]) -> Activity:
     """The answer as text, and under it a small card asking the asker whether it helped."""
     heading = "More on your question" if message["follow_up"] else "An answer to your question"
-    quoted = "\n".join(f"> {line}" for line in message["question"].splitlines() if line.strip())
-    activity = _text(f"**{heading} {message['ref']}**\n\n{quoted}\n\n{message['answer']}")
+    quoted = inert(cut_bytes(message["question"], QUESTION_BUDGET // 2))
+    answer = cut_bytes(message["answer"], ANSWER_BUDGET * 3)
+    note = "\n\n*The answer was cut to fit in Teams; ask the team for the rest.*" if answer != message["answer"] else ""
+    body = "\n\n".join(inert(line) for line in answer.splitlines() if line.strip())
+    activity = _text(f"**{heading} {message['ref']}**\n\n> {quoted}\n\n{body}{note}")
     if message.get("answer_id") and message.get("question_id"):  # replies queued before buttons had none
-
-        def choice(title: str, helpful: bool) -> dict[str, Any]:
-            data = {"action": "answer_feedback", "question_id": message["question_id"],
-                    "answer_id": message["answer_id"], "helpful": helpful}
-            return {"type": "Action.Submit", "title": title, "data": data}
-
-        card = _card([_block("Did this answer help?", weight="Bolder")],
-                     [choice("Helpful", True), choice("Not helpful", False)])
-        activity.attachments = card.attachments
+        activity.attachments = _answer_feedback_card(message).attachments
     return activity
 
 
@@ -234,6 +329,28 @@ def _add_privacy(activity: Activity, notice: str) -> None:
         activity.text = f"{activity.text}\n\n{notice}" if activity.text else notice
         return
     cards[0]["body"].append(_block(notice, isSubtle=True, size="Small", separator=True))
+def _answer_feedback_card(message: dict[str, Any]) -> Activity:
+    """"Did this answer help?" under an answer; once used, what the asker said."""
+    if message.get("chosen"):
+        return _card([_chosen(message["chosen"])], summary=message["chosen"])
+
+    def choice(title: str, helpful: bool) -> dict[str, Any]:
+        return _submit(title, {"action": "answer_feedback", "question_id": message["question_id"],
+                               "answer_id": message["answer_id"], "helpful": helpful})
+
+    return _card([_block("Did this answer help?", weight="Bolder")],
+                 [choice("Helpful", True), choice("Not helpful", False)], summary="Did this answer help?")
+
+
+def _help(message: dict[str, Any]) -> Activity:
+    """What the bot does, the commands this sender may use by role (one example each), and
+    what is kept."""
+    lines = [HELP, ""]
+    for section in message.get("sections", []):
+        lines.append(f"**{ROLE_HEADINGS.get(section['role'], section['role'])}**")
+        lines += [f"- **{c['command']}**: {c['does']} (e.g. *{c['example']}*)" for c in section["commands"]]
+        lines.append("")
+    return _text("\n".join(lines))
 
 
 def _digest(message: dict[str, Any]) -> Activity:
@@ -245,7 +362,7 @@ def _digest(message: dict[str, Any]) -> Activity:
 
 _RENDERERS: dict[str, Callable[[dict[str, Any]], Activity]] = {
     "welcome": lambda _: _text(WELCOME),
-    "help": lambda _: _text(HELP),
+    "help": _help,
     "too_long": lambda m: _text(
         f"That message is {m['length']:,} characters long; a question can be at most "
         f"{m['limit']:,}. Nothing has been recorded: please shorten it and send it again."
@@ -256,11 +373,12 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], Activity]] = {
         f"team (reference **{m['ref']}**). Their answer will come back to you here."
     ),
     "answer": _answer,
+    "answer_feedback_card": _answer_feedback_card,
     "notice": lambda m: _text(m["text"]),
     "moderation_card": _moderation_card,
     "board": _board,
     "dismissed": lambda m: _text(
-        f"The team looked at your question **{m['ref']}** and closed it without a separate answer: {m['reason']}"
+        f"The team looked at your question **{m['ref']}** and closed it without a separate answer: {inert(m['reason'])}"
     ),
     "feedback_thanks": lambda _: _text("Thanks, glad that helped."),
     "feedback_noted": _feedback_noted,

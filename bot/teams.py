@@ -12,7 +12,7 @@ from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
 from bot.connector_http import model_json
-from bot.render import NO_EVENT, invoke_text
+from bot.render import ADAPTIVE_CARD, NO_EVENT, invoke_text, updated_card
 from handlers import asking, commands, feedback, moderation
 from handlers.asking import Asker, Said
 from handlers.deps import Deps
@@ -114,8 +114,11 @@ class QuestionsBot(ActivityHandler):
             body = {"statusCode": int(HTTPStatus.BAD_REQUEST), "type": INVOKE_ERROR,
                     "value": {"code": "BadRequest", "message": str(problem)}}
             return InvokeResponse(status=int(HTTPStatus.BAD_REQUEST), body=body)
-        body = {"statusCode": int(HTTPStatus.OK), "type": INVOKE_MESSAGE,
-                "value": invoke_text(message)}
+        card = updated_card(_with_card(value["action"], message))
+        if card is not None:  # the clicked card becomes this one: its buttons replaced by the choice
+            body = {"statusCode": int(HTTPStatus.OK), "type": ADAPTIVE_CARD, "value": card}
+        else:
+            body = {"statusCode": int(HTTPStatus.OK), "type": INVOKE_MESSAGE, "value": invoke_text(message)}
         return InvokeResponse(status=int(HTTPStatus.OK), body=body)
 
     async def on_members_added_activity(
@@ -184,6 +187,13 @@ async def _refuse(turn_context: TurnContext) -> None:
             await turn_context.send_activity(REFUSAL)
         except Exception as error:  # noqa: BLE001 - a refusal that cannot be delivered is only logged
             log.warning("could not send the refusal: %s", type(error).__name__)
+def _with_card(verb: str, message: dict[str, Any]) -> dict[str, Any]:
+    """The reply, with the event picker's used card when the choice was taken (a notice to the
+    asker; refusals are a different message and leave the card as it is)."""
+    if verb == "event_choice" and message.get("type") == "notice" and "card" not in message:
+        return {**message, "card": {"type": "event_choice", "question_id": 0, "question": "", "events": [],
+                                    "chosen": message["text"].replace("**", "")}}
+    return message
 
 
 def _executed(value: Any) -> dict[str, Any]:
@@ -235,9 +245,12 @@ def _answer_feedback(value: dict[str, Any]) -> tuple[int, int, bool]:
 
 
 def _event_choice(value: dict[str, Any]) -> tuple[int, int | None]:
-    """{"action": "event_choice", "question_id": 5, "event_id": 2}; event_id 0 is "None of
-    these" (None here). Whether the sender may choose, and that event, is the handler's call."""
+    """{"action": "event_choice", "question_id": 5, "event_id": "2"}: the event as the picker's
+    choice set sends it (text), or as a number; 0 is "None of these" (None here). Whether the
+    sender may choose, and that event, is the handler's call."""
     question_id, event_id = value.get("question_id"), value.get("event_id")
+    if isinstance(event_id, str) and event_id.isascii() and event_id.isdigit() and len(event_id) <= 10:
+        event_id = int(event_id)
     none_of_these = type(event_id) is int and event_id == NO_EVENT
     if not _row_id(question_id) or not (none_of_these or _row_id(event_id)):
         raise BadSubmission("event_choice needs an integer question_id and event_id")

@@ -7,8 +7,10 @@ the authenticated sender first and refuse clearly, changing nothing.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from handlers import hosting, replies
@@ -17,16 +19,62 @@ from handlers.board import BOARD_REFRESH, board_changed
 from handlers.deps import Deps
 from handlers.digest import publish_here
 from handlers.moderation import moderate_here
+from handlers.plain import cut, inert
 from handlers.privacy import is_personal, privacy_notice
-from handlers.report import md_inline
-from handlers.roles import Actor, BadRequest, NotAllowed, Role, change_role, describe, require
+from handlers.roles import Actor, BadRequest, NotAllowed, Role, change_role, describe, require, roles_of
 from mail.inbound import question_ref
 from store.records import Event
 from store.store import Unit
 from store.subjects import without_speaker
 
-HELP_WORDS = frozenset({"help", "?", "hi", "hello", "start"})
+HELP_WORDS = frozenset({"help", "?", "hi", "hello", "start", "commands", "menu"})
 MAX_TITLE_CHARS = hosting.MAX_TITLE_CHARS
+STAFF = "staff"
+
+
+@dataclass(frozen=True)
+class Guide:
+    """One line of `help`: a command, who may use it, what it does and one example."""
+
+    role: str  # "staff" or a Role value
+    command: str
+    does: str
+    example: str
+
+
+GUIDE = (
+    Guide(STAFF, "ask anonymously", "ask without your name being shown", "ask anonymously Will the canteen reopen?"),
+    Guide(STAFF, "ask privately", "HR or wellbeing: answered, never on a board or published",
+          "ask privately Can I change my hours after leave?"),
+    Guide(STAFF, "my questions", "your questions and where each stands", "my questions"),
+    Guide(STAFF, "me too", "support a colleague's question at an event", "me too Q-12"),
+    Guide(Role.MODERATOR, "moderate here", "make this channel the moderators' queue", "moderate here"),
+    Guide(Role.HOST, "open event", "start taking questions for an event", "open event Town hall, March"),
+    Guide(Role.HOST, "board here", "a live board of the event's questions here", "board here E-3"),
+    Guide(Role.HOST, "close event", "stop taking questions", "close event E-3"),
+    Guide(Role.HOST, "events", "the events and how many questions each has", "events"),
+    Guide(Role.HOST, "publish here", "post the event's answered questions here", "publish E-3 here"),
+    Guide(Role.ADMIN, "grant moderator", "give someone a role (host or moderator)", "grant moderator sam@council.example"),
+    Guide(Role.ADMIN, "revoke host", "take a role away", "revoke host sam@council.example"),
+)
+ROLE_ORDER = (STAFF, Role.MODERATOR, Role.HOST, Role.ADMIN)
+
+# A known command with its argument missing: (pattern, what to ask for). Nothing is recorded.
+MISSING_PART = (
+    (r"(?:ask )?anonymously:?", "Type your question after it, e.g. **ask anonymously Will the canteen reopen?**"),
+    (r"ask privately:?", "Type your question after it, e.g. **ask privately Can I change my hours after leave?**"),
+    (r"me too:?", "Say which question, e.g. **me too Q-12** (the reference is on the event board)."),
+    (r"open event:?", "Give the event's title, e.g. **open event Town hall, March**."),
+    (r"(?:grant|revoke)(?:\s+(?:host|moderator))?", "Say the role and whose email, e.g. **grant moderator sam@council.example**."),
+    (r"publish", "Say where, e.g. **publish here** (or **publish E-3 here**)."),
+)
+_MISSING = [(re.compile(pattern, re.IGNORECASE), ask) for pattern, ask in MISSING_PART]
+# Text that starts like a command but does not parse gets "did you mean", not a Q-number: a
+# command word and at most this many words after it (a longer text is a question).
+COMMAND_STARTS = re.compile(
+    r"(?:my questions?|me too|open events?|close events?|board|moderate|publish|grant|revoke|show|queue|events?"
+    r"|ask (?:anonymously|privately))\b", re.IGNORECASE)
+NEAR_MISS_MAX_WORDS = 3
 
 Command = Callable[[Deps, Said, Actor, re.Match[str]], Awaitable[str]]
 _COMMANDS: list[tuple[re.Pattern[str], Command]] = []
@@ -43,13 +91,14 @@ def command(pattern: str) -> Callable[[Command], Command]:
 async def handle_text(deps: Deps, said: Said) -> None:
     """Help, a command, a refusal for over-long text, or a question to record once."""
     text = " ".join(said.text.split())
+    actor = Actor(id=said.asker.id, aad_id=said.asker.aad_id, name=said.asker.name, email=said.asker.email)
     if not text or text.lower().rstrip("!.") in HELP_WORDS:
-        await _reply(deps, said, replies.help_text(privacy_notice(deps.limits)))
+        roles = await roles_of(deps, actor, address=said.address)
+        await _reply(deps, said, replies.help_text(help_sections(roles), privacy_notice(deps.limits)))
         return
     if len(text) > deps.limits.max_question_chars:
         await _reply(deps, said, replies.too_long(deps.limits.max_question_chars, len(text)))
         return
-    actor = Actor(id=said.asker.id, aad_id=said.asker.aad_id, name=said.asker.name, email=said.asker.email)
     for pattern, handler in _COMMANDS:
         found = pattern.fullmatch(text)
         if found:
@@ -60,7 +109,36 @@ async def handle_text(deps: Deps, said: Said) -> None:
             if answer:
                 await _reply(deps, said, replies.notice(answer))
             return
+    not_a_question = _not_a_question(text)
+    if not_a_question:
+        await _reply(deps, said, replies.notice(not_a_question))
+        return
     await record_question(deps, said, text)
+
+
+def help_sections(roles: set[Role]) -> list[dict[str, Any]]:
+    """The commands this sender may use, by role (staff first), one example each."""
+    shown = [STAFF, *(role for role in ROLE_ORDER[1:] if role in roles)]
+    return [{"role": str(role), "commands": [{"command": g.command, "does": g.does, "example": g.example}
+                                             for g in GUIDE if g.role == role]} for role in shown]
+
+
+def _not_a_question(text: str) -> str | None:
+    """What to say to a command missing its argument, or to text that starts like a command
+    and does not parse; None for a question. Either way nothing is recorded."""
+    bare = text.rstrip(" ?!.")
+    for pattern, ask in _MISSING:
+        if pattern.fullmatch(bare):
+            return f"{ask} Nothing was recorded."
+    if not COMMAND_STARTS.match(text) or len(text.split()) > NEAR_MISS_MAX_WORDS:
+        return None
+    first_words = " ".join(text.lower().split()[:2])
+    known = [g.command for g in GUIDE] + ["help"]
+    guess = difflib.get_close_matches(first_words, known, n=1, cutoff=0.3)
+    example = next((g.example for g in GUIDE if guess and g.command == guess[0]), "help")
+    suggestion = f"Did you mean **{example}**? " if guess else ""
+    return (f"I didn't recognise that command, so nothing was recorded. {suggestion}Type **help** for the "
+            "commands you can use. To ask it as a question, add a few words, e.g. \"How do I ...?\"")
 
 
 @command(r"(?:ask )?anonymously:?\s+(?P<question>.+)")
@@ -86,7 +164,7 @@ async def _my_questions(deps: Deps, said: Said, actor: Actor, found: re.Match[st
         mine = await unit.questions.of_asker(said.asker.id, said.asker.aad_id)
     if not mine:
         return "You have not asked any questions yet."
-    lines = [f"- **{q.ref}** ({_state(q.status.value)}): {q.text[:120]}" for q in mine]
+    lines = [f"- **{q.ref}** ({_state(q.status.value)}): {inert(cut(q.text, 120))}" for q in mine]
     return "Your most recent questions:\n\n" + "\n".join(lines)
 
 
@@ -110,7 +188,7 @@ async def _open_event(deps: Deps, said: Said, actor: Actor, found: re.Match[str]
     title = " ".join(title.split())[:MAX_TITLE_CHARS]
     event_id = await hosting.open_event(deps.store, title, by=actor.label, description=description,
                                         meeting_id=said.meeting_id, source_key=said.delivery_key)
-    return (f"Event **E-{event_id}** ({md_inline(title)}) is open: questions asked from now on belong to it. "
+    return (f"Event **E-{event_id}** ({inert(title)}) is open: questions asked from now on belong to it. "
             "Type **board here** in the hosts' chat to watch them arrive.")
 
 
@@ -135,7 +213,7 @@ async def _events(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) ->
     listed = await hosting.list_events(deps.store)
     if not listed:
         return "No events yet. A host starts one with **open event** followed by its title."
-    return "\n".join(f"- **E-{line.event.id}** {md_inline(line.event.title)} ({line.event.status}, "
+    return "\n".join(f"- **E-{line.event.id}** {inert(line.event.title)} ({line.event.status}, "
                      f"{line.asked} {'question' if line.asked == 1 else 'questions'})" for line in listed[-10:])
 
 
@@ -167,7 +245,7 @@ async def _grant(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> 
     await require(deps, actor, Role.ADMIN, address=said.address)
     change = await change_role(deps.store, grant=found["verb"].lower() == "grant", role=found["role"],
                                who=found["who"], by=actor.label)
-    return md_inline(describe(change))
+    return inert(describe(change))
 
 
 async def _chosen_event(unit: Unit, given: str | None) -> Event | None:

@@ -15,7 +15,7 @@ from handlers.deps import Deps
 from handlers.board import board_changed
 from handlers.forwarding import FORWARD
 from handlers.queue import FIRST_POST, queue_card_refresh
-from store.records import QuestionStatus
+from store.records import Question, QuestionStatus
 
 
 async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: bool) -> dict[str, Any]:
@@ -33,6 +33,7 @@ async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: boo
             message = replies.feedback_noted(question.status.value, question.ref)
         elif helpful:
             message = replies.feedback_thanks()
+            message["card"] = _faq_card(deps, question, "You said this answered your question.")
         else:
             await unit.questions.move(
                 question.id, to=QuestionStatus.FORWARDED, only_from=[QuestionStatus.ANSWERED_FAQ]
@@ -43,6 +44,7 @@ async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: boo
                 dedupe_key=f"forward:{question.id}",
             )
             message = replies.forwarded(question)
+            message["card"] = _faq_card(deps, question, f"You asked the team to answer it ({question.ref}).")
             await queue_card_refresh(unit, question.id, reason=FIRST_POST)
             await board_changed(unit.outbox, question.event_id)
         return await reply_to(unit.outbox, said, message)
@@ -76,7 +78,18 @@ async def answer_feedback(
                 detail = json.dumps({"answer_id": answer_id, "helpful": helpful})
                 await unit.audit.record("asker", ANSWER_FEEDBACK, question.ref, detail)
                 message = replies.answer_feedback_thanks(helpful)
+                said_so = "this answer helped" if helpful else "this answer did not help"
+                message["card"] = {"type": "answer_feedback_card", "chosen": f"You said {said_so}."}
         return await reply_to(unit.outbox, said, message)
+
+
+def _faq_card(deps: Deps, question: Question, chosen: str) -> dict[str, Any]:
+    """The FAQ answer card as it looks once used: the answer stays, the buttons become `chosen`."""
+    faq = getattr(deps.faq, "faq", None)
+    entry = faq.get(question.faq_entry_id) if faq is not None and question.faq_entry_id else None
+    card = replies.faq_answer(question, question.faq_entry_id or "", entry.question if entry else question.text,
+                              entry.answer if entry else "")
+    return {**card, "chosen": chosen}
 
 
 def _verdict_answer(detail: str | None) -> int | None:

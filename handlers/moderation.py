@@ -34,9 +34,10 @@ from store.subjects import without_speaker
 OPEN_STATES = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
 MAX_ANSWER_CHARS = 4000
 CARD_WAIT_SECONDS = 1.0
-OPERATIONS = ("claim", "answer", "dismiss", "merge", "faq", "private")
+OPERATIONS = ("claim", "release", "answer", "dismiss", "merge", "faq", "private")
 DONE = {  # what a moderator's click did (the card shows it too)
     "claim": "You claimed {ref}.",
+    "release": "You released {ref}: any moderator can answer it.",
     "answer": "Your answer to {ref} is on its way to the colleague.",
     "dismiss": "{ref} is dismissed; the colleague is told why.",
     "merge": "{ref} is marked as a duplicate; its asker gets the other question's answer.",
@@ -60,7 +61,8 @@ def parse_action(value: dict[str, Any]) -> Action:
     op, question_id = value.get("op"), value.get("question_id")
     if op not in OPERATIONS or type(question_id) is not int or question_id <= 0:
         raise ValueError("not a moderation action")
-    field = {"answer": "answer", "dismiss": "reason", "merge": "duplicate_of", "faq": "faq_question"}.get(op)
+    field = {"answer": "answer", "dismiss": "reason", "merge": "duplicate_of", "faq": "faq_question",
+             "private": "private_reason"}.get(op)
     text = value.get(field, "") if field else ""
     answer = value.get("faq_answer", "") if op == "faq" else ""
     if not isinstance(text, str) or not isinstance(answer, str):
@@ -127,6 +129,11 @@ async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, s
                                      only_from=[QuestionStatus.FORWARDED], claimed_by=actor.label):
             return None
         return _already(question)
+    if action.op == "release":  # back to waiting, for any moderator to take
+        if await unit.questions.move(question.id, to=QuestionStatus.FORWARDED,
+                                     only_from=[QuestionStatus.CLAIMED], claimed_by=None):
+            return None
+        return f"{question.ref} is not claimed; nothing was changed."
     if action.op == "answer":
         if not action.text:
             return "Type the answer in the box on the card, then press Send answer."

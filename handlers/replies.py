@@ -21,9 +21,10 @@ def welcome(privacy: str) -> dict[str, Any]:
     return {"type": "welcome", "privacy": privacy}
 
 
-def help_text(privacy: str) -> dict[str, Any]:
-    """How the bot works, ending with the privacy notice (handlers.privacy.privacy_notice)."""
-    return {"type": "help", "privacy": privacy}
+def help_text(sections: list[dict[str, Any]], privacy: str) -> dict[str, Any]:
+    """How the bot works, the commands the sender may use by role (handlers.commands), ending
+    with the privacy notice (handlers.privacy.privacy_notice)."""
+    return {"type": "help", "sections": sections, "privacy": privacy}
 
 
 def too_long(limit: int, length: int) -> dict[str, Any]:

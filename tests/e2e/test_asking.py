@@ -128,8 +128,11 @@ async def test_no_clicked_in_teams_is_answered_on_the_card_and_forwards_once(bot
     response = await bot.post(click)
     assert response.status == 200
     body = await response.json()
-    assert (body["statusCode"], body["type"]) == (200, "application/vnd.microsoft.activity.message")
-    assert "sent your question to the team (reference Q-1)" in body["value"]
+    assert (body["statusCode"], body["type"]) == (200, "application/vnd.microsoft.card.adaptive")
+    used = body["value"]  # the card as it is now: the answer stays, the buttons are gone
+    assert "actions" not in used and "Action." not in str(used)
+    assert "✓ You asked the team to answer it (Q-1)." in str(used)
+    assert _card(answer)["body"][2] in used["body"]
     again = await bot.post(bot.channel.activities.invoke_action(
         user, no["verb"], no["data"], reply_to_id=answer.created_id, context=asked))
     assert "already with the team" in (await again.json())["value"]

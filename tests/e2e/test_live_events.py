@@ -79,7 +79,7 @@ async def test_only_a_moderator_can_set_up_the_queue(bot: Bot) -> None:
 async def test_a_moderator_answers_from_the_card_and_the_asker_gets_it(bot: Bot) -> None:
     people = await _staff(bot)
     asker, here, card = await _moderated_question(bot, people)
-    assert card.attachments[0]["content"]["body"][1]["text"] == OFF_TOPIC
+    assert card.attachments[0]["content"]["body"][1]["inlines"][0]["text"] == OFF_TOPIC
     submit = _submit(bot, people["mod1"], card, here, op="answer", answer="Yes: 12 December, 6pm.")
     assert (await bot.post(submit)).status == 200
 
@@ -186,12 +186,16 @@ async def test_my_questions_lists_a_colleagues_questions_and_their_state(bot: Bo
 # Universal Actions: Teams cards carry Action.Execute, and a click arrives as an invoke --------
 
 
+def _actions(content: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every action on a card: its own, its ActionSets' and those inside its ShowCard panels."""
+    found = list(content.get("actions", []))
+    found += [a for block in content.get("body", []) if block.get("type") == "ActionSet" for a in block["actions"]]
+    return found + [inner for a in found if a["type"] == "Action.ShowCard" for inner in _actions(a["card"])]
+
+
 def _button(card: Any, title: str) -> dict[str, Any]:
-    """The action titled `title` on a card the bot posted (in its actions or an ActionSet)."""
-    content = card.attachments[0]["content"]
-    actions = list(content.get("actions", []))
-    actions += [a for block in content["body"] if block.get("type") == "ActionSet" for a in block["actions"]]
-    return next(action for action in actions if action["title"] == title)
+    """The action titled `title` on a card the bot posted (anywhere on it, panels included)."""
+    return next(action for action in _actions(card.attachments[0]["content"]) if action["title"] == title)
 
 
 def _click(bot: Bot, user: TeamsUser, card: Any, here: dict[str, Any], button: dict[str, Any],
@@ -233,7 +237,7 @@ async def test_an_action_execute_click_without_the_role_is_refused_and_changes_n
     await bot.drained()
     posts, updates = bot.channel.connector.posts(), _cards_in(bot, MODERATORS_CHANNEL, "update")
     intruder = bot.channel.new_user("Ian Intruder")
-    response = await bot.post(_click(bot, intruder, card, here, _button(card, "Dismiss"), reason="spam"))
+    response = await bot.post(_click(bot, intruder, card, here, _button(card, "Dismiss question"), reason="spam"))
     assert response.status == 200
     body = await response.json()
     assert body["statusCode"] == 200
@@ -303,32 +307,40 @@ async def test_with_two_events_open_the_asker_picks_the_event_once(bot: Bot) -> 
     picker = await eventually(lambda: resolved(_event_picker(bot)), what="the event picker")
     assert picker.conversation_id == asked["conversation"]["id"]
     content = picker.attachments[0]["content"]
-    assert [a["title"] for a in content["actions"]] == [
+    [choices] = [block for block in content["body"] if block["type"] == "Input.ChoiceSet"]
+    assert (choices["style"], choices["isRequired"]) == ("expanded", True)
+    assert [c["title"] for c in choices["choices"]] == [
         "E-1: Morning briefing", "E-2: Afternoon briefing", "None of these"]
+    assert [a["title"] for a in content["actions"]] == ["Send"]
     forwarded = await eventually(  # the question is not held back waiting for the choice
         lambda: resolved([r for r in bot.channel.connector.posts() if r.text and "sent your question to the team" in r.text]),
         what="the forwarded reply")
     assert "Q-1" in forwarded[0].text
-    morning, afternoon = _button(picker, "E-1: Morning briefing"), _button(picker, "E-2: Afternoon briefing")
+    send = _button(picker, "Send")
+    assert send["fallback"]["type"] == "Action.Submit"  # for clients without Universal Actions
 
     other = bot.channel.new_user("Olly Other")
     refused = await bot.post(bot.channel.activities.invoke_action(
-        other, afternoon["verb"], afternoon["data"], reply_to_id=picker.created_id))
+        other, send["verb"], {**send["data"], "event_id": "2"}, reply_to_id=picker.created_id))
     assert (await refused.json())["value"] == "Only the colleague who asked that question can answer this card."
     [row] = await bot.question_rows()
     assert row["event_id"] is None
 
     chosen = await bot.post(bot.channel.activities.invoke_action(
-        asker, afternoon["verb"], afternoon["data"], reply_to_id=picker.created_id, context=asked))
+        asker, send["verb"], {**send["data"], "event_id": "2"}, reply_to_id=picker.created_id, context=asked))
     assert chosen.status == 200
-    assert (await chosen.json())["value"] == "Thanks: Q-1 is now a question for E-2."
+    body = await chosen.json()
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"  # the picker, used: no choices left
+    assert "✓ Thanks: Q-1 is now a question for E-2." in str(body["value"])
+    assert "Input.ChoiceSet" not in str(body["value"]) and "actions" not in body["value"]
     [row] = await bot.question_rows()
     assert row["event_id"] == 2
     board = await eventually(lambda: _board_update_showing(bot, "Q-1"), what="the board counting Q-1")
     assert "'title': 'Asked', 'value': '1'" in str(board.body)
 
     # A second choice, here from the card as it was first posted (Action.Submit), changes nothing.
-    again = bot.channel.activities.card_submit(asker, morning["data"], reply_to_id=picker.created_id, context=asked)
+    again = bot.channel.activities.card_submit(asker, {**send["data"], "event_id": "1"},
+                                               reply_to_id=picker.created_id, context=asked)
     assert (await bot.post(again)).status == 200
     await bot.drained()
     told = [r for r in bot.channel.connector.posts() if r.text and "already said which event Q-1" in r.text]
@@ -345,14 +357,14 @@ async def test_none_of_these_leaves_the_question_out_of_every_event(bot: Bot) ->
     asked = await bot.say(asker, OFF_TOPIC)
     picker = await eventually(lambda: resolved(_event_picker(bot)), what="the event picker")
     told = []
-    for title in ("None of these", "E-1: Morning briefing"):
-        button = _button(picker, title)
+    send = _button(picker, "Send")
+    for choice in ("0", "1"):  # "None of these", then E-1
         response = await bot.post(bot.channel.activities.invoke_action(
-            asker, button["verb"], button["data"], reply_to_id=picker.created_id, context=asked))
+            asker, send["verb"], {**send["data"], "event_id": choice}, reply_to_id=picker.created_id, context=asked))
         assert response.status == 200
-        told.append((await response.json())["value"])
-    assert told == ["Noted: Q-1 is not about any of those events.",
-                    "You already said which event Q-1 is about; nothing was changed."]
+        told.append(str((await response.json())["value"]))
+    assert "✓ Noted: Q-1 is not about any of those events." in told[0]
+    assert "✓ You already said which event Q-1 is about; nothing was changed." in told[1]
     [row] = await bot.question_rows()
     assert row["event_id"] is None
 

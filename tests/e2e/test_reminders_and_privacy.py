@@ -139,7 +139,7 @@ async def test_a_question_asked_privately_is_answered_but_never_on_the_board_or_
                                             if "marked **private**" in (r.text or "")]), what="the notice")
     assert "never shown on an event board or published" in told[0].text
     private_card = await _card_for(bot, STRESS)
-    assert "Q-1 (private)" in str(private_card.body)  # moderators see it, marked
+    assert "Q-1 · Private" in str(private_card.body)  # moderators see it, marked
     assert "Mark private" not in str(private_card.body)
     board = await _board_after_refresh(bot)
     assert PARKING in board and STRESS not in board
@@ -180,7 +180,7 @@ async def test_a_moderator_marks_a_question_private_and_it_leaves_the_board(bot:
     assert STRESS not in board and "'title': 'Asked', 'value': '1'" in board
     updated = _cards_in(bot, MODERATORS_CHANNEL, "update")[-1]
     assert updated.activity_id == card.created_id
-    assert "Q-1 (private)" in str(updated.body) and "Mark private" not in str(updated.body)
+    assert "Q-1 · Private" in str(updated.body) and "Mark private" not in str(updated.body)
 
 
 async def test_merges_never_carry_a_private_answer_into_a_public_question(bot: Bot) -> None:
