@@ -40,8 +40,8 @@ class _AliasRefused(yaml.YAMLError):
 
 class _NoAliasLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing aliases (`*name`). One alias stands for a whole subtree,
-    so a 150 KB file of them became 2,000 entries of 50 alternates each: 36 s and 2.4 GB to
-    load and index. An FAQ written by people has no need of them."""
+    so a 150 KB file of them became 2,000 entries of 50 alternates each (36 s and 2.4 GB to
+    load and index, in a security review). An FAQ written by people has no need of them."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -140,9 +140,9 @@ def parse_faq(text: str, source: str) -> Faq:
     try:
         document = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader
     except _AliasRefused as exc:
-        where = f"entry {exc.entry}" if exc.entry else f"line {exc.line}"
+        where = f"entry {exc.entry}: " if exc.entry else ""
         raise FaqFormatError(
-            f"{source}: {where}: YAML aliases are not allowed (*{exc.anchor} at line {exc.line}); "
+            f"{source}: {where}YAML aliases are not allowed (*{exc.anchor} at line {exc.line}); "
             "write the text out in full"
         ) from None
     except yaml.YAMLError as exc:

@@ -32,21 +32,13 @@ from tests.support.proxy import recording_proxy
 # watched for longer than that.
 WATCH_SECONDS = 15.0
 RECORDER = ROOT / "tests" / "support" / "record_connections"
+DEFAULT_PORTS = {"https": 443, "http": 80, "postgresql": 5432}
 
 
 def _endpoints(urls: Iterable[str]) -> set[tuple[str, int]]:
-    """(host, port) of each configured URL."""
-    found = set()
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.hostname:
-            found.add(
-                (
-                    parts.hostname,
-                    parts.port or {"https": 443, "http": 80, "postgresql": 5432}[parts.scheme],
-                )
-            )
-    return found
+    """(host, port) of each URL."""
+    parsed = [urlsplit(url) for url in urls]
+    return {(p.hostname, p.port or DEFAULT_PORTS[p.scheme]) for p in parsed if p.hostname}
 
 
 async def test_the_bot_reaches_only_its_configured_endpoints(
