@@ -64,13 +64,3 @@ async def test_export_lists_and_erase_deletes_the_persons_mailbox_messages_and_n
     assert f"  mail_deleted: {len(jos) - 1}" in out
     assert {m["id"] for m in graph.messages()} == {refused["id"]} | sams
 
-
-async def test_erase_without_mailbox_leaves_the_mailbox_and_says_so(mail_bot: Bot, graph_world: GraphWorld) -> None:
-    await mail_bot.say(mail_bot.channel.new_user("Jo Bloggs", email=JO_EMAIL), OFF_TOPIC)
-    await eventually(lambda: resolved(with_ref(graph_world, "Q-1")), what="Jo's question forwarded")
-    await mail_bot.drained()
-    kept = {m["id"] for m in graph_world.graph.messages()}
-    code, out, err = await cli(mail_bot, graph_world, "subject", "erase", "--user", JO_EMAIL, "--yes")
-    assert (code, err) == (0, "")
-    assert "the shared mailbox was not searched: add --mailbox to delete its messages about them" in out
-    assert {m["id"] for m in graph_world.graph.messages()} == kept
