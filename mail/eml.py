@@ -88,10 +88,11 @@ class EmlOutbox:
                 raise MailSearchFailed(f"could not read the mail file {path}: {error}") from None
             message = BytesParser(policy=policy.default).parsebytes(data)
             threads = {ref for name in _THREAD_HEADERS for ref in str(message.get(name, "")).split()}
-            if threads & message_ids or any(text in _readable(message, data) for text in texts):
-                found.append(
-                    KeptMail(MAIL_FILE, path.name, str(message.get("Subject", "")), message.get("Message-ID"))
-                )
+            readable = _readable(message, data)
+            if threads & message_ids or any(text in readable for text in texts):
+                message_id = message.get("Message-ID")
+                subject = str(message.get("Subject", ""))
+                found.append(KeptMail(MAIL_FILE, path.name, subject, str(message_id) if message_id else None))
         return found
 
     def _delete(self, found: list[KeptMail]) -> list[KeptMail]:
@@ -126,7 +127,10 @@ def _readable(message: Message, data: bytes) -> str:
     parts = [data.decode("utf-8", "replace"), *(str(value) for value in message.values())]
     for part in message.walk():
         if part.get_content_maintype() == "text":
-            content = part.get_content()  # type: ignore[attr-defined]
+            try:
+                content = part.get_content()  # type: ignore[attr-defined]
+            except (LookupError, ValueError):  # an unknown charset: the raw bytes above still count
+                continue
             parts.append(html.unescape(content) if part.get_content_subtype() == "html" else content)
     return _folded(" ".join(parts))
 

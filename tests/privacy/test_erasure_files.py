@@ -5,8 +5,6 @@ files (database, -wal, -shm) and of the mail folder is searched for the person."
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +17,12 @@ from store.schema import outbox
 from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, eventually, resolved
 from tests.e2e.test_crashes import running
 from tests.e2e.test_offline_mail import MODERATOR, reply_to
+from tests.privacy.cli import run_cli
 from tests.support.channel import FakeChannel
-from tests.support.process import ROOT
 
 JO_PRIVATE = "My manager has been shouting at me in team meetings and I cannot face the office; who can I tell?"
 SAM_QUESTION = "Will the staff choir rehearse in the Shire Hall ballroom on Thursday evening?"
 ANSWER = "Yes: the choir sings on 12 December at 6pm."
-
-
-async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "cli.py"), *args, cwd=ROOT, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def drained(database_url: str) -> None:
@@ -86,14 +74,14 @@ async def test_after_erase_the_person_is_in_no_byte_of_any_file_while_the_bot_ke
         )
         reply = tmp_path / "reply.eml"
         reply.write_bytes(reply_to(next(p for p in forwards if b"carol service" in p.read_bytes()), ANSWER))
-        assert await cli(env, "mail", "receive", str(reply)) == (0, "answer to Q-1\n", "")
+        assert await run_cli("mail", "receive", str(reply), env=env) == (0, "answer to Q-1\n", "")
         await eventually(lambda: resolved([p for p in posts_to(channel, asked) if ANSWER in (p.text or "")]),
                          timeout=30, what="the answer in Jo's chat")
         await drained(url)
         before = written_files(database, mail_folder)
         assert any(jo.email.encode() in data for data in before.values()), "the scan must see Jo before erasing"
 
-        code, out, err = await cli(env, "subject", "erase", "--user", jo.email, "--yes")
+        code, out, err = await run_cli("subject", "erase", "--user", jo.email, "--yes", env=env)
         assert (code, err) == (0, ""), out
         assert "  questions_deleted: 2" in out
 

@@ -4,32 +4,21 @@ mail is ignored, never delivered to them."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import OFF_TOPIC, Bot, eventually, resolved
 from tests.e2e.test_offline_mail import MODERATOR, reply_to
-from tests.support.process import ROOT
+from tests.privacy.cli import run_cli
 
 ANOTHER_QUESTION = "Will the staff choir rehearse in the Shire Hall ballroom on Thursday evening?"
 ANSWER = "Yes: the choir sings on 12 December at 6pm."
 
 
 async def cli(bot: Bot, *args: str) -> tuple[int, str, str]:
-    """`cli.py` as an operator runs it beside the running bot: same database and settings."""
-    env = {**os.environ, "DATABASE_URL": bot.settings.database_url, "MODERATORS_ADDRESS": MODERATOR,
-           "MAIL_OUTBOX_DIR": str(bot.outbox_dir)}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "cli.py"), *args, cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_cli(*args, env={"DATABASE_URL": bot.settings.database_url, "MODERATORS_ADDRESS": MODERATOR,
+                                     "MAIL_OUTBOX_DIR": str(bot.outbox_dir)})
 
 
 def subjects(bot: Bot) -> list[str]:
