@@ -46,7 +46,9 @@ from store.store import Store
 log = logging.getLogger("questions_bot")
 
 MAILBOX_STATE = "mailbox.delta"
-LINGERING_SECONDS = 10.0  # aiohttp's default
+# How long aiohttp keeps reading a refused body (408, 413) so the client sees the answer before
+# the connection closes; its default, 10 s, would hold a slow client that long again.
+LINGERING_SECONDS = 2.0
 STORE = web.AppKey("store", Store)
 WORKER = web.AppKey("worker", OutboxWorker)
 METRICS_LISTENER = web.AppKey("metrics_listener", MetricsListener)

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 ACTIVITY_TYPES_NEEDING_A_CONVERSATION = frozenset(
     {"message", "conversationUpdate", "installationUpdate", "invoke", "messageReaction"}
 )
-# No activity nests this deep (a Teams card action is about 6 levels); deeper JSON is refused
-# before anything walks it recursively (json, msrest, botbuilder).
+# Real activities nest a few levels (a card action's data is five or six deep); deeper JSON is
+# refused before anything walks it recursively (json, msrest, botbuilder).
 MAX_JSON_DEPTH = 64
 
 
@@ -82,7 +82,6 @@ class MessagesEndpoint:
             return activity_from_json(data)
         except Exception:  # noqa: BLE001 - msrest raises several types for bad shapes
             raise _http_error(web.HTTPBadRequest, "not_an_activity", "the activity could not be read") from None
-
 
     async def _read_body(self, request: web.Request) -> bytes:
         """The whole body, however the network cut it into segments, but never more than

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from pydantic import ValidationError
 
 from app import METRICS_LISTENER
+from config.settings import Settings
 from tests.e2e.conftest import OFF_TOPIC, Bot, bot_settings, serving
 from tests.support.channel import FakeChannel
 
@@ -51,3 +53,8 @@ async def test_without_a_token_the_public_listener_has_no_metrics(
         async with serving(channel, settings) as bot:
             assert (await bot.client.get("/metrics")).status == 404
             assert (await bot.client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})).status == 404
+
+
+def test_a_guessable_metrics_token_stops_the_start() -> None:
+    with pytest.raises(ValidationError, match="METRICS_TOKEN must be at least 32 characters"):
+        Settings(METRICS_TOKEN="metrics")

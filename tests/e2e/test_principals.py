@@ -36,6 +36,12 @@ def settings_overrides() -> dict[str, str]:
     return {"ADMINS": ADMIN_EMAIL}
 
 
+def _shown(text: str) -> str:
+    """The text as a reader sees it: without the invisible word joiners a renderer may put in
+    an address to keep Teams from turning it into a link."""
+    return text.replace("\u2060", "")
+
+
 async def _stored(database_url: str) -> list[tuple[str, str]]:
     engine = create_engine(database_url)
     try:
@@ -60,8 +66,8 @@ async def test_teams_grant_refuses_look_alike_principals_and_names_what_it_store
     await bot.say(admin, "grant moderator \uff25ve@X.Example")  # a full-width E: NFKC makes it E
     await bot.say(admin, "grant host 0F8FAD5B-D9CB-469F-A165-70867728950E")
     stored = await bot.channel.connector.wait_for(len(LOOK_ALIKES) + 3)
-    assert stored[-2].text.startswith("eve@x.example now has the moderator role")
-    assert stored[-1].text.startswith("0f8fad5b-d9cb-469f-a165-70867728950e now has the host role")
+    assert _shown(stored[-2].text).startswith("eve@x.example now has the moderator role")
+    assert _shown(stored[-1].text).startswith("0f8fad5b-d9cb-469f-a165-70867728950e now has the host role")
     assert await _stored(bot.settings.database_url) == [
         ("0f8fad5b-d9cb-469f-a165-70867728950e", "host"), ("eve@x.example", "moderator")
     ]
@@ -72,12 +78,12 @@ async def _cli(*args: str) -> Result:
     return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
 
 
-@pytest.mark.parametrize("name", LOOK_ALIKES)
-async def test_cli_roles_refuses_look_alike_principals_with_exit_2(database_url: str, name: str) -> None:
-    for verb in ("grant", "revoke"):
-        result = await _cli("roles", verb, "moderator", LOOK_ALIKES[name], "--database-url", database_url)
-        assert result.exit_code == 2
-        assert SAID[name] in result.stderr and result.stdout == ""
+async def test_cli_roles_refuses_look_alike_principals_with_exit_2(database_url: str) -> None:
+    for name, who in LOOK_ALIKES.items():
+        for verb in ("grant", "revoke"):
+            result = await _cli("roles", verb, "moderator", who, "--database-url", database_url)
+            assert result.exit_code == 2, name
+            assert SAID[name] in result.stderr and result.stdout == ""
     assert await _stored(database_url) == []
 
 
