@@ -158,9 +158,10 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
                "data": {"action": "moderate", "op": "faq", "question_id": m["question_id"]}}
         body += [  # in the body, apart from the question's own actions, which end with the answer
             _block("Add to the FAQ?", weight="Bolder", separator=True),
-            {"type": "Input.Text", "id": "faq_question", "value": m["text"], "maxLength": 500,
-             "label": "FAQ question (edit out anything personal)"},
-            {"type": "Input.Text", "id": "faq_answer", "value": m.get("answer") or "", "isMultiline": True,
+            {"type": "Input.Text", "id": "faq_question", "value": "" if m.get("private") else m["text"],
+             "maxLength": 500, "label": "FAQ question (edit out anything personal)"},
+            {"type": "Input.Text", "id": "faq_answer", "value": "" if m.get("private") else m.get("answer") or "",
+             "isMultiline": True,
              "maxLength": 5000, "label": "FAQ answer"},
             {"type": "ActionSet", "actions": [add]},
         ]
