@@ -242,11 +242,15 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
                    _submit("Mark duplicate", data("merge"))),
         ]
     if m["status"] == "answered" and not m.get("faq_entry"):  # a good answer can become an FAQ entry
-        answer = m.get("answer") or ""
-        fits = len(answer) <= FAQ_ANSWER_PREFILL and len(answer.encode()) <= ANSWER_BUDGET
+        # A private question's words never go into the FAQ as they are: the moderator writes the
+        # entry in their own words, so both fields start empty and the answer must be typed.
+        private = bool(m.get("private"))
+        answer = "" if private else m.get("answer") or ""
+        fits = private or (len(answer) <= FAQ_ANSWER_PREFILL and len(answer.encode()) <= ANSWER_BUDGET)
+        question = "" if private else cut_bytes(m["text"], QUESTION_BUDGET)[:FAQ_QUESTION_PREFILL]
         panels.append(_panel("Add to FAQ", [
             _input("faq_question", "FAQ question (edit out anything personal)", maxLength=FAQ_QUESTION_PREFILL,
-                   value=cut_bytes(m["text"], QUESTION_BUDGET)[:FAQ_QUESTION_PREFILL]),
+                   value=question),
             _input("faq_answer", "FAQ answer" if fits else "FAQ answer (leave empty: the whole answer sent)",
                    required=fits, isMultiline=True, maxLength=FAQ_ANSWER_PREFILL, value=answer if fits else ""),
         ], _submit("Add to FAQ", data("faq"))))

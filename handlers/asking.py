@@ -135,10 +135,8 @@ async def record_question(
         if choices:
             await tell(replies.event_choice(question_id, text, [(e.id, e.title) for e in choices]),
                        "event-choice")
-        job: dict[str, Any] = {"question_id": question_id}
-        if new_asker:
-            job["new_asker"] = True
-        await unit.outbox.enqueue(TRIAGE_JOB, job, dedupe_key=f"triage:{question_id}")
+        await unit.outbox.enqueue(TRIAGE_JOB, {"question_id": question_id, "new_asker": new_asker},
+                                  dedupe_key=f"triage:{question_id}")
         await board_changed(unit.outbox, event.id if event else None)
         return question_id
 

@@ -227,6 +227,11 @@ async def _add_to_faq(
     if question.status is not QuestionStatus.ANSWERED:
         return f"Only an answered question can be added to the FAQ; {question.ref} is {question.status.value}."
     answers = await unit.answers.for_question(question.id)
+    if question.private:  # the FAQ answers everyone: nothing of a private question goes in as it is
+        originals = {question.text, *(a.text for a in answers)}
+        if not action.text or not action.answer or {action.text, action.answer} & originals:
+            return (f"{question.ref} is private: to add an FAQ entry from it, write a general question "
+                    "and answer in your own words, without the colleague's text or answer.")
     text = action.text or question.text
     answer = action.answer or (answers[-1].text if answers else "")
     if not answer:

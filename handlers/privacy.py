@@ -18,21 +18,23 @@ ASKED_IN = "askedIn"  # the words, kept in the question's stored address (see pl
 MAX_NAME_CHARS = 100
 
 
-def privacy_notice(limits: Limits) -> str:
+def privacy_notice(limits: Limits, *, by_mail: bool = False) -> str:
     """Two lines: what is kept, for how long and who sees it; how to ask privately or
-    anonymously (RETENTION_DAYS and DIGEST_NAMES from `limits`)."""
-    retention_days, digest_names = limits.retention_days, limits.digest_names
-    published = ("published digests name colleagues who asked openly" if digest_names
+    anonymously (RETENTION_DAYS and DIGEST_NAMES from `limits`; `by_mail`: for a colleague who
+    wrote to the shared mailbox, whose address the moderators always see)."""
+    published = ("published digests name colleagues who asked openly" if limits.digest_names
                  else "published digests name nobody")
-    return (
-        f"**Your data:** I keep your question, name and work email so the answer can reach you, and "
-        f"delete them {retention_days} days after the question was last handled. Moderators see "
-        f"your name; event hosts see the question and, unless you ask anonymously, your name; "
-        f"{published}.\n\n"
-        "**Private or anonymous:** type **ask privately** before your question to keep it to the "
-        "moderators (never on a board or published), or **ask anonymously** to keep your name "
-        "from everyone; in a channel or group chat I then answer you in a personal chat."
-    )
+    kept = (f"**Your data:** I keep your question, name and work email so the answer can reach you, "
+            f"and delete them {limits.retention_days} days after the question was last handled. "
+            f"Moderators see your name; event hosts see the question and, unless you ask "
+            f"anonymously, your name; {published}.")
+    if by_mail:
+        return (f"{kept}\n\n**Private or anonymous:** ask in Teams instead, typing **ask privately** "
+                "or **ask anonymously** before your question: a mail always shows the moderators "
+                "who sent it.")
+    return (f"{kept}\n\n**Private or anonymous:** type **ask privately** before your question to keep "
+            "it to the moderators (never on a board or published), or **ask anonymously** to keep "
+            "your name from everyone; in a channel or group chat I then answer you in a personal chat.")
 
 
 def with_notice(message: dict[str, Any], notice: str) -> dict[str, Any]:

@@ -26,11 +26,20 @@ async def triage(deps: Deps, payloads: list[dict[str, Any]]) -> None:
     if not questions:
         return
     matches = await asyncio.to_thread(deps.faq.match_many, [question.text for question in questions])
-    new_askers = {payload["question_id"] for payload in payloads if payload.get("new_asker")}
-    notice = privacy_notice(deps.limits)
+    new_asker = {payload["question_id"]: payload.get("new_asker") for payload in payloads}
     async with deps.store.unit() as unit:
         for question, match in zip(questions, matches, strict=True):
-            await _decide(unit, question, match, notice if question.id in new_askers else None)
+            told = await _new_asker(unit, question, new_asker.get(question.id))
+            notice = privacy_notice(deps.limits, by_mail=question.source == "mail") if told else None
+            await _decide(unit, question, match, notice)
+
+
+async def _new_asker(unit: Unit, question: Question, known: bool | None) -> bool:
+    """Whether this is the asker's first question: said by the turn that recorded it (Teams),
+    else looked up (a mail question, recorded by the inbox)."""
+    if known is not None:
+        return known
+    return not await unit.questions.asked_before(question.asker_id, question.asker_aad_id, question.id)
 
 
 async def _decide(unit: Unit, question: Question, match: Match, privacy: str | None) -> None:

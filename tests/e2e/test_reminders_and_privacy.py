@@ -202,6 +202,10 @@ async def test_merges_never_carry_a_private_answer_into_a_public_question(bot: B
     await _moderate(bot, people["mod1"], here, cards[2], op="merge", question_id=3, duplicate_of="Q-2")
     await _moderate(bot, people["mod1"], here, cards[1], op="answer", question_id=2, answer="Yes, 40 more spaces.")
     await _moderate(bot, people["mod1"], here, cards[0], op="answer", question_id=1, answer="Call the EAP line.")
+    # Nor does a private question's text or answer go into the FAQ, which answers everyone.
+    await _moderate(bot, people["mod1"], here, cards[0], op="faq", question_id=1,
+                    faq_question=STRESS, faq_answer="Call the EAP line.")
+    assert any("Q-1 is private: to add an FAQ entry" in (r.text or "") for r in bot.channel.connector.posts())
     kims_chat = bot.channel.activities.personal_conversation(kim)["id"]
     assert any("40 more spaces" in (r.text or "") for r in bot.channel.connector.posts() if r.conversation_id == kims_chat)
 

@@ -266,3 +266,21 @@ async def test_private_and_anonymous_questions_stay_private_and_anonymous_everyw
     # The audit log names moderators, hosts and admins, never the colleague.
     for entry in await _rows(bot, audit_log):
         _absent(who, json.dumps(entry, default=str, ensure_ascii=False), "the audit log")
+
+
+async def test_a_new_asker_by_mail_is_told_once_what_is_kept_and_how_to_ask_privately(
+    mail_bot: Bot, graph_world: GraphWorld
+) -> None:
+    for number, text in enumerate((NAMED["personal"], NAMED["channel"]), start=1):
+        graph_world.graph.deliver_to_inbox("jo.bloggs@council.example", "A question", text=text,
+                                           sender_name="Jo Bloggs", message_id=f"<ask-{number}@council.example>")
+
+    async def replies() -> list[dict[str, Any]] | None:
+        sent = [m for m in graph_world.graph.sent_items() if "jo.bloggs@council.example" in str(m["toRecipients"])]
+        return sent if len(sent) == 2 else None
+
+    first, second = sorted(await eventually(replies, timeout=30, what="two replies by mail"),
+                           key=lambda mail: "Q-1" not in mail["subject"])
+    assert "365 days" in first["body"]["content"] and "ask privately" in first["body"]["content"]
+    assert "**" not in first["body"]["content"]
+    assert "365 days" not in second["body"]["content"]
