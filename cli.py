@@ -414,7 +414,7 @@ def roles_revoke(role: str, who: str, database_url: str) -> None:
 @_database_url
 def roles_list(database_url: str) -> None:
     """Every granted role: role, who, and who granted it."""
-    from handlers.report import plain_line
+    from handlers.markdown import plain_line
     from handlers.roles import granted_roles
 
     granted = _with_store(database_url, granted_roles)
@@ -465,7 +465,7 @@ def events_close(event: str, database_url: str) -> None:
 def events_list(database_url: str) -> None:
     """Every event: reference, state, when it opened (UTC), questions asked, title."""
     from handlers.hosting import list_events
-    from handlers.report import plain_line
+    from handlers.markdown import plain_line
 
     listed = _with_store(database_url, list_events)
     if not listed:

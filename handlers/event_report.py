@@ -13,14 +13,13 @@ from typing import Literal
 
 from handlers.hosting import find_event
 from handlers.publishing import _clean_html
+from handlers.chart import report_chart_svg
+from handlers.markdown import md_inline, plain_line
 from handlers.report import (
     EventReport,
     QuestionTiming,
     event_report,
-    md_inline,
-    plain_line,
     render_report,
-    report_chart_svg,
     report_figures,
 )
 from handlers.roles import BadRequest

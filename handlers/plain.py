@@ -2,7 +2,7 @@
 
 Teams turns Markdown and anything that looks like a web or mail address into live formatting
 and links, in chat messages and in cards. `inert` is for Markdown messages (characters escaped,
-as `handlers.report.md_inline` does for digests), `no_links` for text that is not Markdown
+as `handlers.markdown.md_inline` does for digests), `no_links` for text that is not Markdown
 (Adaptive Card text runs): both break auto-linking with an invisible word joiner before the
 dots, colons and at-signs of anything address-like, so the text reads exactly as typed.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from handlers.report import md_inline
+from handlers.markdown import md_inline
 
 WORD_JOINER = "\u2060"
 # "https://", "www.example", "name@example", "example.org": a separator between word characters

@@ -4,7 +4,7 @@ Pure functions over plain records; the lead reads the store, leaves out dismisse
 private questions, and calls `render_digest`. Everything a colleague or moderator typed is
 treated as untrusted text:
 
-- Markdown: user text is escaped (`md_inline` / `md_block` in handlers.report), so links,
+- Markdown: user text is escaped (`md_inline` / `md_block` in handlers.markdown), so links,
   images, emphasis and raw HTML come out as the characters that were typed.
 - HTML: the template autoescapes user text, and the whole rendered fragment is cleaned
   again with nh3 against a short allow-list of the tags the template uses. The chart is
@@ -24,17 +24,9 @@ from typing import Literal
 
 import nh3
 
-from handlers.report import (
-    LONDON,
-    EventReport,
-    as_utc,
-    md_block,
-    md_inline,
-    paragraphs,
-    plain_line,
-    report_chart_svg,
-    report_figures,
-)
+from handlers.chart import report_chart_svg
+from handlers.markdown import md_block, md_inline, paragraphs, plain_line
+from handlers.report import LONDON, EventReport, as_utc, report_figures
 from handlers.templating import templates
 
 ANONYMOUS = "A colleague"

@@ -15,8 +15,9 @@ import math
 from datetime import datetime, timedelta
 
 from handlers import replies
+from handlers.markdown import md_inline
 from handlers.queue import MODERATORS_CHANNEL
-from handlers.report import human_duration, md_inline
+from handlers.report import human_duration
 from store.records import Question, QuestionStatus
 from store.store import Store
 

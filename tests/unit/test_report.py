@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from handlers.chart import report_chart_svg
 from handlers.report import (
     EventReport,
     QuestionTiming,
     event_report,
     human_duration,
     render_report,
-    report_chart_svg,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
