@@ -29,7 +29,8 @@ from handlers.reminders import remind_waiting
 from handlers.retention import RetentionPolicy, purge_expired
 from mail.base import MailTransport
 from mail.eml import EmlOutbox
-from mail.graph import GraphClient, GraphConfig, GraphMailTransport, SendPacer
+from mail.graph import GraphClient, GraphMailTransport, SendPacer
+from mail.graph_config import GraphConfig
 from mail.graph_inbox import GraphInbox
 from mail.watcher import InboxWatcher
 from ops.metrics import MetricsListener, bearer_only, metrics_handler

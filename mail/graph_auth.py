@@ -15,7 +15,7 @@ import threading
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msal
 import requests
@@ -23,8 +23,7 @@ from O365.connection import Connection, MSGraphProtocol
 from O365.utils.token import MemoryTokenBackend
 from requests.adapters import HTTPAdapter
 
-if TYPE_CHECKING:
-    from mail.graph import GraphConfig
+from mail.graph_config import GraphConfig
 
 log = logging.getLogger(__name__)
 

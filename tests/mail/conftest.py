@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mail.graph import GraphClient, GraphConfig
+from mail.graph import GraphClient
+from mail.graph_config import GraphConfig
 from tests.support.graph import GraphWorld, start_world, stop_world
 
 

@@ -13,10 +13,10 @@ from mail.graph import (
     KEY_PROPERTY,
     REFERENCES_PROPERTY,
     GraphClient,
-    GraphConfig,
     GraphMailTransport,
     SendPacer,
 )
+from mail.graph_config import GraphConfig
 from outbox.errors import PermanentFailure, RetryLater
 from tests.mail.conftest import config_for
 from tests.support.graph import AppRegistration, GraphWorld, make_client_certificate
