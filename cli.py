@@ -132,14 +132,27 @@ def check(file: Path) -> None:
     show_default=True,
     help="Target precision when calibrating [env FAQ_MIN_PRECISION].",
 )
-def match(faq_path: Path, threshold: float | None, min_precision: float) -> None:
+@click.option(
+    "--database-url",
+    envvar="DATABASE_URL",
+    default=None,
+    help="Also use what the bot's database has learned (moderators' entries), exactly as the "
+    "running bot does [env DATABASE_URL]; without it, the file alone.",
+)
+def match(
+    faq_path: Path, threshold: float | None, min_precision: float, database_url: str | None
+) -> None:
     """Read one question per line on stdin; print one JSON object per line."""
-    from faq.commands import match_lines
+    from faq.commands import bot_matcher, match_lines
     from faq.matcher import matcher_for_file
     from faq.store import FaqFormatError
 
     try:
-        matcher = matcher_for_file(faq_path, threshold=threshold, min_precision=min_precision)
+        if database_url is None:
+            matcher = matcher_for_file(faq_path, threshold=threshold, min_precision=min_precision)
+        else:
+            matcher = _with_store(database_url, lambda store: bot_matcher(
+                faq_path, store, threshold, min_precision))
     except FaqFormatError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

@@ -5,25 +5,78 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+
+import yaml
 
 from faq.calibration import Calibration, CurvePoint, LabelledQuery, load_labelled, split_labelled
 from faq.learning import Example, suggest
 from faq.live import faq_yaml, live_matcher_for_file, merged_faq, stored_entries
 from faq.matcher import Matcher, build_matcher, calibration_for
-from faq.store import load_faq
+from faq.store import MAX_FILE_BYTES, FaqFormatError, load_faq
+from faq.store import _parse_entry as parse_entry
 from store.store import Store
 
-
 CURVE_ROWS = 15
+# Phrasings (question + alternates) per entry from which answers become reliable: with 4 the
+# bundled FAQ without labels answers more than half of its answerable questions (0.558, all
+# right) and every benchmark set keeps precision >= 0.97 (README "FAQ matcher",
+# bench/faq_quality.py --tables phrasings).
+RELIABLE_PHRASINGS = 4
 
 
 def check(path: Path) -> str:
-    """One-line summary of a valid FAQ file; raises FaqFormatError otherwise."""
-    faq = load_faq(path)
-    phrasings = sum(len(entry.phrasings) for entry in faq.entries)
-    return f"{path}: OK, {len(faq.entries)} entries, {phrasings} phrasings"
+    """A valid file's summary and where it is thin; raises FaqFormatError naming every problem
+    (one a line), so an editor fixes them all in one go."""
+    try:
+        faq = load_faq(path)
+    except FaqFormatError as first:
+        raise FaqFormatError("\n".join(problems(path, first))) from first
+    counts = Counter(len(entry.phrasings) for entry in faq.entries)
+    thin = [entry for entry in faq.entries if len(entry.phrasings) < RELIABLE_PHRASINGS]
+    lines = [
+        f"{path}: OK, {len(faq.entries)} entries, "
+        f"{sum(len(entry.phrasings) for entry in faq.entries)} phrasings",
+        "phrasings per entry (question + alternates): "
+        + ", ".join(f"{k}: {counts[k]} entries" for k in sorted(counts)),
+    ]
+    if not thin:
+        lines.append(f"every entry has at least {RELIABLE_PHRASINGS} phrasings")
+        return "\n".join(lines)
+    lines.append(
+        f"{len(thin)} entries have fewer than {RELIABLE_PHRASINGS} phrasings, the count from "
+        "which answers become reliable; add alternates (other ways colleagues ask it) to:"
+    )
+    lines.extend(f"  {entry.id} ({len(entry.phrasings)}): {entry.question}" for entry in thin)
+    return "\n".join(lines)
+
+
+def problems(path: Path, first: FaqFormatError) -> list[str]:
+    """Every entry's problem when the file as a whole reads as YAML with an `entries` list;
+    otherwise (unreadable, too big, not YAML, wrong shape) the one problem `first` found."""
+    try:
+        too_big = path.stat().st_size > MAX_FILE_BYTES
+        document = None if too_big else yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        document = None
+    raw_entries = document.get("entries") if isinstance(document, dict) else None
+    if not isinstance(raw_entries, list):
+        return [str(first)]
+    found: list[str] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_entries, start=1):
+        try:
+            entry = parse_entry(raw, str(path), index)
+        except FaqFormatError as problem:
+            found.append(str(problem))
+            continue
+        if entry.id in seen:
+            found.append(f"{path}: entry {index} ({entry.id}): duplicate id")
+        seen.add(entry.id)
+    # a whole-file limit (too many entries) comes first; an entry's problem is already listed
+    return found if str(first) in found else [str(first), *found]
 
 
 def match_lines(matcher: Matcher, lines: Iterable[str]) -> Iterator[str]:
@@ -100,10 +153,11 @@ def _test_line(matcher: Matcher, test: Sequence[LabelledQuery], result: Calibrat
     )
 
 
-async def _live(
+async def bot_matcher(
     faq_path: Path, store: Store, threshold: float | None, min_precision: float
 ) -> Matcher:
-    """The matcher the bot would use now: the file plus moderators' entries, same threshold."""
+    """The matcher the bot uses now: built from the file as app.py builds it, then everything
+    the database has learned (`LiveMatcher.reload`: moderators' entries), same threshold."""
     live = await asyncio.to_thread(
         live_matcher_for_file, faq_path, threshold=threshold, min_precision=min_precision
     )
@@ -115,7 +169,7 @@ async def suggest_report(
     faq_path: Path, store: Store, *, threshold: float | None = None, min_precision: float = 0.97
 ) -> str:
     """What `faq suggest` prints: alternates to add, new entries to write, entries rejected."""
-    matcher = await _live(faq_path, store, threshold, min_precision)
+    matcher = await bot_matcher(faq_path, store, threshold, min_precision)
     async with store.unit() as unit:
         uses = await unit.faq.uses()
     examples = [

@@ -2,14 +2,16 @@
 
 Design (measured in bench/faq_quality.py; README "FAQ matcher"):
 - every phrasing of every entry is normalised (faq.text) and embedded with MiniLM;
-- a logistic-regression classifier trained on those phrasings picks the entry — it learns
+- a logistic-regression classifier trained on those phrasings picks the entry: it learns
   which words separate neighbouring entries, which nearest-phrasing search cannot;
-- the confidence is p * c**2: the classifier's probability for the entry times the squared
-  cosine to that entry's closest phrasing. The probability is high for a question that is
-  clearly more like one entry than the others; the cosine stays low for a question unlike
-  any entry at all (out of scope), which a classifier alone would still assign somewhere.
-- a question is answered only when that confidence reaches the threshold (faq.calibration).
-"""
+- entries are ranked by p * c**2: the classifier's probability for the entry times the squared
+  cosine to that entry's closest phrasing (the probability is high for a question clearly more
+  like one entry than the others; the cosine stays low for a question unlike any entry);
+- the confidence of the best few is the confidence model's (faq.calibration): a probability
+  that the answer is right, from those signals, their margins over the runner-up and the FAQ's
+  shape, fitted on public data so that it means the same on any FAQ;
+- a question is answered only when that confidence reaches the threshold: calibrated on the
+  FAQ's labelled questions if it has them, else the confidence model's default."""
 
 from __future__ import annotations
 
@@ -25,16 +27,24 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import ThreadpoolController
 
-from faq.calibration import Calibration, LabelledQuery, calibrate, load_labelled, split_labelled
+from faq.calibration import (
+    Calibration,
+    ConfidenceModel,
+    LabelledQuery,
+    calibrate,
+    confidence_features,
+    confidence_model,
+    load_labelled,
+    split_labelled,
+)
 from faq.embedding import get_encoder
 from faq.store import Faq, FaqEntry, load_faq
 from faq.text import normalise
 
 log = logging.getLogger(__name__)
 
-# Used when an FAQ has no labelled questions. Chosen on COVID-FAQ-style data (one phrasing per
-# entry) and the bundled FAQ's own dev split to keep precision high; see README.
-DEFAULT_THRESHOLD = 0.2
+# Each entry's answer is one more phrasing of it (README "FAQ matcher": measured).
+ANSWERS_AS_PHRASINGS = True
 CANDIDATES = 3
 _REGULARISATION_C = 10.0
 _CHUNK = 256
@@ -52,16 +62,34 @@ class Match:
 class Matcher:
     """An FAQ indexed for matching plus the threshold that decides whether to answer."""
 
-    def __init__(self, faq: Faq, threshold: float, threshold_source: str) -> None:
+    def __init__(
+        self,
+        faq: Faq,
+        threshold: float,
+        threshold_source: str,
+        *,
+        answers_as_phrasings: bool = ANSWERS_AS_PHRASINGS,
+        confidence: ConfidenceModel | None = None,
+    ) -> None:
+        """`confidence`: the shipped model unless given (bench/fit_confidence.py fits one)."""
         self.faq = faq
         self.threshold = threshold
         self.threshold_source = threshold_source
+        self.confidence = confidence or confidence_model()
         self._encoder = get_encoder()
-        phrasings = [(i, normalise(p)) for i, e in enumerate(faq.entries) for p in e.phrasings]
+        phrasings = [
+            (i, normalise(p))
+            for i, e in enumerate(faq.entries)
+            for p in (*e.phrasings, *([e.answer] if answers_as_phrasings and e.answer else []))
+        ]
         labels = np.array([i for i, _ in phrasings])
         self._vectors = self._encoder.encode_cached([text for _, text in phrasings])
         # phrasings are grouped by entry, so each entry's columns start where its label starts
         self._starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+        # the FAQ's shape as the confidence model was fitted on it: questions and alternates
+        self._phrasings = np.array([len(e.phrasings) for e in faq.entries])
+        centroids = np.add.reduceat(self._vectors, self._starts, axis=0)
+        self._centroids = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
         self._classifier: LogisticRegression | None = None
         if len(faq.entries) > 1:
             # Balanced: an entry a moderator just added has one phrasing beside others' five, and
@@ -86,19 +114,38 @@ class Matcher:
         """Score many questions at once (one model call per batch); same results as match()."""
         if not texts:
             return []
-        scores = self.scores(texts)
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :CANDIDATES]
+        return self.match_embedded(texts, self._encoder.encode([normalise(t) for t in texts]))
+
+    def match_embedded(self, texts: Sequence[str], queries: np.ndarray) -> list[Match]:
+        """match_many for questions already embedded (normalised text, one row each)."""
+        columns, confidence = self.candidates(queries)
         matches = []
         for row, text in enumerate(texts):
-            candidates = tuple((self.faq.entries[j], float(scores[row, j])) for j in top[row])
+            candidates = tuple(
+                (self.faq.entries[j], float(c)) for j, c in zip(columns[row], confidence[row])
+            )
             best_entry, best_score = candidates[0]
             entry = best_entry if best_score >= self.threshold else None
             matches.append(Match(text=text, entry=entry, score=best_score, candidates=candidates))
         return matches
 
-    def scores(self, texts: Sequence[str]) -> np.ndarray:
-        """Confidence of every entry for every text, shape (len(texts), number of entries)."""
-        queries = self._encoder.encode([normalise(t) for t in texts])
+    def candidates(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The CANDIDATES entries ranked by p * cos**2 (columns), reordered by confidence, and
+        their confidence: two (len(queries), CANDIDATES) arrays, most confident first."""
+        cosine, centroid, probability = self.signals(queries)
+        rank = probability * np.clip(cosine, 0.0, 1.0) ** 2
+        columns = np.argsort(-rank, axis=1, kind="stable")[:, :CANDIDATES]
+        features = confidence_features(cosine, centroid, probability, self._phrasings, columns)
+        confidence = self.confidence(features)
+        order = np.argsort(-confidence, axis=1, kind="stable")
+        return (
+            np.take_along_axis(columns, order, axis=1),
+            np.take_along_axis(confidence, order, axis=1),
+        )
+
+    def signals(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per question and entry: cosine to the closest phrasing, cosine to the entry's mean
+        phrasing, and the classifier's probability; each (len(queries), number of entries)."""
         # One BLAS thread: these products are small, and OpenBLAS's second thread waiting for
         # the first (spinning, with the model's threads on the same 2 cores) made one
         # question's scoring take 8 ms instead of 0.7 ms on BANKING77.
@@ -110,11 +157,12 @@ class Matcher:
                     for chunk in np.array_split(queries, max(1, len(queries) // _CHUNK))
                 ]
             )
-            if self._classifier is None:
-                probability = np.ones_like(cosine)
+            centroid = queries @ self._centroids.T
+            if self._classifier is None:  # one entry: how much like it the question is
+                probability = np.clip(cosine, 0.0, 1.0)
             else:
                 probability = self._classifier.predict_proba(queries)
-        return probability * np.clip(cosine, 0.0, 1.0) ** 2
+        return cosine, centroid, probability
 
 
 def build_matcher(
@@ -125,14 +173,20 @@ def build_matcher(
     labelled: Sequence[LabelledQuery] | None = None,
     unlabelled_ids: Collection[str] = (),
 ) -> Matcher:
-    """Explicit threshold wins; else calibrate on `labelled`; else DEFAULT_THRESHOLD.
+    """Explicit threshold wins; else calibrate on `labelled`; else the confidence model's own.
 
     `unlabelled_ids`: entries added after the labelled questions were written (by moderators).
     """
     if threshold is not None:
         return Matcher(faq, threshold, "explicit")
     if not labelled:
-        return Matcher(faq, DEFAULT_THRESHOLD, "default (no labelled questions)")
+        matcher = Matcher(faq, math.inf, "default")
+        matcher.threshold = matcher.confidence.threshold
+        matcher.threshold_source = (
+            f"default (no labelled questions): confidence model's threshold for precision "
+            f"{matcher.confidence.precision}"
+        )
+        return matcher
     matcher = Matcher(faq, math.inf, "calibrating")
     result = calibration_for(matcher, labelled, min_precision, unlabelled_ids)
     matcher.threshold = result.threshold

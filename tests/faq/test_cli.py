@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli import cli
+from faq.commands import RELIABLE_PHRASINGS
 from tests.faq.conftest import BUNDLED_FAQ, ROOT
 
 
@@ -85,3 +86,44 @@ def test_faq_calibrate_prints_curve_and_recommended_threshold() -> None:
     assert "threshold  precision" in result.output
     assert "recommended threshold: " in result.output
     assert "test: " in result.output
+
+
+def test_faq_check_reports_every_problem_in_one_run(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(
+        "entries:\n"
+        "  - id: a\n    question: Q?\n"  # no answer
+        "  - id: b\n    question: When?\n    answer: Now.\n"
+        "  - id: Bad Id\n    question: Why?\n    answer: Because.\n"
+        "  - id: b\n    question: Again?\n    answer: Yes.\n",
+        encoding="utf-8",
+    )
+    result = run_cli("faq", "check", str(path))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{path}: entry 1 (a): missing answer",
+        f"{path}: entry 3 (Bad Id): id must be a slug of lower-case letters, digits and single"
+        " hyphens",
+        f"{path}: entry 4 (b): duplicate id",
+    ]
+    assert result.stdout == ""
+
+
+def test_faq_check_says_which_entries_need_more_phrasings(tmp_path: Path) -> None:
+    path = tmp_path / "thin.yaml"
+    path.write_text(
+        "entries:\n"
+        "  - id: pay-date\n    question: When is payday?\n    answer: The 15th.\n"
+        "  - id: parking\n    question: Where can staff park?\n"
+        "    alternates: ['Is there a staff car park?', 'How do I get a parking permit?',"
+        " 'Can I park at County Hall?', 'Where do I leave my car?']\n"
+        "    answer: At the Shire Hall car park.\n",
+        encoding="utf-8",
+    )
+    result = run_cli("faq", "check", str(path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{path}: OK, 2 entries, 6 phrasings"
+    assert lines[1] == "phrasings per entry (question + alternates): 1: 1 entries, 5: 1 entries"
+    assert f"1 entries have fewer than {RELIABLE_PHRASINGS} phrasings" in lines[2]
+    assert lines[3:] == ["  pay-date (1): When is payday?"]

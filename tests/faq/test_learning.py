@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -280,3 +282,41 @@ async def test_exported_faq_used_as_the_file_does_not_duplicate_database_entries
     assert [e.id for e in matcher.faq.entries].count("dogs-at-work") == 1
     dog = matcher.match("are dogs allowed in the office")
     assert dog.entry is not None and dog.entry.id == "dogs-at-work"
+
+
+async def test_faq_match_with_database_url_decides_as_the_running_bot(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
+    """The CLI's answers equal the bot's triage decisions, moderators' entries included."""
+    async with store.unit() as unit:
+        await unit.faq.add_entry(
+            "dogs-at-work", question="Can I bring my dog to the office?", answer=DOG_ANSWER,
+            question_id=None, created_by="Mo",
+        )
+    matcher = live_matcher_for_file(BUNDLED_FAQ, threshold=None, min_precision=0.97)
+    await matcher.reload(store)  # what app.py does at start
+    deps = make_deps(store, matcher, tmp_path)
+    questions = [
+        "are dogs allowed in the office",
+        "what day do we get paid",
+        "how do I join the teachers' pension scheme",
+        "I've forgotten my password and I'm locked out",
+        "what is the recipe for the canteen lasagne",
+    ]
+    bot = []
+    for number, text in enumerate(questions):
+        question_id = await ask(store, text, f"q{number}")
+        await triage.triage(deps, [{"question_id": question_id}])
+        status, entry_id = await status_of(store, question_id)
+        bot.append(entry_id if status is QuestionStatus.ANSWERED_FAQ else None)
+    assert bot[0] == "dogs-at-work" and bot[2] is None  # the database's entry is in use
+
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        cli,
+        ["faq", "match", "--faq", str(BUNDLED_FAQ), "--database-url", database_url],
+        input="\n".join(questions) + "\n",
+        env={"FAQ_THRESHOLD": None, "FAQ_MIN_PRECISION": None},
+    )
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["entry_id"] for line in result.output.splitlines()] == bot

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from faq.calibration import LabelledQuery, calibrate, load_labelled
+from faq.calibration import LabelledQuery, calibrate, confidence_model, load_labelled
+from faq.live import faq_yaml
 from faq.matcher import Matcher, build_matcher, matcher_for_file
-from faq.store import load_faq
+from faq.store import Faq, load_faq
+from tests.faq.conftest import BUNDLED_FAQ
 
 PARKING_FAQ = """entries:
   - id: staff-parking
@@ -36,7 +39,7 @@ CANTEEN_FAQ = PARKING_FAQ.replace(
 @pytest.mark.parametrize(
     ("question", "entry_id"),
     [
-        ("how many days of annual leave can I take into next year", "leave-carry-over"),
+        ("how many days of leave can I carry over", "leave-carry-over"),
         ("where do I find my payslip online", "payslip-access"),
         ("I've forgotten my password and I'm locked out", "password-reset"),
         ("how do I report a scam email I received", "phishing-reporting"),
@@ -164,3 +167,56 @@ def test_load_labelled_reports_the_bad_line(tmp_path: Path) -> None:
         load_labelled(path)
     path.write_text('{"text": "a", "expected": "x"}\n\n', encoding="utf-8")
     assert load_labelled(path) == [LabelledQuery("a", "x")]
+
+
+def test_faq_without_labels_answers_paraphrases_and_forwards_near_misses(tmp_path: Path) -> None:
+    """The confidence model's default threshold, on the bundled FAQ with its labels left out:
+    the near misses the old fixed threshold answered wrongly are forwarded."""
+    faq_path = tmp_path / "faq.yaml"
+    faq_path.write_text(BUNDLED_FAQ.read_text(encoding="utf-8"), encoding="utf-8")
+    matcher = matcher_for_file(faq_path, threshold=None, min_precision=0.97)
+    assert matcher.threshold == confidence_model().threshold
+    for near_miss in [
+        "when will teachers get their pay award",  # not council staff's pay award
+        "nhs pension transfer into lgps",  # the NHS scheme, not the LGPS
+        "how much adoption leave do i get",  # adoption, not paternity leave
+    ]:
+        assert matcher.match(near_miss).entry is None, near_miss
+    for paraphrase, entry_id in [
+        ("where do I find my payslip online", "payslip-access"),
+        ("how do I report a scam email I received", "phishing-reporting"),
+        ("how much do I pay into the LGPS pension", "pension-lgps"),
+    ]:
+        match = matcher.match(paraphrase)
+        assert match.entry is not None and match.entry.id == entry_id, paraphrase
+
+
+def test_answer_text_counts_as_a_phrasing_of_its_entry(tmp_path: Path) -> None:
+    """An FAQ of bare questions: what a colleague asks is often worded like the answer."""
+    bundled = load_faq(BUNDLED_FAQ)
+    path = tmp_path / "questions-only.yaml"
+    path.write_text(
+        faq_yaml(Faq("test", tuple(replace(e, alternates=()) for e in bundled.entries))),
+        encoding="utf-8",
+    )
+    matcher = matcher_for_file(path, threshold=None, min_precision=0.97)
+    for question, entry_id in [
+        ("what time does county hall open", "building-hours"),
+        ("can i get an electric car through salary sacrifice", "car-lease"),
+        ("overtime rates for grade 5", "overtime-claims"),
+    ]:
+        match = matcher.match(question)
+        assert match.entry is not None and match.entry.id == entry_id, question
+
+
+def test_confidence_reads_as_a_probability_whatever_the_faq(tmp_path: Path) -> None:
+    """Scores are probabilities in [0, 1], the same scale for a 2-entry and a 45-entry FAQ."""
+    small = tmp_path / "small.yaml"
+    small.write_text(PARKING_FAQ, encoding="utf-8")
+    for path in (small, BUNDLED_FAQ):
+        matcher = build_matcher(load_faq(path))
+        questions = ["how do I reset my password", "what is the capital of Peru"]
+        for match in matcher.match_many(questions):
+            assert all(0.0 <= score <= 1.0 for _, score in match.candidates)
+        assert matcher.match("what is the capital of Peru").entry is None
+        assert matcher.match("how do I reset my password").score > 0.9
