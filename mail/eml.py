@@ -21,10 +21,9 @@ from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from datetime import datetime
 from pathlib import Path
 
-from mail.base import OutgoingMail, SentMail
+from mail.base import BOT_MARKER, OutgoingMail, SentMail
 from store.schema import utcnow
 
-KEY_HEADER = "X-Bot-Key"
 _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
 _CRLF = policy.compat32.clone(linesep="\r\n")
@@ -91,7 +90,7 @@ def _compose(mail: OutgoingMail, *, sender: str, message_id: str) -> bytes:
     body["Subject"] = mail.subject if mail.subject.isascii() else Header(mail.subject, _UTF8)  # type: ignore[assignment]
     body["Date"] = format_datetime(utcnow())
     body["Message-ID"] = message_id
-    body[KEY_HEADER] = mail.key
+    body[BOT_MARKER] = mail.key
     if mail.in_reply_to:
         body["In-Reply-To"] = mail.in_reply_to
         body["References"] = " ".join(mail.references or (mail.in_reply_to,))
