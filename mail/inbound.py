@@ -44,7 +44,8 @@ _AUTOMATIC_SUBJECT = re.compile(
     r"^\s*(automatic reply|auto[- ]?reply|autoreply|out of (the )?office|undeliverable|"
     r"undelivered mail|delivery status notification|delivery has failed|"
     r"mail delivery (failed|subsystem)|returned mail|failure notice|read:|not read:|"
-    r"(away|absent|absence|on (annual )?leave|ooo|vacation|holiday)( from (the )?office)?\s*[:\-]|"
+    # not "Holiday:" or "Absence:": staff ask about holidays and absence under such subjects
+    r"(away|absent|on (annual )?leave|ooo)( from (the )?office)?\s*[:\-]|"
     r"r[ée]ponse automatique|respuesta autom[áa]tica|automatische antwort|abwesend)",
     re.IGNORECASE,
 )

@@ -77,6 +77,11 @@ def test_automatic_mail_is_rejected_with_a_reason(
     assert reason is not None and expected.lower() in reason.lower()
 
 
+@pytest.mark.parametrize("subject", ["Holiday: can I carry days over?", "Absence: how do I report it?", "Away days"])
+def test_questions_about_leave_are_not_mistaken_for_away_replies(subject: str) -> None:
+    assert is_automatic(mail(subject=subject)) is None
+
+
 def test_a_person_writing_is_accepted() -> None:
     m = mail(
         headers={"auto-submitted": "no", "from": "Jo <jo@council.example>", "received": "from mx"}
