@@ -20,7 +20,7 @@ from bot.teams import Audience, QuestionsBot
 from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
-from handlers import board, forwarding, mail_replies, moderation, replies, triage
+from handlers import board, forwarding, inbox, mail_replies, moderation, replies, triage
 from handlers.board import BOARD_REFRESH
 from handlers.queue import MODERATION_CARD
 from handlers.deps import Deps, Limits
@@ -95,6 +95,7 @@ def create_app(settings: Settings) -> web.Application:
             triage.TRIAGE_JOB: batched(partial(triage.triage, deps)),
             forwarding.FORWARD: rerunnable(partial(forwarding.forward, deps)),
             replies.MAIL_REPLY: partial(mail_replies.send_mail_reply, deps),
+            inbox.FOLLOW_UP: partial(inbox.forward_follow_up, deps),
             replies.TEAMS_SEND: teams.send,
             MODERATION_CARD: partial(moderation.refresh_card, deps),
             BOARD_REFRESH: partial(board.refresh_board, deps),
@@ -213,12 +214,14 @@ def mail_transport(settings: Settings, graph: GraphClient | None) -> MailTranspo
 
 
 def mail_policy(settings: Settings) -> MailPolicy:
-    """Moderators default to the forwarding address; staff domains to the mailbox's domain."""
+    """Answers by mail from the mailbox, the forwarding address, MODERATOR_SENDERS, admins and
+    granted moderators; staff domains default to the mailbox's domain."""
     return MailPolicy(
         mailbox=settings.mailbox_address,
-        moderators=settings.moderator_senders or (settings.forward_to,),
+        moderators=(*settings.moderator_senders, settings.forward_to),
         staff_domains=settings.staff_mail_domains or (settings.mailbox_address.rpartition("@")[2],),
         max_age_days=settings.retention_days,
+        admins=frozenset(settings.admins),
     )
 
 

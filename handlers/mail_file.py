@@ -28,7 +28,7 @@ class Received:
     """What one mail file became, in words an operator reads."""
 
     message_id: str
-    outcome: str  # "answer", "question", "ignored"
+    outcome: str  # "answer", "question", "follow-up", "ignored", "untrusted"
     detail: str | None
     question_ref: str | None
     duplicate: bool
@@ -38,6 +38,10 @@ class Received:
             what = f"answer to {self.question_ref}"
         elif self.outcome == "question":
             what = f"question {self.question_ref}"
+        elif self.outcome == "follow-up":
+            what = f"follow-up to {self.question_ref} (passed to the moderators)"
+        elif self.outcome == "untrusted":
+            what = f"not trusted: {self.detail or 'no Exchange verdict'}"
         else:
             what = f"ignored: {self.detail or 'no reason recorded'}"
         if self.duplicate:

@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+#: Header on every mail the bot writes (its value is the mail's `key`). The bot recognises its
+#: own mail by it, not by the From address: moderators reply from Outlook *as* the shared mailbox,
+#: and those replies are answers. Outlook does not copy X- headers into a reply.
+BOT_MARKER = "X-Bot-Key"
+
 
 @dataclass(frozen=True)
 class OutgoingMail:

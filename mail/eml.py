@@ -22,10 +22,9 @@ from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from datetime import datetime
 from pathlib import Path
 
-from mail.base import KeptMail, MailSearchFailed, MailTrail, OutgoingMail, SentMail
+from mail.base import BOT_MARKER, KeptMail, MailSearchFailed, MailTrail, OutgoingMail, SentMail
 from store.schema import utcnow
 
-KEY_HEADER = "X-Bot-Key"
 MAIL_FILE = "mail file"
 #: Shorter texts (a one-word question) would match other people's mail by chance.
 MIN_TEXT_CHARS = 6
@@ -155,7 +154,7 @@ def _compose(mail: OutgoingMail, *, sender: str, message_id: str) -> bytes:
     body["Subject"] = mail.subject if mail.subject.isascii() else Header(mail.subject, _UTF8)  # type: ignore[assignment]
     body["Date"] = format_datetime(utcnow())
     body["Message-ID"] = message_id
-    body[KEY_HEADER] = mail.key
+    body[BOT_MARKER] = mail.key
     if mail.in_reply_to:
         body["In-Reply-To"] = mail.in_reply_to
         body["References"] = " ".join(mail.references or (mail.in_reply_to,))

@@ -22,9 +22,10 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
+import urllib3
 from O365.utils.utils import ApiComponent
 
-from mail.base import KeptMail, MailSearchFailed, MailTrail, OutgoingMail, SentMail
+from mail.base import BOT_MARKER, KeptMail, MailSearchFailed, MailTrail, OutgoingMail, SentMail
 from mail.graph_auth import (
     GraphConnection,
     GraphProtocol,
@@ -44,8 +45,6 @@ KEY_PROPERTY = "String {00020329-0000-0000-C000-000000000046} Name ColleagueBotK
 #: MAPI tags Graph exposes for headers it will not let us set directly.
 IN_REPLY_TO_PROPERTY = "String 0x1042"
 REFERENCES_PROPERTY = "String 0x1039"
-#: Header on every mail we send, so the bot recognises its own mail if it comes back.
-KEY_HEADER = "X-Bot-Key"
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -102,6 +101,24 @@ class GraphClient:
             kwargs["params"] = params
         if data is not None:
             kwargs["data"] = data
+        response = self._send(method, url, kwargs)
+        if response.status_code == 204 or not response.content:
+            return {}
+        return response.json()
+
+    def request_prefix(self, url: str, *, limit: int) -> bytes:
+        """The first `limit` bytes of a GET's body (worker thread). The rest is never read, so
+        a 10 MB mail costs no more than `limit` bytes of parsing, and no JSON decoding at all."""
+        response = self._send("get", url, {"headers": {}, "stream": True})
+        try:
+            return response.raw.read(limit, decode_content=True)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise GraphTransient(f"GET failed while reading: {type(exc).__name__}") from None
+        finally:
+            response.close()
+
+    def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> requests.Response:
+        """The response to one call if it succeeded; GraphTransient or GraphError if not."""
         try:
             response = self.connection.oauth_request(url, method, **kwargs)
         except TokenUnavailable as exc:
@@ -112,10 +129,9 @@ class GraphClient:
             raise GraphTransient(f"{method.upper()} failed: {type(exc).__name__}") from None
         status = response.status_code
         if status < 300:
-            if status == 204 or not response.content:
-                return {}
-            return response.json()
+            return response
         code, message = _error_of(response)
+        response.close()
         if status in TRANSIENT_STATUSES:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise GraphTransient(f"Graph {method.upper()} HTTP {status} {code}", retry_after)
@@ -317,7 +333,7 @@ class GraphMailTransport:
                     "value": " ".join(mail.references or (mail.in_reply_to,)),
                 },
             ]
-        payload["internetMessageHeaders"] = [{"name": KEY_HEADER, "value": mail.key}]
+        payload["internetMessageHeaders"] = [{"name": BOT_MARKER, "value": mail.key}]
         created = client.request("post", client.url("/messages"), data=payload)
         return str(created["id"])
 

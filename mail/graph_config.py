@@ -25,6 +25,8 @@ class GraphConfig:
     ca_bundle: str | None = None
     max_sends_per_minute: int = 30
     processed_category: str = "Bot: handled"
+    #: put instead on mail Exchange does not vouch for, so a person looks at it
+    untrusted_category: str = "Bot: not trusted"
     request_timeout: float = 30.0
     #: attempts per operation before giving the job back to the outbox
     max_attempts: int = 4

@@ -10,7 +10,7 @@ Graph answers 410 Gone: the inbox is then read from the start and `resynced` say
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -22,13 +22,20 @@ from mail.graph import (
     GraphClient,
     GraphError,
 )
-from mail.inbound import headers_dict, html_to_text, message_ids, normalise_message_id
+from mail.inbound import (
+    MAX_MIME_BYTES,
+    body_from_mime,
+    headers_dict,
+    message_ids,
+    normalise_message_id,
+)
 from outbox.errors import PermanentFailure
 
 log = logging.getLogger(__name__)
 
+# No body: a mail's body is read separately, and only its first MAX_MIME_BYTES (read_body).
 _SELECT = (
-    "id,internetMessageId,internetMessageHeaders,conversationId,from,sender,subject,body,"
+    "id,internetMessageId,internetMessageHeaders,conversationId,from,sender,subject,"
     "receivedDateTime,categories,isDraft"
 )
 _EXPAND = (
@@ -42,7 +49,8 @@ _EXPAND = (
 
 @dataclass(frozen=True)
 class InboxItem:
-    """An inbound mail and the Graph id needed to tag it afterwards."""
+    """An inbound mail (without its body until `GraphInbox.read_body`) and the Graph id needed
+    to read its body and tag it afterwards."""
 
     graph_id: str
     mail: InboundMail
@@ -74,9 +82,18 @@ class GraphInbox:
         """Everything new since `delta_link` (None: the whole Inbox) and the link to keep."""
         return await self.client.run(self._sync_blocking, delta_link)
 
-    async def mark_processed(self, graph_message_id: str) -> None:
-        """Add the processed category once; a message already tagged is left alone."""
-        await self.client.run(self._mark_blocking, graph_message_id)
+    async def read_body(self, item: InboxItem) -> InboundMail:
+        """The item's mail with its body: the start of its MIME source (MAX_MIME_BYTES at most,
+        the rest never downloaded), parsed on the mailbox's thread, never on the event loop."""
+        text = await self.client.run(self._body_blocking, item.graph_id)
+        return replace(item.mail, text=text)
+
+    async def mark_processed(self, graph_message_id: str, *, trusted: bool = True) -> None:
+        """Add the processed category (the untrusted one for mail the bot did not believe)
+        once; a message already tagged is left alone."""
+        config = self.client.config
+        category = config.processed_category if trusted else config.untrusted_category
+        await self.client.run(self._mark_blocking, graph_message_id, category)
 
     # -- worker thread -------------------------------------------------------------------
 
@@ -137,11 +154,11 @@ class GraphInbox:
             break
         items: list[InboxItem] = []
         skipped = 0
-        category = self.client.config.processed_category
+        ours = {self.client.config.processed_category, self.client.config.untrusted_category}
         for gid, entry in changed.items():
             if entry.get("isDraft"):
                 continue
-            if category in (entry.get("categories") or []):
+            if ours & set(entry.get("categories") or []):
                 skipped += 1
                 continue
             if "internetMessageHeaders" not in entry:
@@ -168,10 +185,22 @@ class GraphInbox:
                 return None
             raise PermanentFailure(f"read message: {exc}") from None
 
-    def _mark_blocking(self, graph_message_id: str) -> None:
+    def _body_blocking(self, graph_message_id: str) -> str:
+        url = self.client.url(f"/messages/{quote(graph_message_id, safe='')}/$value")
+        try:
+            source = self.client.with_retries(
+                "read mail body", lambda: self.client.request_prefix(url, limit=MAX_MIME_BYTES)
+            )
+        except GraphError as exc:
+            if exc.status == 404:
+                log.warning("message to read is gone from the mailbox; read as empty")
+                return ""
+            raise PermanentFailure(f"read mail body: {exc}") from None
+        return body_from_mime(source)
+
+    def _mark_blocking(self, graph_message_id: str, category: str) -> None:
         client = self.client
         url = client.url(f"/messages/{quote(graph_message_id, safe='')}")
-        category = client.config.processed_category
         try:
             current = client.with_retries(
                 "read categories",
@@ -204,7 +233,8 @@ def _received_at(value: str | None) -> datetime:
 
 
 def inbound_from_graph(message: dict[str, Any]) -> InboundMail:
-    """An `InboundMail` from a Graph message resource (as selected by `GraphInbox`)."""
+    """An `InboundMail` from a Graph message resource (as selected by `GraphInbox`), without
+    its body (`GraphInbox.read_body` adds it)."""
     headers = headers_dict(
         (h.get("name", ""), h.get("value", ""))
         for h in message.get("internetMessageHeaders") or []
@@ -217,15 +247,12 @@ def inbound_from_graph(message: dict[str, Any]) -> InboundMail:
     in_reply_to = message_ids(headers.get("in-reply-to") or props.get(IN_REPLY_TO_PROPERTY.lower()))
     references = message_ids(headers.get("references") or props.get(REFERENCES_PROPERTY.lower()))
     sender, name = _address(message.get("from") or message.get("sender"))
-    body = message.get("body") or {}
-    content = str(body.get("content", ""))
-    text = html_to_text(content) if body.get("contentType", "").lower() == "html" else content
     return InboundMail(
         internet_message_id=normalise_message_id(str(message.get("internetMessageId", ""))),
         sender=sender,
         sender_name=name,
         subject=str(message.get("subject") or ""),
-        text=text.replace("\r\n", "\n"),
+        text="",
         received_at=_received_at(message.get("receivedDateTime")),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=references,

@@ -2,8 +2,12 @@
 
 Pure functions only. They decide what the product needs to know about a mail: which question
 it refers to (`question_ref`, `references_of`), whether a person wrote it at all
-(`is_automatic`), and what the person actually said, without the quoted history and signature
-(`reply_text`). The result of `reply_text` is plain text with no markup left in it.
+(`is_automatic`), whether Exchange vouches that it was sent inside the organisation
+(`untrusted_because`), and what the person actually said, without the quoted history and
+signature (`reply_text`). The result of `reply_text` is plain text with no markup left in it.
+
+Bodies are cut to a bound before any of the (pure Python, CPU-bound) parsing: a typed answer is
+a few KB, and a 10 MB mail must not cost seconds of parsing.
 """
 
 from __future__ import annotations
@@ -22,7 +26,15 @@ from html.parser import HTMLParser
 import nh3
 from mailparser_reply import EmailMessage as ParsedReply
 
-from mail.base import InboundMail
+from mail.base import BOT_MARKER, InboundMail
+
+#: Characters of a mail body kept for parsing; the rest of a longer mail is never looked at.
+#: A typed reply or question is a few thousand characters; this keeps a long quoted thread.
+MAX_BODY_CHARS = 64 * 1024
+#: HTML is cut at this many characters before it is turned into text (markup is verbose).
+MAX_HTML_CHARS = 4 * MAX_BODY_CHARS
+#: Bytes of a mail's MIME source read from Graph: its headers and the start of its body.
+MAX_MIME_BYTES = MAX_HTML_CHARS + 64 * 1024
 
 _QUESTION_REF = re.compile(r"\[\s*Q-(\d{1,9})\s*\]", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
@@ -31,9 +43,21 @@ _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _AUTOMATIC_SUBJECT = re.compile(
     r"^\s*(automatic reply|auto[- ]?reply|autoreply|out of (the )?office|undeliverable|"
     r"undelivered mail|delivery status notification|delivery has failed|"
-    r"mail delivery (failed|subsystem)|returned mail|failure notice|read:|not read:)",
+    r"mail delivery (failed|subsystem)|returned mail|failure notice|read:|not read:|"
+    # not "Holiday:" or "Absence:": staff ask about holidays and absence under such subjects
+    r"(away|absent|on (annual )?leave|ooo)( from (the )?office)?\s*[:\-]|"
+    r"r[ée]ponse automatique|respuesta autom[áa]tica|automatische antwort|abwesend)",
     re.IGNORECASE,
 )
+#: Exchange's verdict on how the sender authenticated; the header firewall strips any copy a
+#: sender from outside the organisation wrote, and Exchange stamps its own.
+AUTH_AS = "x-ms-exchange-organization-authas"
+AUTH_SOURCE = "x-ms-exchange-organization-authsource"
+_VERDICT = re.compile(r"\b(spf|dkim|dmarc|compauth)\s*=\s*([a-z]+)", re.IGNORECASE)
+#: Verdicts that say the From address was not authenticated. SPF alone is not among them: Exchange
+#: Online reports spf=fail for mail between mailboxes of one tenant (the internal hop's address is
+#: in no SPF record), while AuthAs: Internal already says the sender signed in to the tenant.
+_FAILED = {"dkim": {"fail", "permerror"}, "dmarc": {"fail"}, "compauth": {"fail", "softfail"}}
 _ROBOT_LOCAL_PARTS = (
     "mailer-daemon",
     "postmaster",
@@ -87,18 +111,16 @@ def headers_dict(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return result
 
 
-def is_automatic(mail: InboundMail, *, own_addresses: Iterable[str] = ()) -> str | None:
+def is_automatic(mail: InboundMail) -> str | None:
     """Why this mail must never count as a question or an answer, or None if a person wrote it.
 
-    Auto-replies answered by the bot would loop; bounces and list mail are not questions.
-    `own_addresses` are the shared mailbox's addresses: mail from them is the bot's own.
+    Auto-replies answered by the bot would loop; bounces and list mail are not questions. The
+    bot's own mail is known by its marker header, not by its From address (see BOT_MARKER).
     """
     h: Mapping[str, str] = mail.headers
     sender = mail.sender.strip().lower()
-    if "x-bot-key" in h:
-        return "sent by this bot (X-Bot-Key)"
-    if sender and sender in {a.strip().lower() for a in own_addresses}:
-        return "sent from the bot's own mailbox"
+    if BOT_MARKER.lower() in h:
+        return f"sent by this bot ({BOT_MARKER})"
     auto_submitted = h.get("auto-submitted", "").strip().lower()
     if auto_submitted and auto_submitted.split(";")[0].strip() != "no":
         return f"Auto-Submitted: {auto_submitted}"
@@ -112,6 +134,8 @@ def is_automatic(mail: InboundMail, *, own_addresses: Iterable[str] = ()) -> str
     for name in ("x-autoreply", "x-autorespond", "x-autoreply-from", "x-mail-autoreply"):
         if name in h:
             return f"{name} header (auto-reply)"
+    if "x-ms-exchange-inbox-rules-loop" in h:
+        return "sent by an inbox rule (X-MS-Exchange-Inbox-Rules-Loop)"
     if "list-id" in h or "list-unsubscribe" in h:
         return "mailing-list mail (List-Id/List-Unsubscribe)"
     local = sender.split("@", 1)[0]
@@ -122,6 +146,30 @@ def is_automatic(mail: InboundMail, *, own_addresses: Iterable[str] = ()) -> str
         return "delivery status report"
     if _AUTOMATIC_SUBJECT.match(mail.subject or ""):
         return f"automatic subject: {mail.subject[:60]!r}"
+    return None
+
+
+def untrusted_because(headers: Mapping[str, str]) -> str | None:
+    """Why Exchange does not vouch that this mail was sent inside the organisation, or None.
+
+    Trusted means: `X-MS-Exchange-Organization-AuthAs: Internal` (the sender signed in to this
+    tenant, or came through the organisation's own connector), an `AuthSource` server named,
+    and no DKIM, DMARC or composite-authentication failure in `Authentication-Results`.
+    Anything else (Anonymous, Partner, no verdict at all) is mail from outside.
+    """
+    auth_as = {value.strip().lower() for value in headers.get(AUTH_AS, "").split("\n") if value.strip()}
+    if not auth_as:
+        return "no Exchange verdict (X-MS-Exchange-Organization-AuthAs missing)"
+    if auth_as != {"internal"}:
+        return f"X-MS-Exchange-Organization-AuthAs: {', '.join(sorted(auth_as))}, not Internal"
+    if not headers.get(AUTH_SOURCE, "").strip():
+        return "X-MS-Exchange-Organization-AuthSource missing"
+    failed = sorted(
+        {f"{name.lower()}={result.lower()}" for name, result in _VERDICT.findall(headers.get("authentication-results", ""))
+         if result.lower() in _FAILED.get(name.lower(), ())}
+    )
+    if failed:
+        return f"Authentication-Results: {' '.join(failed)}"
     return None
 
 
@@ -227,9 +275,9 @@ class _TextExtractor(HTMLParser):
 
 
 def html_to_text(markup: str) -> str:
-    """Readable plain text from an HTML mail body."""
+    """Readable plain text from an HTML mail body (its first MAX_HTML_CHARS characters)."""
     parser = _TextExtractor()
-    parser.feed(markup)
+    parser.feed(markup[:MAX_HTML_CHARS])
     parser.close()
     return parser.text()
 
@@ -251,22 +299,45 @@ def plain_text(text: str) -> str:
     return html.escape(current, quote=False)
 
 
+def bounded_text(text: str) -> str:
+    """A mail body as parsing sees it: CRLF as LF, cut to MAX_BODY_CHARS."""
+    return text[: 2 * MAX_BODY_CHARS].replace("\r\n", "\n")[:MAX_BODY_CHARS]
+
+
 def reply_text(mail: InboundMail) -> str:
-    """The newest part of a reply: no quoted history, no signature, no markup."""
-    parsed = ParsedReply(text=mail.text, languages=["en"], keep_hyphen_lists=True).read()
-    newest = parsed.replies[0].body if parsed.replies else mail.text
+    """The newest part of a reply: no quoted history, no signature, no markup.
+
+    CPU-bound (regular expressions over the body): callers on the event loop run it in a thread.
+    """
+    text = bounded_text(mail.text)
+    parsed = ParsedReply(text=text, languages=["en"], keep_hyphen_lists=True).read()
+    newest = parsed.replies[0].body if parsed.replies else text
     lines = [line for line in newest.splitlines() if not line.startswith(">")]
     return plain_text("\n".join(lines)).strip()
 
 
-def _body_text(message: EmailMessage) -> str:
+def _readable_body(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain", "html"))
     if part is None:
         return ""
     content = part.get_content()
     if part.get_content_type() == "text/html":
-        return html_to_text(content)
-    return str(content).replace("\r\n", "\n")
+        return bounded_text(html_to_text(content))
+    return bounded_text(str(content))
+
+
+def body_from_mime(data: bytes) -> str:
+    """The readable body of a mail's MIME source, of which only the first MAX_MIME_BYTES may be
+    here: a cut source ends at its last whole line, so no base64 or quoted-printable line is
+    split. A body no parser can read is empty (the mail is then no answer and no question)."""
+    if len(data) >= MAX_MIME_BYTES:
+        data = data[: data.rfind(b"\n") + 1]
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    try:
+        return _readable_body(message)
+    except (ValueError, TypeError, LookupError):  # a charset or encoding nobody knows
+        return ""
 
 
 def inbound_from_eml(data: bytes) -> InboundMail:
@@ -294,7 +365,7 @@ def inbound_from_eml(data: bytes) -> InboundMail:
         sender=sender.lower(),
         sender_name=sender_name,
         subject=headers.get("subject", ""),
-        text=_body_text(message),
+        text=_readable_body(message),
         received_at=received,
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=message_ids(headers.get("references")),

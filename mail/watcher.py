@@ -77,8 +77,9 @@ class InboxWatcher:
             for item in page.items:
                 if page.resynced and item.mail.received_at < baseline:
                     continue  # a resync lists the whole Inbox again: history stays history
-                outcomes.append(await self._on_mail(item.mail))
-                await self._inbox.mark_processed(item.graph_id)
+                outcome = await self._on_mail(await self._inbox.read_body(item))
+                outcomes.append(outcome)
+                await self._inbox.mark_processed(item.graph_id, trusted=outcome != "untrusted")
         state["delta_link"] = page.delta_link
         await self._save_state(json.dumps(state))
         return outcomes

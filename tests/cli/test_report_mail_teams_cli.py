@@ -129,7 +129,9 @@ def test_a_file_that_is_no_mail_too_large_or_unreadable_is_refused_with_exit_2(d
 
 def test_a_colleagues_mail_becomes_a_question_recorded_once_for_the_bot_to_triage(db: Path, tmp_path: Path) -> None:
     mail = tmp_path / "question.eml"
-    mail.write_bytes(b"From: Jo Bloggs <jo.bloggs@example.org>\nTo: questions-bot@example.org\n"
+    mail.write_bytes(b"X-MS-Exchange-Organization-AuthAs: Internal\n"  # as Exchange stamps a colleague's mail
+                     b"X-MS-Exchange-Organization-AuthSource: AM9PR07MB7105.eurprd07.prod.outlook.com\n"
+                     b"From: Jo Bloggs <jo.bloggs@example.org>\nTo: questions-bot@example.org\n"
                      b"Subject: Canteen\nMessage-ID: <q1@example.org>\n\nIs the canteen open on Saturdays?\n")
     env: dict[str, str | None] = {"STAFF_MAIL_DOMAINS": "example.org", "SHARED_MAILBOX": None}
     assert run(db, "mail", "receive", str(mail), env=env).stdout == "question Q-1\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mail.base import OutgoingMail
 from mail.graph import GraphClient, GraphMailTransport
 from mail.graph_inbox import GraphInbox
-from mail.inbound import is_automatic, question_ref, references_of, reply_text
+from mail.inbound import MAX_BODY_CHARS, is_automatic, question_ref, references_of, reply_text
 from tests.support.graph import GraphWorld
 
 
@@ -40,7 +40,8 @@ async def test_sync_reads_every_page_once_and_returns_a_delta_link(
     assert page.delta_link.startswith(world.graph.base_url) and "$deltatoken" in page.delta_link
     assert not page.resynced
     first = page.mails[0]
-    assert first.sender == "colleague0@council.example" and first.text == "Body 0"
+    assert first.sender == "colleague0@council.example" and first.text == ""  # bodies are read one by one
+    assert (await inbox.read_body(page.items[0])).text == "Body 0"
     assert first.headers["message-id"] == "<m0@council.example>"
     assert all(key == key.lower() for key in first.headers)
 
@@ -149,7 +150,9 @@ async def test_threading_headers_come_from_properties_when_delta_omits_headers(
         references=("<q@council.example>", "<fwd-42@council.example>"),
     )
 
-    (mail,) = (await GraphInbox(client).sync(None)).mails
+    inbox = GraphInbox(client)
+    (item,) = (await inbox.sync(None)).items
+    mail = await inbox.read_body(item)
 
     assert mail.in_reply_to == "<fwd-42@council.example>"
     assert references_of(mail) == ("<fwd-42@council.example>", "<q@council.example>")
@@ -168,4 +171,15 @@ async def test_bots_own_forward_to_the_mailbox_is_recognised(
     (mail,) = (await GraphInbox(client).sync(None)).mails
 
     assert is_automatic(mail) == "sent by this bot (X-Bot-Key)"
-    assert is_automatic(mail, own_addresses=[world.mailbox]) is not None
+
+
+async def test_a_large_mail_is_read_only_up_to_the_bound(world: GraphWorld, client: GraphClient) -> None:
+    """Of a 10 MB mail only the first MAX_MIME_BYTES are downloaded and parsed."""
+    world.graph.deliver_to_inbox(
+        "colleague@council.example", "Long", text="The answer is yes.\n" + "filler line\n" * 1_000_000
+    )
+    inbox = GraphInbox(client)
+    (item,) = (await inbox.sync(None)).items
+    mail = await inbox.read_body(item)
+    assert mail.text.startswith("The answer is yes.\n") and len(mail.text) <= MAX_BODY_CHARS
+    assert reply_text(mail).startswith("The answer is yes.")

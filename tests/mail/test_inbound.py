@@ -14,6 +14,7 @@ from mail.inbound import (
     question_ref,
     references_of,
     reply_text,
+    untrusted_because,
 )
 
 
@@ -60,7 +61,10 @@ def mail(
         ({}, None, "Out of Office: back Monday", "automatic subject"),
         ({}, None, "Undeliverable: [Q-3] Leave", "automatic subject"),
         ({"x-bot-key": "fwd-3"}, None, None, "this bot"),
-        ({}, "questions@council.example", None, "own mailbox"),
+        ({}, None, "Away: back on Monday", "automatic subject"),
+        ({}, None, "Absent: until 3 March", "automatic subject"),
+        ({}, None, "On annual leave - back Monday", "automatic subject"),
+        ({"x-ms-exchange-inbox-rules-loop": "jo@council.example"}, None, None, "inbox rule"),
     ],
 )
 def test_automatic_mail_is_rejected_with_a_reason(
@@ -69,15 +73,20 @@ def test_automatic_mail_is_rejected_with_a_reason(
     m = mail(
         headers=headers, sender=sender or "jo@council.example", subject=subject or "RE: [Q-3] Leave"
     )
-    reason = is_automatic(m, own_addresses=["Questions@council.example"])
+    reason = is_automatic(m)
     assert reason is not None and expected.lower() in reason.lower()
+
+
+@pytest.mark.parametrize("subject", ["Holiday: can I carry days over?", "Absence: how do I report it?", "Away days"])
+def test_questions_about_leave_are_not_mistaken_for_away_replies(subject: str) -> None:
+    assert is_automatic(mail(subject=subject)) is None
 
 
 def test_a_person_writing_is_accepted() -> None:
     m = mail(
         headers={"auto-submitted": "no", "from": "Jo <jo@council.example>", "received": "from mx"}
     )
-    assert is_automatic(m, own_addresses=["questions@council.example"]) is None
+    assert is_automatic(m) is None
 
 
 OUTLOOK_HTML = """<html><head><style>p{margin:0}</style></head><body>
@@ -210,3 +219,34 @@ def test_html_only_eml_is_converted_to_text() -> None:
         b"<html><body><p>First</p><script>bad()</script><p>Second</p></body></html>\n"
     )
     assert inbound_from_eml(data).text == "First\n\nSecond"
+
+
+INTERNAL = {
+    "x-ms-exchange-organization-authas": "Internal",
+    "x-ms-exchange-organization-authsource": "AM9PR07MB7105.eurprd07.prod.outlook.com",
+    # as Exchange Online reports mail between two mailboxes of one tenant
+    "authentication-results": "spf=fail (sender IP is 2603:10a6::12) smtp.mailfrom=council.example; "
+    "dkim=none (message not signed) header.d=none;dmarc=none action=none header.from=council.example;",
+}
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, "AuthAs missing"),
+        ({**INTERNAL, "x-ms-exchange-organization-authas": "Anonymous"}, "anonymous, not Internal"),
+        ({**INTERNAL, "x-ms-exchange-organization-authas": "Partner"}, "partner, not Internal"),
+        ({**INTERNAL, "x-ms-exchange-organization-authas": "Internal\nAnonymous"}, "not Internal"),
+        ({k: v for k, v in INTERNAL.items() if k != "x-ms-exchange-organization-authsource"}, "AuthSource missing"),
+        ({**INTERNAL, "authentication-results": "spf=pass; dkim=fail header.d=council.example"}, "dkim=fail"),
+        ({**INTERNAL, "authentication-results": "dmarc=fail action=none header.from=council.example"}, "dmarc=fail"),
+        ({**INTERNAL, "authentication-results": "spf=pass;dkim=pass;dmarc=pass;compauth=fail reason=601"}, "compauth=fail"),
+    ],
+)
+def test_mail_exchange_does_not_vouch_for_is_untrusted(headers: dict[str, str], expected: str) -> None:
+    reason = untrusted_because(headers)
+    assert reason is not None and expected in reason
+
+
+def test_internal_mail_is_trusted_though_spf_failed_on_the_internal_hop() -> None:
+    assert untrusted_because(INTERNAL) is None
