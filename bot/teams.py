@@ -18,6 +18,7 @@ from handlers.roles import Actor
 
 
 MAX_ROW_ID = 2**31  # ids are 32-bit INTEGER columns; PostgreSQL rejects larger values outright
+MAX_CARD_ID = 128  # an activity id, as the endpoint allows for the activity's own (bot/endpoint.py)
 CARD_ACTION_INVOKE = "adaptiveCard/action"
 CARD_VERBS = frozenset({"moderate", "faq_feedback", "answer_feedback", "event_choice"})
 INVOKE_MESSAGE = "application/vnd.microsoft.activity.message"
@@ -85,9 +86,15 @@ class QuestionsBot(ActivityHandler):
         one of our cards gets the help text."""
         said = _said(activity, "")
         try:
-            await self._card_action(said, activity.value)
+            message = await self._card_action(said, activity.value)
         except BadSubmission:
             await commands.handle_text(self._deps, said)
+            return
+        card_id = activity.reply_to_id
+        if isinstance(card_id, str) and 0 < len(card_id) <= MAX_CARD_ID and card_id.isascii() and card_id.isprintable():
+            # the card clicked: its buttons give way to what was chosen
+            used = _with_card(str(activity.value.get("action")), message)
+            await feedback.replace_used_card(self._deps, said.address, card_id, used)
 
     async def _card_action(self, said: Said, value: dict[str, Any]) -> dict[str, Any]:
         """Route a card's data to its handler; BadSubmission, before anything is done, for data
