@@ -121,10 +121,15 @@ class QuestionsBot(ActivityHandler):
         return await feedback.faq_feedback(self._deps, said, question_id=question_id, helpful=helpful)
 
 
+# How handlers.asking.choose_event words the outcomes that settle the question (a choice made
+# now or before); any other answer (an event closed since) leaves the picker as it is.
+SETTLED = ("Thanks:", "Noted:", "You already said")
+
+
 def _with_card(verb: str, message: dict[str, Any]) -> dict[str, Any]:
-    """The reply, with the event picker's used card when the choice was taken (a notice to the
-    asker; refusals are a different message and leave the card as it is)."""
-    if verb == "event_choice" and message.get("type") == "notice" and "card" not in message:
+    """The reply, with the event picker's used card once the question is settled."""
+    settled = message.get("type") == "notice" and str(message.get("text", "")).startswith(SETTLED)
+    if verb == "event_choice" and settled and "card" not in message:
         return {**message, "card": {"type": "event_choice", "question_id": 0, "question": "", "events": [],
                                     "chosen": message["text"].replace("**", "")}}
     return message

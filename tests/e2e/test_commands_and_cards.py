@@ -113,3 +113,24 @@ async def test_helpful_on_an_answer_replaces_its_buttons_with_what_was_said(bot:
     assert (body["statusCode"], body["type"]) == (200, "application/vnd.microsoft.card.adaptive")
     assert "✓ You said this answer helped." in str(body["value"]) and "actions" not in body["value"]
     assert not list(VALIDATOR.iter_errors(body["value"]))
+
+
+async def test_a_claimed_question_can_be_released_and_its_card_offers_claim_again(bot: Bot) -> None:
+    people = await _staff(bot)
+    _, here, card = await _moderated_question(bot, people)
+    claim = _button(card, "Claim")
+    assert claim["associatedInputs"] == "none"  # claiming never asks for the answer box
+    body = await (await bot.post(_click(bot, people["mod1"], card, here, claim))).json()
+    assert body["value"] == "You claimed Q-1."
+    claimed = await eventually(lambda: resolved(next((u for u in _cards_in(bot, MODERATORS_CHANNEL, "update")
+                                                      if "Release" in str(u.body)), None)), what="Release")
+    [row] = await bot.question_rows()
+    assert (row["status"], row["claimed_by"]) == ("claimed", "Mo One")
+    release = _button(claimed, "Release")
+    body = await (await bot.post(_click(bot, people["mod1"], claimed, here, release))).json()
+    assert body["value"] == "You released Q-1: any moderator can answer it."
+    [row] = await bot.question_rows()
+    assert (row["status"], row["claimed_by"]) == ("forwarded", None)
+    await bot.drained()
+    final = _cards_in(bot, MODERATORS_CHANNEL, "update")[-1].attachments[0]["content"]
+    assert [a["title"] for a in final["actions"]] == ["Send answer", "Claim"]
