@@ -20,7 +20,7 @@ from bot.teams import Audience, QuestionsBot
 from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
-from handlers import board, forwarding, inbox, mail_replies, moderation, replies, triage
+from handlers import board, feedback, forwarding, inbox, mail_replies, moderation, replies, triage
 from handlers.board import BOARD_REFRESH
 from handlers.queue import MODERATION_CARD
 from handlers.deps import Deps, Limits
@@ -99,6 +99,7 @@ def create_app(settings: Settings) -> web.Application:
             replies.TEAMS_SEND: teams.send,
             MODERATION_CARD: partial(moderation.refresh_card, deps),
             BOARD_REFRESH: partial(board.refresh_board, deps),
+            feedback.USED_CARD: partial(feedback.update_used_card, deps),
         },
         retry=RetryPolicy(
             max_attempts=settings.outbox_max_attempts,

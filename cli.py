@@ -624,11 +624,20 @@ def teams() -> None:
 @click.option("--version", "app_version", default="1.0.0", show_default=True,
               help="The app version Teams shows; raise it for every upload of a changed package.")
 def teams_package(app_id: str, output: Path, app_version: str) -> None:
-    """Build the zip (manifest with the app id, and both icons) ready to upload to Teams."""
+    """Build the zip (manifest with the app id, the developer from TEAMS_DEVELOPER_NAME and the
+    TEAMS_*_URL settings, and both icons) ready to upload to Teams."""
+    from pydantic import ValidationError
+
+    from config.settings import TeamsAppSettings
     from teams_package import build_package
 
     try:
-        written = build_package(app_id, output, version=app_version)
+        developer = TeamsAppSettings().developer()
+    except ValidationError as error:
+        click.echo(f"Error: invalid settings:\n{error}", err=True)
+        sys.exit(2)
+    try:
+        written = build_package(app_id, output, version=app_version, developer=developer)
     except (ValueError, FileNotFoundError) as error:  # ManifestError is a ValueError
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)

@@ -9,7 +9,7 @@ from typing import Any
 from botbuilder.core import CardFactory, MessageFactory
 from botbuilder.schema import Activity
 
-from handlers.plain import ELLIPSIS, cut, inert, no_links
+from handlers.plain import ELLIPSIS, cut, inert, no_links, wrappable
 
 HELP = (
     "**I collect colleagues' questions and make sure each one gets an answer.** Ask me in this chat, "
@@ -121,14 +121,14 @@ def _block(text: str, **style: Any) -> dict[str, Any]:
 
 def _plain(text: str, **style: Any) -> dict[str, Any]:
     """A colleague's words: a text run is never read as Markdown, and nothing in it is a link."""
-    return {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": no_links(text), **style}]}
+    return {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": wrappable(no_links(text)), **style}]}
 
 
 def _labelled(label: str, value: str) -> dict[str, Any]:
     """"Asked by: Sam" on one wrapping line (a FactSet's label column is cut on a phone)."""
     return {"type": "RichTextBlock", "spacing": "Small", "inlines": [
         {"type": "TextRun", "text": f"{label}: ", "weight": "Bolder"},
-        {"type": "TextRun", "text": no_links(value)}]}
+        {"type": "TextRun", "text": wrappable(no_links(value))}]}
 
 
 def _shown(text: str, budget: int, note: str) -> list[dict[str, Any]]:
@@ -183,16 +183,17 @@ def _faq_answer(message: dict[str, Any]) -> Activity:
     return _card(body, [choice("Yes", True), choice("No, send it to the team", False)], summary=message["answer"])
 
 
-# A state's label (names filled in), colour and container style on the moderators' card.
+# A state's label (names filled in) and colour (the heading's container style) on the moderators' card.
 STATES = {
-    "received": ("Received", "Default", "default"),
-    "forwarded": ("Waiting for an answer", "Warning", "warning"),
-    "claimed": ("Claimed by {claimed_by}", "Accent", "accent"),
-    "answered": ("Answered by {acted_by}", "Good", "good"),
-    "dismissed": ("Dismissed by {acted_by}: {reason}", "Default", "emphasis"),
-    "merged": ("Duplicate of {merged_into} (marked by {acted_by})", "Default", "emphasis"),
-    "answered_faq": ("Answered from the FAQ", "Good", "good"),
+    "received": ("Received", "default"),
+    "forwarded": ("Waiting for an answer", "warning"),
+    "claimed": ("Claimed by {claimed_by}", "accent"),
+    "answered": ("Answered by {acted_by}", "good"),
+    "dismissed": ("Dismissed by {acted_by}: {reason}", "emphasis"),
+    "merged": ("Duplicate of {merged_into} (marked by {acted_by})", "emphasis"),
+    "answered_faq": ("Answered from the FAQ", "good"),
 }
+PANELS_PER_ROW = 2  # three panel buttons are cut on a phone (320 px); two fit
 QUESTION_BUDGET = 3000  # bytes of a colleague's question shown on a card
 ANSWER_BUDGET = 6000  # bytes of an answer shown on a card or in a reply
 NAME_BUDGET = 200
@@ -206,11 +207,11 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
     At most three buttons along the bottom (Send answer, Claim or Release); everything else
     opens a small form of its own, so the card stays short and no title is cut at Teams' width.
     """
-    label, colour, style = STATES.get(m["status"], (m["status"], "Default", "default"))
+    label, style = STATES.get(m["status"], (m["status"], "default"))
     names = {k: cut_bytes(m.get(k) or "someone", NAME_BUDGET) for k in ("claimed_by", "acted_by", "reason", "merged_into")}
     header = {"type": "Container", "style": style, "items": [
         _block(f"{m['ref']}{' · Private' if m.get('private') else ''}", weight="Bolder", size="Medium"),
-        _plain(label.format(**names), weight="Bolder", color=colour),
+        _plain(label.format(**names), weight="Bolder"),  # on the state's colour, in the text's own
     ]}
     body = [header, *_shown(m["text"], QUESTION_BUDGET, "Cut to fit the card: the whole question is in the forwarded mail."),
             _labelled("Asked by", cut_bytes(m["asker"], NAME_BUDGET))]
@@ -258,8 +259,8 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
         panels.append(_panel("Mark private", [_input("private_reason", "Why it is private (kept in the log)",
                                                      maxLength=200)],
                              _submit("Mark private", data("private"))))
-    if panels:
-        body.append({"type": "ActionSet", "actions": panels, "separator": True})
+    for row in range(0, len(panels), PANELS_PER_ROW):
+        body.append({"type": "ActionSet", "actions": panels[row:row + PANELS_PER_ROW], "separator": row == 0})
     return _card(body, actions, summary=f"{m['ref']}: {m['text']}", full_width=True)
 
 
@@ -267,8 +268,8 @@ def _board(m: dict[str, Any]) -> Activity:
     """The hosts' live board for one event, replaced in place as questions arrive."""
     counts = m["counts"]
     facts = [{"title": title, "value": str(counts[key])} for key, title in (
-        ("asked", "Asked"), ("answered_faq", "Answered from the FAQ"), ("waiting", "Waiting"),
-        ("answered", "Answered by moderators"), ("dismissed", "Dismissed"))]
+        ("asked", "Asked"), ("answered_faq", "FAQ answered"), ("waiting", "Waiting"),
+        ("answered", "Team answered"), ("dismissed", "Dismissed"))]  # short: the label column is narrow on a phone
     body = [_plain(f"E-{m['event_id']}: {m['title']} ({m['status']})", weight="Bolder", size="Medium"),
             {"type": "FactSet", "facts": facts}]
     for heading, key in (("Newest questions", "newest"), ("Most supported", "most_supported")):
@@ -283,7 +284,7 @@ def _board_line(q: dict[str, Any]) -> dict[str, Any]:
     support = f" ▲ {q['support']}" if q["support"] else ""
     return {"type": "RichTextBlock", "spacing": "Small", "inlines": [
         {"type": "TextRun", "text": f"{q['ref']}{support} ", "weight": "Bolder"},
-        {"type": "TextRun", "text": no_links(cut(q["text"], BOARD_LINE_CHARS))}]}
+        {"type": "TextRun", "text": wrappable(no_links(cut(q["text"], BOARD_LINE_CHARS)))}]}
 
 
 BOARD_LINE_CHARS = 200
@@ -298,7 +299,8 @@ def _event_choice(m: dict[str, Any]) -> Activity:
     chosen = m.get("chosen")
     if chosen:
         return _card([*body, _chosen(chosen)], summary="Which event is your question about?")
-    choices = [{"title": no_links(f"E-{e['id']}: {e['title']}"), "value": str(e["id"])} for e in m["events"]]
+    # Choice titles are Markdown to Microsoft's renderer: a host's title is escaped like any text
+    choices = [{"title": f"E-{e['id']}: {inert(e['title'])}", "value": str(e["id"])} for e in m["events"]]
     body.append({"type": "Input.ChoiceSet", "id": "event_id", "style": "expanded", "wrap": True,
                  "isRequired": True, "errorMessage": "Choose an event, or None of these.",
                  "label": "Events open now", "choices": [*choices, {"title": "None of these", "value": str(NO_EVENT)}]})

@@ -21,6 +21,7 @@ from handlers.roles import Actor
 
 
 MAX_ROW_ID = 2**31  # ids are 32-bit INTEGER columns; PostgreSQL rejects larger values outright
+MAX_CARD_ID = 128  # an activity id, as the endpoint allows for the activity's own (bot/endpoint.py)
 CARD_ACTION_INVOKE = "adaptiveCard/action"
 CARD_VERBS = frozenset({"moderate", "faq_feedback", "answer_feedback", "event_choice"})
 INVOKE_MESSAGE = "application/vnd.microsoft.activity.message"
@@ -142,9 +143,15 @@ class QuestionsBot(ActivityHandler):
         one of our cards gets the help text."""
         said = _said(activity, "")
         try:
-            await self._card_action(said, activity.value)
+            message = await self._card_action(said, activity.value)
         except BadSubmission:
             await commands.handle_text(self._deps, said)
+            return
+        card_id = activity.reply_to_id
+        if isinstance(card_id, str) and 0 < len(card_id) <= MAX_CARD_ID and card_id.isascii() and card_id.isprintable():
+            # the card clicked: its buttons give way to what was chosen
+            used = _with_card(str(activity.value.get("action")), message)
+            await feedback.replace_used_card(self._deps, said.address, card_id, used)
 
     async def _card_action(self, said: Said, value: dict[str, Any]) -> dict[str, Any]:
         """Route a card's data to its handler; BadSubmission, before anything is done, for data
@@ -187,10 +194,15 @@ async def _refuse(turn_context: TurnContext) -> None:
             await turn_context.send_activity(REFUSAL)
         except Exception as error:  # noqa: BLE001 - a refusal that cannot be delivered is only logged
             log.warning("could not send the refusal: %s", type(error).__name__)
+# How handlers.asking.choose_event words the outcomes that settle the question (a choice made
+# now or before); any other answer (an event closed since) leaves the picker as it is.
+SETTLED = ("Thanks:", "Noted:", "You already said")
+
+
 def _with_card(verb: str, message: dict[str, Any]) -> dict[str, Any]:
-    """The reply, with the event picker's used card when the choice was taken (a notice to the
-    asker; refusals are a different message and leave the card as it is)."""
-    if verb == "event_choice" and message.get("type") == "notice" and "card" not in message:
+    """The reply, with the event picker's used card once the question is settled."""
+    settled = message.get("type") == "notice" and str(message.get("text", "")).startswith(SETTLED)
+    if verb == "event_choice" and settled and "card" not in message:
         return {**message, "card": {"type": "event_choice", "question_id": 0, "question": "", "events": [],
                                     "chosen": message["text"].replace("**", "")}}
     return message

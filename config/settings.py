@@ -230,6 +230,26 @@ class Settings(BaseSettings):
         return self.host if self.auth_enabled else "127.0.0.1"
 
 
+class TeamsAppSettings(BaseSettings):
+    """Only for `cli.py teams package`: who publishes the app, as Teams shows it. Apart from the
+    bot's Settings, so packaging the app needs none of the bot's secrets."""
+
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="ignore")
+
+    teams_developer_name: str = Field("Example County Council", min_length=1, max_length=32,
+                                      validation_alias="TEAMS_DEVELOPER_NAME")
+    teams_website_url: str = Field("https://www.example.org/", pattern=r"^https://", validation_alias="TEAMS_WEBSITE_URL")
+    teams_privacy_url: str = Field("https://www.example.org/privacy", pattern=r"^https://",
+                                   validation_alias="TEAMS_PRIVACY_URL")
+    teams_terms_url: str = Field("https://www.example.org/terms", pattern=r"^https://",
+                                 validation_alias="TEAMS_TERMS_URL")
+
+    def developer(self) -> dict[str, str]:
+        """The manifest's `developer` object."""
+        return {"name": self.teams_developer_name, "websiteUrl": self.teams_website_url,
+                "privacyUrl": self.teams_privacy_url, "termsOfUseUrl": self.teams_terms_url}
+
+
 def load_settings() -> Settings:
     """Read the environment; a `pydantic.ValidationError` lists every bad setting at once."""
     return Settings()

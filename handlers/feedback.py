@@ -83,6 +83,27 @@ async def answer_feedback(
         return await reply_to(unit.outbox, said, message)
 
 
+USED_CARD = "card.used"
+
+
+async def replace_used_card(deps: Deps, address: dict[str, Any], card_id: str, message: dict[str, Any]) -> None:
+    """A card clicked in a client without Universal Actions (Action.Submit): queue its update in
+    place, so its buttons are replaced by what was chosen there too (Teams does this itself for
+    Action.Execute, from the card in the invoke response)."""
+    card = message.get("card")
+    if not isinstance(card, dict):
+        return
+    async with deps.store.unit() as unit:
+        await unit.outbox.enqueue(USED_CARD, {"address": address, "card_id": card_id, "message": card},
+                                  dedupe_key=f"card-used:{address['conversation']['id']}:{card_id}")
+
+
+async def update_used_card(deps: Deps, payload: dict[str, Any]) -> None:
+    """Outbox job: replace the clicked card by its used form."""
+    assert deps.conversations is not None
+    await deps.conversations.update(payload["address"], payload["card_id"], payload["message"])
+
+
 def _faq_card(deps: Deps, question: Question, chosen: str) -> dict[str, Any]:
     """The FAQ answer card as it looks once used: the answer stays, the buttons become `chosen`."""
     faq = getattr(deps.faq, "faq", None)

@@ -18,11 +18,20 @@ WORD_JOINER = "\u2060"
 # (after md_inline's escaping, a dot may be preceded by a backslash).
 _LINKABLE = re.compile(r"(?<=[0-9A-Za-z])(\\?[.@]|:(?=//))(?=[0-9A-Za-z/])")
 ELLIPSIS = "…"
+ZERO_WIDTH_SPACE = "\u200b"
+LONGEST_UNBROKEN = 24  # characters without a space: longer runs get a place to wrap
+_UNBROKEN = re.compile(rf"\S{{{LONGEST_UNBROKEN}}}(?=\S)")
 
 
 def no_links(text: str) -> str:
     """`text` as typed, with nothing a client would turn into a link."""
     return _LINKABLE.sub(lambda found: WORD_JOINER + found.group(1), text)
+
+
+def wrappable(text: str) -> str:
+    """`text` with an invisible break opportunity in every long run without spaces (a pasted
+    address, a name typed without spaces), which a card would otherwise push past its edge."""
+    return _UNBROKEN.sub(lambda found: found.group(0) + ZERO_WIDTH_SPACE, text)
 
 
 def inert(text: str) -> str:

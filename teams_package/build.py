@@ -69,6 +69,7 @@ def build_package(
     *,
     version: str = "1.0.0",
     valid_domains: Sequence[str] = (),
+    developer: Mapping[str, str] | None = None,
     template_dir: Path = APP_PACKAGE_DIR,
 ) -> Path:
     """Write the Teams app zip for `app_id` and return its path.
@@ -85,7 +86,7 @@ def build_package(
         raise TypeError("valid_domains must be a sequence of domain names, not one string")
 
     template = json.loads((template_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
-    manifest = render_manifest(template, app_id, version=version, valid_domains=valid_domains)
+    manifest = render_manifest(template, app_id, version=version, valid_domains=valid_domains, developer=developer)
     icons = _read_icons(manifest, template_dir)
     problems = check_manifest(manifest, icons)
     if problems:
@@ -106,8 +107,10 @@ def render_manifest(
     *,
     version: str,
     valid_domains: Sequence[str] = (),
+    developer: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Return a copy of `template` with the placeholders replaced and the domains added.
+    """Return a copy of `template` with the placeholders replaced, the domains added and the
+    developer's name and addresses (`name`, `websiteUrl`, `privacyUrl`, `termsOfUseUrl`) set.
 
     Placeholders are whole JSON string values, so the substitution cannot break the JSON or
     inject anything whatever the values contain.
@@ -129,6 +132,8 @@ def render_manifest(
         if domain not in domains:
             domains.append(domain)
     manifest["validDomains"] = domains
+    if developer:
+        manifest["developer"] = {**manifest.get("developer", {}), **developer}
     return manifest
 
 

@@ -83,8 +83,8 @@ def test_moderator_cards_have_at_most_three_buttons_and_forms_that_say_what_they
 def test_open_moderator_card_offers_send_claim_and_panels() -> None:
     [card] = _cards("moderation-waiting", TEAMS)
     assert [a["title"] for a in card["actions"]] == ["Send answer", "Claim"]
-    panels = [a["title"] for block in card["body"] if block["type"] == "ActionSet" for a in block["actions"]]
-    assert panels == ["Dismiss", "Duplicate", "Mark private"]
+    panels = [[a["title"] for a in block["actions"]] for block in card["body"] if block["type"] == "ActionSet"]
+    assert panels == [["Dismiss", "Duplicate"], ["Mark private"]]
     [claimed] = _cards("moderation-claimed", TEAMS)
     assert [a["title"] for a in claimed["actions"]] == ["Send answer", "Release"]
 
@@ -112,8 +112,8 @@ def _shown_text(activity: Any) -> tuple[list[str], list[str]]:
             markdown += [node["title"], node["value"]]
         elif kind == "TextRun":
             plain.append(node["text"])
-        elif kind is None and "title" in node and "value" in node:  # a choice of a choice set
-            plain.append(node["title"])
+        elif kind is None and "title" in node and "value" in node:  # a choice: Markdown to some renderers
+            markdown.append(node["title"])
         elif isinstance(kind, str) and kind.startswith("Action."):
             plain.append(node["title"])
     return markdown, plain

@@ -165,6 +165,21 @@ def test_teams_package_builds_the_zip_with_the_app_id_from_the_environment(tmp_p
         assert json.loads(archive.read("manifest.json"))["id"] == other
 
 
+def test_teams_package_takes_the_developer_from_the_settings(tmp_path: Path) -> None:
+    env = {"MicrosoftAppId": APP_ID, "TEAMS_DEVELOPER_NAME": "Shire County Council",
+           "TEAMS_WEBSITE_URL": "https://www.shire.example/", "TEAMS_PRIVACY_URL": "https://www.shire.example/privacy",
+           "TEAMS_TERMS_URL": "https://www.shire.example/terms"}
+    result = CliRunner().invoke(cli, ["teams", "package", "--output", str(tmp_path / "app.zip")], env=env)
+    assert result.exit_code == 0, result.stderr
+    with zipfile.ZipFile(tmp_path / "app.zip") as archive:
+        assert json.loads(archive.read("manifest.json"))["developer"] == {
+            "name": "Shire County Council", "websiteUrl": "https://www.shire.example/",
+            "privacyUrl": "https://www.shire.example/privacy", "termsOfUseUrl": "https://www.shire.example/terms"}
+    bad = CliRunner().invoke(cli, ["teams", "package", "--output", str(tmp_path / "bad.zip")],
+                             env={**env, "TEAMS_PRIVACY_URL": "http://www.shire.example/privacy"})
+    assert bad.exit_code == 2 and "TEAMS_PRIVACY_URL" in bad.stderr and not (tmp_path / "bad.zip").exists()
+
+
 @pytest.mark.parametrize(("args", "said"), [
     ((), "set MicrosoftAppId"),
     (("--app-id", "not-a-guid"), "is not a GUID"),

@@ -155,6 +155,11 @@ async def test_yes_on_the_answer_card_is_thanked_and_nothing_is_forwarded(bot: B
     assert "glad that helped" in replies[1].text
     await bot.drained()
     assert bot.mails() == []
+    # The card clicked (Action.Submit, an older client) is updated in place: no buttons left.
+    [update] = bot.channel.connector.recorded("update", ok=True)
+    assert update.activity_id == answer.created_id
+    used = _card(update)
+    assert "actions" not in used and "✓ You said this answered your question." in str(used)
 
 
 async def test_only_the_asker_can_answer_the_card(bot: Bot) -> None:

@@ -54,9 +54,27 @@ def test_manifest_offers_the_staff_commands(tmp_path: Path) -> None:
     bot = _manifest(build_package(APP_ID, tmp_path / "app.zip"))["bots"][0]
     by_scope = {cl["scopes"][0]: {c["title"] for c in cl["commands"]} for cl in bot["commandLists"]}
 
-    assert {"help", "my questions", "ask anonymously"} <= by_scope["personal"]
+    assert {"help", "my questions", "ask anonymously", "ask privately", "me too", "board here"} <= by_scope["personal"]
     for scope in ("team", "groupChat"):
-        assert {"help", "open event", "close event", "events", "moderate here"} <= by_scope[scope]
+        assert {"help", "me too", "open event", "close event", "board here", "events", "moderate here",
+                "publish here", "grant moderator"} <= by_scope[scope]
+
+
+def test_every_command_in_the_manifest_is_one_the_bot_knows_and_help_explains() -> None:
+    from handlers.commands import GUIDE
+
+    known = {guide.command for guide in GUIDE} | {"help"}
+    manifest = json.loads((APP_PACKAGE_DIR / "manifest.json").read_text(encoding="utf-8"))
+    for command_list in manifest["bots"][0]["commandLists"]:
+        assert {c["title"] for c in command_list["commands"]} <= known
+
+
+def test_the_developer_comes_from_the_caller(tmp_path: Path) -> None:
+    developer = {"name": "Shire County Council", "websiteUrl": "https://www.shire.example/",
+                 "privacyUrl": "https://www.shire.example/privacy", "termsOfUseUrl": "https://www.shire.example/terms"}
+    assert _manifest(build_package(APP_ID, tmp_path / "app.zip", developer=developer))["developer"] == developer
+    with pytest.raises(ManifestError, match="must start with https://"):
+        build_package(APP_ID, tmp_path / "bad.zip", developer={**developer, "privacyUrl": "http://x.example"})
 
 
 def test_icons_are_the_sizes_teams_needs(tmp_path: Path) -> None:
