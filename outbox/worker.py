@@ -29,7 +29,7 @@ from outbox.retry import RetryPolicy
 from store.records import Job
 from store.schema import utcnow
 from store.store import Store
-from store.turns import background
+from store.turns import background, foreground
 
 JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
 BatchHandler = Callable[[list[dict[str, Any]]], Awaitable[None]]
@@ -207,11 +207,16 @@ class OutboxWorker:
                 self._finished.extend(job.id for job in batch)
                 self._wakeup.set()
                 return
-            # Recorded at once (sharing a commit with whatever else finishes meanwhile): the job
-            # may have sent something, and the shorter the gap between sending and recording,
-            # the smaller the chance that a crash in it sends the same thing again.
-            await self._store.grouped(lambda unit: unit.outbox.complete_many([first.id]))
+            # The job may have sent something that cannot be sent idempotently (a Teams
+            # message): a crash before this commit sends it again. So it is recorded at once,
+            # in a short commit of its own that goes before waiting background work.
+            await asyncio.shield(self._record_done(first.id))
             self.counts["succeeded"] += 1
+
+    async def _record_done(self, job_id: int) -> None:
+        foreground()  # this task only (a copy of the job's context)
+        async with self._store.unit() as unit:
+            await unit.outbox.complete_many([job_id])
 
     async def _reschedule(self, job: Job, reason: str, retry_after: float | None) -> None:
         """Try again later, unless the next try would be past the job's time budget.
