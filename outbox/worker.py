@@ -7,8 +7,8 @@ Under a burst the bookkeeping, not the work, would dominate: a transaction to cl
 and another to complete it. So jobs are claimed many at a time, kinds registered with
 `batched()` get all their claimed jobs in one call (triage encodes a batch of questions in one
 model call) and are recorded as done in the transaction that claims the next jobs, as are
-`rerunnable()` kinds (the mail forward); other jobs that send are recorded at once, sharing a
-commit with those finishing at the same moment.
+`rerunnable()` kinds (the mail forward); other jobs may have sent what cannot be sent
+idempotently (a Teams message), so they are recorded at once in short commits of their own.
 
 Over capacity, requests come first: the worker holds its next round while requests are in
 flight (`make_way`, see outbox.precedence), and its transactions wait while a request's is
@@ -29,7 +29,7 @@ from outbox.retry import RetryPolicy
 from store.records import Job
 from store.schema import utcnow
 from store.store import Store
-from store.turns import background
+from store.turns import background, foreground
 
 JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
 BatchHandler = Callable[[list[dict[str, Any]]], Awaitable[None]]
@@ -95,6 +95,8 @@ class OutboxWorker:
         self._wakeup = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._finished: list[int] = []  # done, not yet recorded: see _settle_and_claim
+        self._sent: list[tuple[int, asyncio.Future[None]]] = []  # sent, being recorded: see _record_sent
+        self._recorder: asyncio.Task[None] | None = None
         self._stopping = False
         self.counts: dict[str, int] = {"succeeded": 0, "retried": 0, "failed": 0}
 
@@ -207,11 +209,40 @@ class OutboxWorker:
                 self._finished.extend(job.id for job in batch)
                 self._wakeup.set()
                 return
-            # Recorded at once (sharing a commit with whatever else finishes meanwhile): the job
-            # may have sent something, and the shorter the gap between sending and recording,
-            # the smaller the chance that a crash in it sends the same thing again.
-            await self._store.grouped(lambda unit: unit.outbox.complete_many([first.id]))
+            # The job may have sent something that cannot be sent idempotently (a Teams
+            # message): a crash before it is recorded sends it again. So it is recorded at once.
+            try:
+                await self._record_sent(first.id)
+            except Exception:
+                log.exception("outbox: job %s (%s) done but not recorded: it runs again after its lease",
+                              first.id, first.kind)
+                return
             self.counts["succeeded"] += 1
+
+    async def _record_sent(self, job_id: int) -> None:
+        """Record a job as done in a short commit of its own, ahead of waiting background work;
+        jobs finishing while that commit runs go together in the next one. Never in a commit
+        shared with other work (a group of questions), which would make the crash window as long
+        as that work."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent.append((job_id, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_all_sent(), name="outbox-record-sent")
+        await asyncio.shield(done)  # a cancelled job does not cancel the record
+
+    async def _record_all_sent(self) -> None:
+        foreground()  # this task only
+        while self._sent:
+            sent, self._sent = self._sent, []
+            try:
+                async with self._store.unit() as unit:
+                    await unit.outbox.complete_many([job_id for job_id, _ in sent])
+            except Exception as error:  # noqa: BLE001 - each job's own task reports it
+                for _, done in sent:
+                    done.set_exception(error)
+            else:
+                for _, done in sent:
+                    done.set_result(None)
 
     async def _reschedule(self, job: Job, reason: str, retry_after: float | None) -> None:
         """Try again later, unless the next try would be past the job's time budget.

@@ -16,10 +16,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from store.db import create_engine
-from store.schema import questions
+from store.schema import outbox, questions
 from tests.e2e.conftest import APP_ID, APP_PASSWORD, OFF_TOPIC, eventually, graph_mail_env, resolved
 from tests.support.channel import FakeChannel, TeamsUser
 from tests.support.graph import GraphWorld
@@ -178,3 +178,58 @@ async def test_killed_during_a_delta_sync_the_mail_is_handled_once(
         await eventually(tagged, timeout=30, what="the reply tagged as handled")
     assert len(_posts_with(channel, ANSWER)) == 1
     assert len(_forwards(graph_world)) == 1
+
+
+async def _sends_recorded(database_url: str) -> bool:
+    """Whether Teams sends were queued and every one of them is recorded as done."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            sends = outbox.c.kind == "teams.send"
+            queued = (await conn.execute(select(func.count()).where(sends))).scalar_one()
+            pending = (await conn.execute(select(func.count()).where(sends, outbox.c.status != "done"))).scalar_one()
+    finally:
+        await engine.dispose()
+    return bool(queued) and not pending
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_send_the_connector_took_is_recorded_at_once_not_after_other_commits(
+    env: dict[str, str], channel: FakeChannel, tmp_path: Path
+) -> None:
+    """The reply is recorded as sent in a commit of its own right after the connector's
+    answer, not in a later group commit shared with colleagues' questions: while another
+    question's commit waits (here: on a table lock, only PostgreSQL can hold one table), the
+    reply is recorded anyway, so a kill -9 then does not send it twice."""
+    env = {**env, "OUTBOX_LEASE_SECONDS": "30"}  # the held send is not claimed again meanwhile
+    first, second = channel.new_user("Ana First"), channel.new_user("Ben Blocked")
+    held = channel.connector.hold_next({"reply"})
+    locker = create_engine(env["DATABASE_URL"])
+    try:
+        async with running(env, tmp_path / "bot.log") as bot:
+            asked = await bot.ask(channel, first, OFF_TOPIC)
+            await held.reached.wait()
+            async with locker.connect() as lock:
+                await lock.execute(text("LOCK TABLE questions IN SHARE MODE"))  # inserts wait
+                blocked = asyncio.create_task(bot.ask(channel, second, OFF_TOPIC))
+
+                async def waiting_on_the_lock() -> bool:
+                    query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    return bool((await lock.execute(text(query))).scalar_one())
+
+                await eventually(waiting_on_the_lock, what="the second question's commit to wait")
+                held.release()
+                await eventually(lambda: _sends_recorded(env["DATABASE_URL"]), timeout=15,
+                                 what="the reply recorded as sent")
+                await bot.kill()
+                await lock.rollback()
+            with pytest.raises(aiohttp.ClientError):
+                await blocked
+        async with running(env, tmp_path / "bot.log") as bot:
+            redelivered = await bot.ask(channel, second, OFF_TOPIC)
+            await eventually(lambda: resolved(len(channel.connector.posts()) >= 2), timeout=30, what="both replies")
+            await eventually(lambda: _sends_recorded(env["DATABASE_URL"]), timeout=30, what="every send recorded")
+    finally:
+        await locker.dispose()
+    replied_to = sorted(post.activity_id for post in channel.connector.posts())
+    assert replied_to == sorted([asked["id"], redelivered["id"]])

@@ -14,13 +14,21 @@ class Hold:
         self.kinds = kinds
         self.reached = asyncio.Event()
         self._released = asyncio.Event()
+        self._server_loop: asyncio.AbstractEventLoop | None = None
 
     async def wait_here(self) -> None:
+        self._server_loop = asyncio.get_running_loop()
         self.reached.set()
         await self._released.wait()
 
     def release(self) -> None:
-        self._released.set()
+        """Let the held request go on; callable from the test's thread (the fake servers run
+        on their own loop, which an Event set from elsewhere would not wake)."""
+        loop = self._server_loop
+        if loop is None or loop.is_closed():
+            self._released.set()
+        else:
+            loop.call_soon_threadsafe(self._released.set)
 
     async def client_gone(self, request: web.Request, *, within: float = 2.0) -> bool:
         """After release: did the client die while held? A killed process's socket closes at
