@@ -13,11 +13,13 @@ from tests.e2e.conftest import OFF_TOPIC, Bot, eventually
 from tests.support.process import ROOT
 
 pytestmark = pytest.mark.timeout(90)
+METRICS_TOKEN = "operators-scrape-token-of-32-chars-or-more"
 
 
 @pytest.fixture
 def settings_overrides() -> dict[str, str]:
-    return {"OUTBOX_GIVE_UP_AFTER_HOURS": "0.0002"}  # 0.72 s: the first backoff goes past it
+    # 0.72 s: the first backoff goes past it; /metrics on the bot's listener to a bearer token
+    return {"OUTBOX_GIVE_UP_AFTER_HOURS": "0.0002", "METRICS_TOKEN": METRICS_TOKEN}
 
 
 async def cli(database_url: str, *args: str) -> tuple[int, str, str]:
@@ -32,7 +34,8 @@ async def cli(database_url: str, *args: str) -> tuple[int, str, str]:
 
 
 async def failed_metrics(bot: Bot) -> set[str]:
-    response = await bot.client.get("/metrics")
+    response = await bot.client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert response.status == 200
     return {line for line in (await response.text()).splitlines() if line.startswith("cqb_outbox_failed{")}
 
 
