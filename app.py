@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> web.Application:
         store=store,
         faq=matcher,
         mail=mail_transport(settings, graph),
-        directory=TeamsDirectory(connector),
+        directory=TeamsDirectory(connector, settings.tenants),
         limits=Limits(settings.max_question_chars, settings.forward_to, settings.retention_days,
                       settings.digest_names),
         log=log,

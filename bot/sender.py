@@ -172,10 +172,16 @@ class TeamsSender:
 
 
 class TeamsDirectory:
-    """Looks colleagues up in the Teams roster of the conversation they asked from."""
+    """Looks colleagues up in the Teams roster of the conversation they asked from.
 
-    def __init__(self, connector: TeamsConnector) -> None:
+    A shared channel hosted by the organisation also holds people from other organisations:
+    their roster entry names their own tenant, and their email comes from their own directory,
+    so it could equal an admin's. Such a member's email is never returned: roles and mail go
+    by email, and only the organisation's own directory may vouch for one."""
+
+    def __init__(self, connector: TeamsConnector, tenants: frozenset[str] = frozenset()) -> None:
         self._api = connector.api
+        self._tenants = tenants  # lower-case; empty only while auth is off (the Emulator)
 
     async def lookup(self, address: dict[str, Any], user_id: str) -> Contact | None:
         try:
@@ -186,7 +192,12 @@ class TeamsDirectory:
             return None
         if not isinstance(member, dict):
             return None
-        return Contact(name=_text(member, "name"), email=_text(member, "email") or _text(member, "userPrincipalName"))
+        name = _text(member, "name")
+        tenant = (_text(member, "tenantId") or "").lower()  # Teams names it; the activity's was checked
+        if self._tenants and tenant and tenant not in self._tenants:
+            log.info("roster member of another tenant: their email is not taken")
+            return Contact(name=name, email=None)
+        return Contact(name=name, email=_text(member, "email") or _text(member, "userPrincipalName"))
 
 
 @asynccontextmanager

@@ -152,3 +152,20 @@ def test_a_multi_tenant_bot_without_allowed_tenants_does_not_start() -> None:
     assert "needs ALLOWED_TENANT_IDS" in started.stderr
     with pytest.raises(ValidationError, match="ALLOWED_TENANT_IDS takes Entra tenant ids"):
         Settings(MicrosoftAppId=APP_ID, MicrosoftAppPassword=APP_PASSWORD, ALLOWED_TENANT_IDS="contoso.example")
+
+
+async def test_a_guest_from_another_tenant_in_a_shared_channel_gains_no_role_from_their_email(bot: Bot) -> None:
+    """A channel the organisation shares with another one: the activity carries our tenant, but
+    the roster says the guest belongs to theirs, so their directory's email vouches for nothing."""
+    channel = bot.channel
+    guest = channel.new_user_in_tenant("Eve Elsewhere", FOREIGN_TENANT, email=ADMIN_EMAIL)
+    shared_channel = "19:shared-with-a-partner@thread.tacv2"
+    before = await _snapshot(bot)
+    for command in ("grant moderator eve@evil.example", "moderate here"):
+        activity = channel.activities.channel_mention(guest, command, channel_id=shared_channel)
+        assert (await bot.post(activity)).status == 200
+    await bot.drained()
+    (counts, states), (counts_before, _) = await _snapshot(bot), before
+    assert {**counts, "outbox": 0} == {**counts_before, "outbox": 0} and states == []  # only the two refusals queued
+    refusals = [r.text or "" for r in _cards_in(bot, shared_channel)]
+    assert len(refusals) == 2 and not any("now" in text and "moderator" in text for text in refusals)
