@@ -7,6 +7,7 @@ from typing import Any
 from store.store import Unit
 
 MODERATION_CARD = "moderation.card"
+MODERATION_PAGE = "moderation.page"  # cards for questions that waited without one, in order
 MODERATORS_CHANNEL = "moderators.address"
 
 
