@@ -220,3 +220,15 @@ async def test_a_mail_answer_after_a_teams_answer_is_a_follow_up_on_the_card(bot
     assert any("More on your question Q-1" in text and "the 20th" in text for text in to_asker)
     shown = str(_cards_in(bot, MODERATORS_CHANNEL, "update")[-1].body)
     assert shown.index("The 19th.") < shown.index("Follow-up by mail") < shown.index("A correction: it is the 20th.")
+
+
+async def test_a_forward_mail_starts_with_the_question_and_marks_a_private_one(bot: Bot) -> None:
+    await bot.say(bot.channel.new_user("Pat Person"), f"ask privately {OFF_TOPIC}")
+    await bot.drained()
+    [path] = bot.mails()
+    mail = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+    text = mail.get_body(("plain",)).get_content()
+    assert text.startswith("PRIVATE: an HR or wellbeing question.")
+    assert text.index("Question Q-1:") < text.index(OFF_TOPIC) < text.index("Reply to this mail") < text.index("Asked by:")
+    html = mail.get_body(("html",)).get_content()
+    assert html.index("<strong>PRIVATE</strong>") < html.index("Question Q-1") < html.index("Asked by")
