@@ -20,9 +20,9 @@ from bot.teams import Audience, QuestionsBot
 from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
-from handlers import board, feedback, forwarding, inbox, mail_replies, moderation, replies, triage
+from handlers import answering, board, feedback, forwarding, inbox, mail_replies, moderation, replies, triage
 from handlers.board import BOARD_REFRESH
-from handlers.queue import MODERATION_CARD
+from handlers.queue import MODERATION_CARD, MODERATION_PAGE
 from handlers.deps import Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound
 from handlers.reminders import remind_waiting
@@ -98,6 +98,9 @@ def create_app(settings: Settings) -> web.Application:
             inbox.FOLLOW_UP: partial(inbox.forward_follow_up, deps),
             replies.TEAMS_SEND: teams.send,
             MODERATION_CARD: partial(moderation.refresh_card, deps),
+            MODERATION_PAGE: partial(moderation.post_page, deps),
+            answering.MAIL_THREAD: partial(answering.record_in_mailbox, deps),
+            moderation.FAQ_REBUILD: partial(moderation.rebuild_faq, deps),
             BOARD_REFRESH: partial(board.refresh_board, deps),
             feedback.USED_CARD: partial(feedback.update_used_card, deps),
         },

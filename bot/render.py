@@ -224,6 +224,11 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
     if m.get("answer"):
         body += [_block("Answer", weight="Bolder"),
                  *_shown(m["answer"], ANSWER_BUDGET, "Cut to fit the card: the whole answer went to the colleague.")]
+    if m.get("follow_up"):  # a later answer never replaces the first one silently
+        count = f" (the latest of {m['follow_ups']})" if m.get("follow_ups", 1) > 1 else ""
+        way = {"mail": " by mail", "teams": " in Teams"}.get(m.get("follow_up_via") or "", "")
+        body += [_block(f"Follow-up{way}{count}", weight="Bolder"),
+                 *_shown(m["follow_up"], ANSWER_BUDGET // 2, "Cut to fit the card: the whole follow-up went to the colleague.")]
 
     def data(op: str) -> dict[str, Any]:
         return {"action": "moderate", "op": op, "question_id": m["question_id"]}
@@ -233,6 +238,10 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
     if m["status"] in ("forwarded", "claimed"):
         body.append(_input("answer", "Answer to send to the colleague", required=False, isMultiline=True,
                            maxLength=4000))
+        if m["status"] == "claimed":  # another moderator's answer needs this (handlers.moderation)
+            body.append({"type": "Input.Toggle", "id": "send_anyway", "title": "Send it although another "
+                         "moderator claimed it", "value": "false", "valueOn": "true", "valueOff": "false",
+                         "wrap": True})
         actions.append(_submit("Send answer", data("answer"), style="positive"))
         claim = ("Claim", "claim") if m["status"] == "forwarded" else ("Release", "release")
         actions.append(_submit(claim[0], data(claim[1]), associatedInputs="none"))
@@ -317,11 +326,14 @@ def _feedback_noted(message: dict[str, Any]) -> Activity:
 def _answer(message: dict[str, Any]) -> Activity:
     """The answer as text, and under it a small card asking the asker whether it helped."""
     heading = "More on your question" if message["follow_up"] else "An answer to your question"
+    if message.get("supported"):  # a colleague's question this person said "me too" to
+        heading = "More on the question" if message["follow_up"] else "An answer to the question"
     quoted = inert(cut_bytes(message["question"], QUESTION_BUDGET // 2))
     answer = cut_bytes(message["answer"], ANSWER_BUDGET * 3)
     note = "\n\n*The answer was cut to fit in Teams; ask the team for the rest.*" if answer != message["answer"] else ""
     body = "\n\n".join(inert(line) for line in answer.splitlines() if line.strip())
-    activity = _text(f"**{heading} {message['ref']}**\n\n> {quoted}\n\n{body}{note}")
+    supported = ", which you supported" if message.get("supported") else ""
+    activity = _text(f"**{heading} {message['ref']}{supported}**\n\n> {quoted}\n\n{body}{note}")
     if message.get("answer_id") and message.get("question_id"):  # replies queued before buttons had none
         activity.attachments = _answer_feedback_card(message).attachments
     return activity

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from handlers import replies
 from handlers.board import board_changed
+from handlers.deps import Deps
+from handlers.forwarding import SUBJECT_PREVIEW_CHARS
+from handlers.plain import cut
+from handlers.privacy import is_personal
 from handlers.queue import queue_card_refresh
+from handlers.templating import templates
+from mail.base import OutgoingMail
+from outbox.errors import RetryLater
 from store.records import Question, QuestionStatus
 from store.store import Unit
 
@@ -14,6 +22,9 @@ from store.store import Unit
 # answered it); a later mail reply to an answered question is a follow-up.
 FIRST_ANSWER_FROM = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED, QuestionStatus.ANSWERED_FAQ)
 ANSWERABLE = (*FIRST_ANSWER_FROM, QuestionStatus.ANSWERED)
+MAILED = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED, QuestionStatus.ANSWERED)  # a forward exists
+MAIL_THREAD = "mail.teams_answer"
+FORWARD_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,16 +63,63 @@ async def record_answer(
     if answer_id is None:
         raise AlreadyRecorded(source_key)
     follow_up = question.status is QuestionStatus.ANSWERED
-    for asker in [question, *await unit.questions.merged_into(question.id)]:
+    askers = [question, *await unit.questions.merged_into(question.id)]
+    for asker in askers:
         await replies.enqueue_to_asker(
             unit.outbox,
             asker,
             replies.moderator_answer(asker, text, follow_up=follow_up, answer_id=answer_id),
             dedupe_key=f"answer:{answer_id}:{asker.id}",
         )
+    if not question.private:  # a private answer is for its asker only
+        await _tell_supporters(unit, question, askers, text, follow_up=follow_up, answer_id=answer_id)
+    if via == "teams" and question.status in MAILED:  # so people working from the mailbox see it
+        await unit.outbox.enqueue(MAIL_THREAD, {"question_id": question.id, "answer_id": answer_id},
+                                  dedupe_key=f"{MAIL_THREAD}:{answer_id}")
     await queue_card_refresh(unit, question.id, reason=source_key)
     await board_changed(unit.outbox, question.event_id)
     return True
+
+
+async def _tell_supporters(
+    unit: Unit, question: Question, askers: list[Question], text: str, *, follow_up: bool, answer_id: int
+) -> None:
+    """Everyone who said "me too" gets the answer once, in their own personal chat (never in
+    the chat they said it in, which others may read); askers have it already."""
+    told = {asker.asker_aad_id or asker.asker_id for asker in askers}
+    for supporter, address in await unit.support.to_tell([asker.id for asker in askers]):
+        if supporter in told:
+            continue
+        told.add(supporter)
+        message = {**replies.moderator_answer(question, text, follow_up=follow_up), "supported": True}
+        await replies.enqueue_reply(unit.outbox, address=address, reply_to_id=None, message=message,
+                                    dedupe_key=f"answer:{answer_id}:support:{supporter}",
+                                    personal=not is_personal(address))
+
+
+async def record_in_mailbox(deps: Deps, payload: dict[str, Any]) -> None:
+    """Outbox job: an answer given in Teams, as a reply from the shared mailbox to the question's
+    forward, so the mail thread moderators work from shows it. Like every mail the bot sends it
+    carries the bot's marker header, so the bot ignores it when it reads the mailbox; the
+    transport sends it once per key."""
+    async with deps.store.unit() as unit:
+        question = await unit.questions.get(payload["question_id"])
+        answers = await unit.answers.for_question(payload["question_id"])
+    answer = next((a for a in answers if a.id == payload["answer_id"]), None)
+    if question is None or answer is None:
+        return  # purged or erased since
+    if not question.forward_message_id:
+        raise RetryLater("the forward mail is not sent yet", retry_after=FORWARD_WAIT_SECONDS)
+    context = {"q": question, "answer": answer, "follow_up": answers[0].id != answer.id}
+    await deps.mail.send(OutgoingMail(
+        key=f"{MAIL_THREAD}:{answer.id}",
+        to=(deps.limits.moderators_address,),
+        subject=f"Re: [{question.ref}] {cut(' '.join(question.text.split()), SUBJECT_PREVIEW_CHARS)}",
+        text=templates.get_template("teams_answer.txt.j2").render(context),
+        html=templates.get_template("teams_answer.html.j2").render(context),
+        in_reply_to=question.forward_message_id,
+        references=(question.forward_message_id,),
+    ))
 
 
 class AlreadyRecorded(Exception):

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers import hosting, replies
-from handlers.asking import Said, ask_in_confidence, record_question
+from handlers.asking import Said, ask_in_confidence, is_asker, record_question
 from handlers.board import BOARD_REFRESH, board_changed
 from handlers.deps import Deps
 from handlers.digest import publish_here
-from handlers.moderation import moderate_here
+from handlers.moderation import moderate_here, show_card
 from handlers.plain import cut, inert
 from handlers.privacy import is_personal, privacy_notice
 from handlers.roles import Actor, BadRequest, NotAllowed, Role, change_role, describe, require, roles_of
@@ -49,6 +49,7 @@ GUIDE = (
     Guide(STAFF, "my questions", "your questions and where each stands", "my questions"),
     Guide(STAFF, "me too", "support a colleague's question at an event", "me too Q-12"),
     Guide(Role.MODERATOR, "moderate here", "make this channel the moderators' queue", "moderate here"),
+    Guide(Role.MODERATOR, "show", "post a question's card here again", "show Q-12"),
     Guide(Role.HOST, "open event", "start taking questions for an event", "open event Town hall, March"),
     Guide(Role.HOST, "board here", "a live board of the event's questions here", "board here E-3"),
     Guide(Role.HOST, "close event", "stop taking questions", "close event E-3"),
@@ -175,19 +176,25 @@ async def _me_too(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) ->
         question = await unit.questions.get(number) if number else None
         if question is None or question.event_id is None or question.private:
             return "I can't find an event question with that reference (e.g. me too Q-12)."
-        added = await unit.support.add(question.id, said.asker.aad_id or said.asker.id)
+        if is_asker(question, said):  # the asker is counted by asking; support counts others
+            return (f"{question.ref} is your own question, so it counts already and its answer will "
+                    "come to you. **me too** is for a colleague's question you want answered as well.")
+        added = await unit.support.add(question.id, said.asker.aad_id or said.asker.id, said.address)
         if added:
             await board_changed(unit.outbox, question.event_id)
-    return f"Noted: you want {question.ref} answered too." if added else f"You already support {question.ref}."
+    return (f"Noted: you want {question.ref} answered too. Its answer will come to you in a personal chat."
+            if added else f"You already support {question.ref}.")
 
 
-@command(r"open event:?\s+(?P<title>.+)")
+@command(r"open (?P<another>another )?event:?\s+(?P<title>.+)")
 async def _open_event(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
+    """`open another event` confirms a second event with the title of an open one."""
     await require(deps, actor, Role.HOST, address=said.address)
     title, _, description = found["title"].partition(" | ")
     title = " ".join(title.split())[:MAX_TITLE_CHARS]
     event_id = await hosting.open_event(deps.store, title, by=actor.label, description=description,
-                                        meeting_id=said.meeting_id, source_key=said.delivery_key)
+                                        meeting_id=said.meeting_id, source_key=said.delivery_key,
+                                        same_title_ok=bool(found["another"]))
     return (f"Event **E-{event_id}** ({inert(title)}) is open: questions asked from now on belong to it. "
             "Type **board here** in the hosts' chat to watch them arrive.")
 
@@ -238,6 +245,11 @@ async def _board_here(deps: Deps, said: Said, actor: Actor, found: re.Match[str]
 async def _moderate_here(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
     await moderate_here(deps, said, actor)
     return ""
+
+
+@command(r"show\s+Q-?(?P<number>\d{1,9})")
+async def _show(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
+    return await show_card(deps, said, actor, int(found["number"]))
 
 
 @command(r"(?P<verb>grant|revoke)\s+(?P<role>host|moderator)\s+(?P<who>\S+)")

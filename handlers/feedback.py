@@ -43,7 +43,8 @@ async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: boo
                 {"question_id": question.id, "near_misses": [], "faq_rejected": question.faq_entry_id},
                 dedupe_key=f"forward:{question.id}",
             )
-            message = replies.forwarded(question)
+            message = replies.notice(f"Done: I've sent your question to the team as you asked (reference "
+                                     f"**{question.ref}**). Their answer will come back to you here.")
             message["card"] = _faq_card(deps, question, f"You asked the team to answer it ({question.ref}).")
             await queue_card_refresh(unit, question.id, reason=FIRST_POST)
             await board_changed(unit.outbox, question.event_id)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from handlers.board import board_changed
+from handlers.plain import inert
 from handlers.report import LONDON
 from handlers.roles import BadRequest
 from store.records import Event
@@ -62,15 +63,21 @@ async def open_event(
     ends_at: datetime | None = None,
     meeting_id: str | None = None,
     source_key: str | None = None,
+    same_title_ok: bool = True,
 ) -> int:
     """Open an event: from now on new questions belong to it. Audit-logged. The same
-    `source_key` (a Teams delivery) again returns the event it opened and changes nothing."""
+    `source_key` (a Teams delivery) again returns the event it opened and changes nothing.
+    Without `same_title_ok`, an open event of the same title is more likely a host's second
+    try than a second event: SameTitleOpen, and nothing is opened."""
     title = " ".join(title.split())
     if not title:
         raise BadRequest("An event needs a title.")
     if len(title) > MAX_TITLE_CHARS:
         raise BadRequest(f"That title is {len(title)} characters; the limit is {MAX_TITLE_CHARS}.")
     async with store.unit() as unit:
+        same = [event for event in await unit.events.open_events() if event.title.casefold() == title.casefold()]
+        if same and not same_title_ok:
+            raise SameTitleOpen(same[0])
         event_id, opened = await unit.events.open(title, description=(description or "").strip() or None,
                                                   ends_at=ends_at, by=by, source_key=source_key)
         if not opened:
@@ -79,6 +86,16 @@ async def open_event(
             await unit.events.link_meeting(event_id, meeting_id)
         await unit.audit.record(by, "event.open", f"E-{event_id}", title)
     return event_id
+
+
+class SameTitleOpen(BadRequest):
+    """An event of that title is open already: the host confirms before a second one opens."""
+
+    def __init__(self, event: Event) -> None:
+        title = inert(event.title)
+        super().__init__(f"**E-{event.id}** ({title}) is already open. To open another event with the "
+                         f"same title, type **open another event {title}**.")
+        self.event = event
 
 
 async def close_event(store: Store, given: str, *, by: str) -> tuple[Event, bool]:

@@ -1,7 +1,8 @@
 """The moderators' queue: a card per forwarded question in the moderators' channel.
 
 On the card a moderator claims, answers, dismisses (with a reason) or marks a duplicate, and
-turns an answered question into an FAQ entry the bot answers from at once ("faq"). "Mark
+turns an answered question into an FAQ entry the bot answers from once the matcher is rebuilt
+("faq", a job after the click). "Mark
 private" (HR or wellbeing matters) takes a question off the hosts' board and out of the
 digest, whatever its state. Each action is a conditional state change, so when two
 moderators act at once exactly one wins; the other is told what happened. The card is then updated in place to show who did what.
@@ -23,17 +24,21 @@ from handlers.asking import Said, reply_to
 from handlers.board import board_changed
 from handlers.deps import Deps, Matcher
 from handlers.privacy import asked_in
-from handlers.queue import FIRST_POST, MODERATORS_CHANNEL, queue_card_refresh
+from handlers.queue import FIRST_POST, MODERATION_PAGE, MODERATORS_CHANNEL, channel_itself, queue_card_refresh
 from handlers.roles import Actor, NotAllowed, Role, require
 from mail.inbound import question_ref
 from outbox.errors import RetryLater
 from store.records import Question, QuestionStatus
+from store.schema import utcnow
 from store.store import Unit
 from store.subjects import without_speaker
 
 OPEN_STATES = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
 MAX_ANSWER_CHARS = 4000
 CARD_WAIT_SECONDS = 1.0
+FAQ_REBUILD = "faq.rebuild"
+PAGE = 10  # cards `moderate here` posts at once for questions that waited without one
+SEND_ANYWAY = "send_anyway"  # the card's "send although claimed" toggle
 OPERATIONS = ("claim", "release", "answer", "dismiss", "merge", "faq", "private")
 DONE = {  # what a moderator's click did (the card shows it too)
     "claim": "You claimed {ref}.",
@@ -41,7 +46,7 @@ DONE = {  # what a moderator's click did (the card shows it too)
     "answer": "Your answer to {ref} is on its way to the colleague.",
     "dismiss": "{ref} is dismissed; the colleague is told why.",
     "merge": "{ref} is marked as a duplicate; its asker gets the other question's answer.",
-    "faq": "{ref} is in the FAQ now: the bot answers it at once from now on.",
+    "faq": "{ref} is in the FAQ now: the bot answers it from the FAQ within a few seconds.",
     "private": "{ref} is private now: off the board and out of the digest; its answers go to a personal chat.",
 }
 
@@ -54,6 +59,7 @@ class Action:
     question_id: int
     text: str = ""
     answer: str = ""  # op "faq": the entry's answer (text is its question)
+    anyway: bool = False  # op "answer": send it although another moderator claimed the question
 
 
 def parse_action(value: dict[str, Any]) -> Action:
@@ -67,16 +73,54 @@ def parse_action(value: dict[str, Any]) -> Action:
     answer = value.get("faq_answer", "") if op == "faq" else ""
     if not isinstance(text, str) or not isinstance(answer, str):
         raise ValueError(f"{field} must be text")
-    return Action(op=op, question_id=question_id, text=text.strip(), answer=answer.strip())
+    anyway = op == "answer" and value.get(SEND_ANYWAY) in (True, "true")
+    return Action(op=op, question_id=question_id, text=text.strip(), answer=answer.strip(), anyway=anyway)
 
 
 async def moderate_here(deps: Deps, said: Said, actor: Actor) -> None:
-    """A moderator makes this channel the moderators' queue (NotAllowed for anyone else)."""
+    """A moderator makes this channel the moderators' queue (NotAllowed for anyone else).
+
+    Questions still waiting that have no card yet (forwarded before there was a queue) get
+    theirs, oldest first, a page at a time: typed again, it posts the next page."""
     await require(deps, actor, Role.MODERATOR, address=said.address)
     async with deps.store.unit() as unit:
         await unit.state.put(MODERATORS_CHANNEL, json.dumps(without_speaker(said.address)))
         await unit.audit.record(actor.label, "moderators.channel", said.conversation_id)
-        await _reply(unit, said, "This conversation is now the moderators' queue: each forwarded question will appear here as a card.")
+        without_card = [question for question in await unit.questions.waiting_since(utcnow(), limit=10_000)
+                        if not question.moderation_card_id]
+        page = without_card[:PAGE]
+        if page:
+            await unit.outbox.enqueue(MODERATION_PAGE, {"question_ids": [question.id for question in page]},
+                                      dedupe_key=f"{MODERATION_PAGE}:{said.delivery_key}")
+        await _reply(unit, said, _queue_text(len(page), len(without_card) - len(page)))
+
+
+def _queue_text(posted: int, more: int) -> str:
+    text = "This conversation is now the moderators' queue: each forwarded question will appear here as a card."
+    if posted:
+        text += (f" {posted} question{'s' if posted != 1 else ''} already waiting "
+                 f"{'get cards' if posted != 1 else 'gets a card'} now, oldest first.")
+    if more:
+        text += f" {more} more {'are' if more != 1 else 'is'} waiting: type **moderate here** again for the next {PAGE}."
+    return text
+
+
+async def show_card(deps: Deps, said: Said, actor: Actor, number: int) -> str:
+    """`show Q-n`: a moderator has the question's card posted again at the bottom of the
+    moderators' channel (the one further up stops being updated). Returns what to say."""
+    await require(deps, actor, Role.MODERATOR, address=said.address)
+    async with deps.store.unit() as unit:
+        question = await unit.questions.get(number)
+        channel = await unit.state.get(MODERATORS_CHANNEL)
+        if question is None or question.status is QuestionStatus.RECEIVED:
+            return f"There is no question Q-{number} with the moderators."
+        if channel is None:
+            return "There is no moderators' queue yet: type **moderate here** in the moderators' channel first."
+        await unit.questions.set_fields(question.id, moderation_card_id=None)  # the new card takes over
+        await queue_card_refresh(unit, question.id, reason=f"show:{said.delivery_key}", post=True)
+        await unit.audit.record(actor.label, "question.show", question.ref)
+    here = channel_itself(said.address)["conversation"]["id"] == channel_itself(json.loads(channel))["conversation"]["id"]
+    return "" if here else f"{question.ref}'s card is posted in the moderators' channel."
 
 
 async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> dict[str, Any]:
@@ -107,9 +151,13 @@ async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> dict[str,
             done = replies.notice(DONE[action.op].format(ref=question.ref))
     except AlreadyRecorded:  # a redelivered submission: it already took effect
         return replies.notice("That was done already.")
-    if action.op == "faq":  # committed: the matcher answers from the new entry from now on
-        await reload_faq(deps.faq, deps.store)
     return done
+
+
+async def rebuild_faq(deps: Deps, payload: dict[str, Any]) -> None:
+    """Outbox job queued with a moderator's new FAQ entry: the matcher answers from it once
+    rebuilt (a few seconds of CPU in a worker thread), without holding up the click."""
+    await reload_faq(deps.faq, deps.store)
 
 
 async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, said: Said) -> str | None:
@@ -141,6 +189,10 @@ async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, s
             return f"That answer is {len(action.text):,} characters; the limit is {MAX_ANSWER_CHARS:,}."
         if question.status not in FIRST_ANSWER_FROM:
             return _already(question)
+        if question.status is QuestionStatus.CLAIMED and question.claimed_by != actor.label and not action.anyway:
+            return (f"{question.ref} is claimed by {question.claimed_by or 'another moderator'}; send anyway? "
+                    "Your answer was not sent. To send it, tick \"Send it although another moderator claimed "
+                    "it\" on the card and press Send answer again.")
         answered = await record_answer(
             unit, question, text=action.text, by=Answerer(id=actor.aad_id or actor.id, name=actor.label),
             via="teams", source_key=f"teams:{said.delivery_key}", follow_ups=False,
@@ -196,7 +248,11 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
         "status": question.status.value,
         "claimed_by": question.claimed_by,
         "acted_by": question.acted_by,
-        "answer": answers[-1].text if answers else None,
+        # The first answer stays; a later one (a mail reply, say) shows as a follow-up, never in its place.
+        "answer": answers[0].text if answers else None,
+        "follow_up": answers[-1].text if len(answers) > 1 else None,
+        "follow_up_via": answers[-1].via if len(answers) > 1 else None,
+        "follow_ups": len(answers) - 1 if answers else 0,
         "reason": question.dismissed_reason,
         "merged_into": merged.ref if merged else None,
         "private": question.private,
@@ -213,6 +269,13 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
     card_id = await deps.conversations.post(target, message)
     async with deps.store.unit() as unit:
         await unit.questions.set_fields(question.id, moderation_card_id=card_id)
+
+
+async def post_page(deps: Deps, payload: dict[str, Any]) -> None:
+    """Outbox job: `moderate here`'s page of cards, posted one after another so that they read
+    oldest first. A rerun updates the cards it posted already instead of posting them again."""
+    for question_id in payload["question_ids"]:
+        await refresh_card(deps, {"question_id": question_id, "first": True})
 
 
 async def _add_to_faq(
@@ -245,6 +308,8 @@ async def _add_to_faq(
     entry_id = new_entry_id(text, faq_ids(faq) | {entry.id for entry in await unit.faq.entries()})
     await unit.faq.add_entry(entry_id, question=text, answer=answer, question_id=question.id,
                              created_by=actor.label)
+    # The click is answered now; the matcher's rebuild (seconds of CPU) is a job after it.
+    await unit.outbox.enqueue(FAQ_REBUILD, {"question_id": question.id}, dedupe_key=f"{FAQ_REBUILD}:{question.id}")
     return None
 
 

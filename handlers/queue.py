@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from store.store import Unit
 
 MODERATION_CARD = "moderation.card"
+MODERATION_PAGE = "moderation.page"  # cards for questions that waited without one, in order
 MODERATORS_CHANNEL = "moderators.address"
 
 
 FIRST_POST = "forwarded"
+THREAD = ";messageid="  # a channel address names the thread of the command that set it up
 
 
-async def queue_card_refresh(unit: Unit, question_id: int, *, reason: str) -> None:
+def channel_itself(address: dict[str, Any]) -> dict[str, Any]:
+    """The channel an address names, not the thread of the command typed there: what the bot
+    posts there on its own (cards, reminders) starts a new post instead of replying in an old one."""
+    conversation = address["conversation"]
+    return {**address, "conversation": {**conversation, "id": conversation["id"].split(THREAD)[0]}}
+
+
+async def queue_card_refresh(unit: Unit, question_id: int, *, reason: str, post: bool = False) -> None:
     """Post or update the question's card in the moderators' channel, if one is configured.
 
     Only the job queued when the question is forwarded (reason FIRST_POST) posts the card; every
     later refresh updates it. Jobs run concurrently, so a refresh that finds no card yet waits
     for that first post instead of posting a second card (see handlers.moderation.refresh_card).
+    `post`: this job posts a new card too (`moderate here` for questions forwarded before it,
+    `show Q-n`).
     """
     if await unit.state.get(MODERATORS_CHANNEL) is None:
         return
     await unit.outbox.enqueue(
         MODERATION_CARD,
-        {"question_id": question_id, "first": reason == FIRST_POST},
+        {"question_id": question_id, "first": post or reason == FIRST_POST},
         dedupe_key=f"modcard:{question_id}:{reason}",
     )

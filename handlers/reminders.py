@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from handlers import replies
 from handlers.markdown import md_inline
-from handlers.queue import MODERATORS_CHANNEL
+from handlers.queue import MODERATORS_CHANNEL, channel_itself
 from handlers.report import human_duration
 from store.records import Question, QuestionStatus
 from store.store import Store
@@ -42,7 +42,7 @@ async def remind_waiting(store: Store, *, after: timedelta, now: datetime) -> in
             return 0
         queued = await replies.enqueue_reply(
             unit.outbox,
-            address=json.loads(channel),
+            address=channel_itself(json.loads(channel)),  # a new post, not a reply in an old thread
             reply_to_id=None,
             message=replies.notice(_reminder_text(waiting, after, now)),
             dedupe_key=f"{REMINDER_KEY}:{round(period)}:{bucket}",
@@ -58,7 +58,8 @@ def _reminder_text(waiting: list[Question], after: timedelta, now: datetime) -> 
     lines = [_line(question, now) for question in waiting[:LISTED]]
     if count > LISTED:
         lines.append(f"- and {count - LISTED} more")
-    footer = "Answer, dismiss or mark each one a duplicate on its card in this channel."
+    footer = ("Answer, dismiss or mark each one a duplicate on its card in this channel; "
+              "**show Q-n** posts a question's card here again.")
     return "\n\n".join([heading, "\n".join(lines), footer])
 
 
@@ -67,6 +68,6 @@ def _line(question: Question, now: datetime) -> str:
     if len(text) > SHOWN_CHARS:
         text = text[: SHOWN_CHARS - 1] + "\u2026"
     waited = human_duration((now - question.created_at).total_seconds())
-    who = (f", claimed by {md_inline(question.claimed_by)}"
-           if question.status is QuestionStatus.CLAIMED and question.claimed_by else "")
-    return f"- **{question.ref}** (waiting {waited}{who}): {md_inline(text)}"
+    state = (f"claimed by {md_inline(question.claimed_by)}"
+             if question.status is QuestionStatus.CLAIMED and question.claimed_by else "not claimed")
+    return f"- **{question.ref}** ({state}, waiting {waited}): {md_inline(text)}"

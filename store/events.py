@@ -139,9 +139,10 @@ class SupportRepo:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def add(self, question_id: int, supporter: str) -> bool:
+    async def add(self, question_id: int, supporter: str, address: dict[str, Any] | None = None) -> bool:
         """One "me too" per colleague per question; raises the question's count once."""
-        values = {"question_id": question_id, "supporter": supporter, "created_at": utcnow()}
+        values = {"question_id": question_id, "supporter": supporter, "created_at": utcnow(),
+                  "address": json.dumps(address) if address else None}
         statement = insert_ignoring_duplicates(self._conn, question_support, values, ["question_id", "supporter"])
         added = (await self._conn.execute(statement.returning(question_support.c.question_id))).scalar() is not None
         if added:
@@ -149,6 +150,16 @@ class SupportRepo:
                 update(questions).where(questions.c.id == question_id).values(support=questions.c.support + 1)
             )
         return added
+
+
+    async def to_tell(self, question_ids: list[int]) -> list[tuple[str, dict[str, Any]]]:
+        """(supporter, address) of everyone who supported these questions and can be told, oldest first."""
+        rows = await self._conn.execute(
+            select(question_support.c.supporter, question_support.c.address)
+            .where(question_support.c.question_id.in_(question_ids), question_support.c.address.is_not(None))
+            .order_by(question_support.c.created_at)
+        )
+        return [(row.supporter, json.loads(row.address)) for row in rows]
 
 
 class AuditRepo:

@@ -229,6 +229,8 @@ question_support = Table(
     Column("question_id", Integer, ForeignKey("questions.id", ondelete="CASCADE"), primary_key=True),
     Column("supporter", String(320), primary_key=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # Where they said "me too" (a conversation reference naming them): the answer goes to them.
+    Column("address", Text),
 )
 
 audit_log = Table(

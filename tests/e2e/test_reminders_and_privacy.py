@@ -81,8 +81,9 @@ async def test_questions_waiting_too_long_are_listed_once_per_period_in_the_mode
     await _asked_hours_ago(bot, [1, 2, 4], hours=30)  # Q-3 was asked just now
     [reminder] = await eventually(lambda: resolved(_reminders(bot)), what="the reminder")
     assert "2 questions have waited more than 24 h for an answer" in reminder.text
-    assert f"**Q-1** (waiting 30 h): {OFF_TOPIC}" in reminder.text
-    assert "**Q-4** (waiting 30 h, claimed by Max Two): Can we book the Shire Hall garden?" in reminder.text
+    assert f"**Q-1** (not claimed, waiting 30 h): {OFF_TOPIC}" in reminder.text
+    assert "**Q-4** (claimed by Max Two, waiting 30 h): Can we book the Shire Hall garden?" in reminder.text
+    assert reminder.conversation_id == MODERATORS_CHANNEL and reminder.kind == "send"  # a new post
     assert "Q-2" not in reminder.text and "Q-3" not in reminder.text  # answered; not waiting long yet
 
     await asyncio.sleep(1.0)  # five more checks in the same period

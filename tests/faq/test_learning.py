@@ -127,6 +127,8 @@ async def test_moderator_adds_answered_question_to_faq_and_bot_answers_it_at_onc
         faq_question="Can I bring my dog to the office?",
         faq_answer=DOG_ANSWER,
     )
+    assert matcher.match("are dogs allowed in the office").entry is None  # the click did not wait
+    await moderation.rebuild_faq(deps, {"question_id": first})  # the job queued with it
 
     second = await ask(store, "are dogs allowed in the office", "2")
     await triage.triage(deps, [{"question_id": second}])
