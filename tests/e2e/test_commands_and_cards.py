@@ -35,7 +35,7 @@ async def test_help_lists_the_commands_each_person_may_use_with_an_example(bot: 
                              ("my questions", "my questions"), ("me too", "me too Q-12")):
         assert f"**{command}**" in text and example in text
     assert "open event" not in text and "grant moderator" not in text and "moderate here" not in text
-    assert "kept" in text and "retention" in text  # what is kept about them
+    assert "I keep your question" in text and "days after" in text  # what is kept about them, and for how long
     admin = bot.channel.new_user("Ada Admin", email=ADMIN_EMAIL)
     text = await _reply_to(bot, admin, "help")
     for heading, command in (("Moderators", "moderate here"), ("Hosts", "open event"), ("Hosts", "board here"),
@@ -58,10 +58,12 @@ async def test_a_command_without_its_argument_asks_for_it_and_records_nothing(bo
 async def test_text_that_starts_like_a_command_gets_did_you_mean_and_anything_else_is_a_question(bot: Bot) -> None:
     user = bot.channel.new_user("Nat Nearmiss", email="nat@council.example")
     for text, suggestion in (("my questions?", "my questions"), ("grant admin x", "grant moderator"),
-                             ("show Q-3", None), ("queue", None)):
+                             ("show Q3 now", None), ("queue", None)):
         reply = await _reply_to(bot, user, text)
         assert "didn't recognise that command" in reply and "nothing was recorded" in reply, text
         assert "**help**" in reply and (suggestion is None or f"Did you mean **{suggestion}" in reply), text
+    # `show Q-n` is a moderators' command: anyone else is told so, and nothing is recorded either.
+    assert "needs the moderator role" in await _reply_to(bot, user, "show Q-3")
     await bot.drained()
     assert await bot.question_rows() == [] and bot.mails() == []
     await bot.say(user, "Show me how to book annual leave for next month please")
