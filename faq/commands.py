@@ -13,7 +13,7 @@ import yaml
 
 from faq.calibration import Calibration, CurvePoint, LabelledQuery, load_labelled, split_labelled
 from faq.learning import Example, suggest
-from faq.live import faq_yaml, live_matcher_for_file, merged_faq, stored_entries
+from faq.live import faq_yaml, live_matcher_for_file, merged_faq, stored_entries, with_phrasings
 from faq.matcher import Matcher, build_matcher, calibration_for
 from faq.store import MAX_FILE_BYTES, Faq, FaqFormatError, load_faq
 from faq.store import _parse_entry as parse_entry
@@ -211,5 +211,9 @@ async def bot_faq(faq_path: Path, store: Store) -> Faq:
 
 
 async def export_yaml(faq_path: Path, store: Store) -> str:
-    """The bundled file's entries plus moderators' entries, in the bundled format."""
-    return faq_yaml(await bot_faq(faq_path, store))
+    """The bundled file's entries plus moderators' entries, with the questions moderators linked
+    to an entry as its alternates, in the bundled format."""
+    faq = await bot_faq(faq_path, store)
+    async with store.unit() as unit:
+        phrasings = await unit.faq.phrasings()
+    return faq_yaml(with_phrasings(faq, phrasings))

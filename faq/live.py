@@ -100,7 +100,8 @@ def faq_yaml(faq: Faq) -> str:
         entries.append(item)
     header = (
         "# Colleague FAQ exported by `cli.py faq export`: the bundled file's entries plus those\n"
-        "# moderators added from answered questions. Format: see README \"FAQ matcher\".\n"
+        "# moderators added from answered questions, and questions they linked to an entry as its\n"
+        "# alternates. Format: see README \"FAQ matcher\".\n"
     )
     body = yaml.safe_dump(
         {"entries": entries},

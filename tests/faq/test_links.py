@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from cli import cli
+from faq.commands import export_yaml
 from faq.live import live_matcher_for_file
-from faq.store import load_faq
+from faq.store import load_faq, parse_faq
 from handlers import feedback, triage
 from handlers.asking import Asker, Said
 from store.records import QuestionStatus
@@ -76,6 +77,9 @@ async def test_link_answers_the_waiting_asker_once_and_teaches_the_matcher(
     assert await matcher.reload(store)
     match = matcher.match(PARAPHRASE)
     assert match.entry is not None and match.entry.id == ENTRY
+
+    exported = parse_faq(await export_yaml(BUNDLED_FAQ, store), "export").get(ENTRY)
+    assert exported is not None and exported.alternates[-1] == LINKED  # for the file's editor
 
 
 @pytest.mark.parametrize("case", ["private", "unknown question", "unknown entry", "not a reference"])
