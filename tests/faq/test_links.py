@@ -35,6 +35,17 @@ def link(database_url: str, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def cli_match(database_url: str, text: str) -> str | None:
+    """`faq match --database-url`'s decision on one question: the entry id, or None."""
+    result = CliRunner().invoke(
+        cli, ["faq", "match", "--faq", str(BUNDLED_FAQ), "--database-url", database_url],
+        input=text + "\n", env={"FAQ_THRESHOLD": None, "FAQ_MIN_PRECISION": None},
+    )
+    assert result.exit_code == 0, result.output
+    entry_id: str | None = json.loads(result.output)["entry_id"]
+    return entry_id
+
+
 async def forwarded(store: Store, text: str, key: str) -> int:
     question_id = await ask(store, text, key)
     async with store.unit() as unit:
@@ -78,6 +89,8 @@ async def test_link_answers_the_waiting_asker_once_and_teaches_the_matcher(
     match = matcher.match(PARAPHRASE)
     assert match.entry is not None and match.entry.id == ENTRY
 
+    assert await asyncio.to_thread(cli_match, database_url, PARAPHRASE) == ENTRY  # as the bot
+
     exported = parse_faq(await export_yaml(BUNDLED_FAQ, store), "export").get(ENTRY)
     assert exported is not None and exported.alternates[-1] == LINKED  # for the file's editor
 
@@ -102,7 +115,7 @@ async def test_link_refuses_and_changes_nothing(store: Store, database_url: str,
 
 
 async def test_no_on_an_faq_answer_stops_that_answer_to_that_question(
-    store: Store, tmp_path: Path
+    store: Store, database_url: str, tmp_path: Path
 ) -> None:
     matcher = live_matcher_for_file(BUNDLED_FAQ, threshold=None, min_precision=0.97)
     await matcher.reload(store)
@@ -120,6 +133,7 @@ async def test_no_on_an_faq_answer_stops_that_answer_to_that_question(
 
     assert await matcher.reload(store)
     assert matcher.match(text).entry is None  # the same question is forwarded from now on
+    assert await asyncio.to_thread(cli_match, database_url, text) is None  # as the bot
     own_question = load_faq(BUNDLED_FAQ).get(entry_id).question  # type: ignore[union-attr]
     again = matcher.match(own_question)
     assert again.entry is not None and again.entry.id == entry_id  # other questions still answered
