@@ -114,7 +114,8 @@ def faq_yaml(faq: Faq) -> str:
 
 
 class LiveMatcher:
-    """Answers like `Matcher`; `reload(store)` brings in moderators' entries from the database."""
+    """Answers like `Matcher`; `reload(store)` brings in what the database has learned:
+    moderators' entries, questions linked to an entry, and "No" verdicts."""
 
     def __init__(
         self,
