@@ -228,6 +228,23 @@ def export(faq_path: Path, database_url: str, output: Path | None) -> None:
     _write_output(text, output, "the FAQ")
 
 
+@faq.command()
+@click.argument("question")
+@click.argument("entry_id")
+@_faq_file
+@_database_url
+def link(question: str, entry_id: str, faq_path: Path, database_url: str) -> None:
+    """Say FAQ entry ENTRY_ID answers QUESTION (Q-12): its text becomes a phrasing of the entry,
+    and if it still waits for the team, the entry's answer goes to its asker."""
+    from faq.commands import bot_faq
+    from handlers.faq_links import link_question
+
+    async def work(store: Any) -> str:
+        return await link_question(store, await bot_faq(faq_path, store), question, entry_id, by=CLI_ACTOR)
+
+    click.echo(_with_store(database_url, work))
+
+
 # --- retention and subject rights (issue 7) -------------------------------------------------
 
 

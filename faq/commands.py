@@ -13,9 +13,9 @@ import yaml
 
 from faq.calibration import Calibration, CurvePoint, LabelledQuery, load_labelled, split_labelled
 from faq.learning import Example, suggest
-from faq.live import faq_yaml, live_matcher_for_file, merged_faq, stored_entries
+from faq.live import faq_yaml, live_matcher_for_file, merged_faq, stored_entries, with_phrasings
 from faq.matcher import Matcher, build_matcher, calibration_for
-from faq.store import MAX_FILE_BYTES, FaqFormatError, load_faq
+from faq.store import MAX_FILE_BYTES, Faq, FaqFormatError, load_faq
 from faq.store import _parse_entry as parse_entry
 from store.store import Store
 
@@ -157,7 +157,8 @@ async def bot_matcher(
     faq_path: Path, store: Store, threshold: float | None, min_precision: float
 ) -> Matcher:
     """The matcher the bot uses now: built from the file as app.py builds it, then everything
-    the database has learned (`LiveMatcher.reload`: moderators' entries), same threshold."""
+    the database has learned (`LiveMatcher.reload`: moderators' entries, confirmed phrasings,
+    negatives), same threshold."""
     live = await asyncio.to_thread(
         live_matcher_for_file, faq_path, threshold=threshold, min_precision=min_precision
     )
@@ -201,9 +202,18 @@ async def suggest_report(
     return "\n".join(lines)
 
 
-async def export_yaml(faq_path: Path, store: Store) -> str:
-    """The bundled file's entries plus moderators' entries, in the bundled format."""
+async def bot_faq(faq_path: Path, store: Store) -> Faq:
+    """The bundled file's entries plus moderators' entries: every entry the bot answers with."""
     bundled = await asyncio.to_thread(load_faq, faq_path)
     async with store.unit() as unit:
         rows = await unit.faq.entries()
-    return faq_yaml(merged_faq(bundled, stored_entries(rows)))
+    return merged_faq(bundled, stored_entries(rows))
+
+
+async def export_yaml(faq_path: Path, store: Store) -> str:
+    """The bundled file's entries plus moderators' entries, with the questions moderators linked
+    to an entry as its alternates, in the bundled format."""
+    faq = await bot_faq(faq_path, store)
+    async with store.unit() as unit:
+        phrasings = await unit.faq.phrasings()
+    return faq_yaml(with_phrasings(faq, phrasings))

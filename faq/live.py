@@ -10,6 +10,7 @@ swapped in with one assignment, so questions being matched meanwhile use the pre
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,7 @@ import yaml
 from faq.calibration import LabelledQuery, load_labelled, split_labelled
 from faq.matcher import Match, Matcher, build_matcher, labelled_path
 from faq.store import MAX_ID_CHARS, Faq, FaqEntry, load_faq
+from faq.text import normalise
 
 if TYPE_CHECKING:
     from store.faq_examples import StoredEntry
@@ -45,6 +47,31 @@ def merged_faq(bundled: Faq, added: Iterable[FaqEntry]) -> Faq:
     if not extra:
         return bundled
     return Faq(source=f"{bundled.source} + database", entries=(*bundled.entries, *extra))
+
+
+def with_phrasings(faq: Faq, phrasings: Iterable[tuple[str, str]]) -> Faq:
+    """Each confirmed phrasing (entry id, text) as one more alternate of its entry, unless the
+    entry already has it; a phrasing of an entry the FAQ no longer has is left out."""
+    extra: dict[str, list[str]] = {}
+    for entry_id, text in phrasings:
+        entry = faq.get(entry_id)
+        if entry is None:
+            continue
+        known = {normalise(p) for p in (*entry.phrasings, *extra.get(entry_id, ()))}
+        if normalise(text) not in known:
+            extra.setdefault(entry_id, []).append(text)
+    if not extra:
+        return faq
+    entries = tuple(
+        dataclasses.replace(e, alternates=(*e.alternates, *extra[e.id])) if e.id in extra else e
+        for e in faq.entries
+    )
+    return Faq(source=f"{faq.source} + confirmed phrasings", entries=entries)
+
+
+def negative_pairs(negatives: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+    """(entry id, normalised question) pairs, as `Matcher.negatives` looks them up."""
+    return frozenset((entry_id, normalise(text)) for entry_id, text in negatives)
 
 
 def stored_entries(rows: Iterable[StoredEntry]) -> list[FaqEntry]:
@@ -73,7 +100,8 @@ def faq_yaml(faq: Faq) -> str:
         entries.append(item)
     header = (
         "# Colleague FAQ exported by `cli.py faq export`: the bundled file's entries plus those\n"
-        "# moderators added from answered questions. Format: see README \"FAQ matcher\".\n"
+        "# moderators added from answered questions, and questions they linked to an entry as its\n"
+        "# alternates. Format: see README \"FAQ matcher\".\n"
     )
     body = yaml.safe_dump(
         {"entries": entries},
@@ -86,7 +114,8 @@ def faq_yaml(faq: Faq) -> str:
 
 
 class LiveMatcher:
-    """Answers like `Matcher`; `reload(store)` brings in moderators' entries from the database."""
+    """Answers like `Matcher`; `reload(store)` brings in what the database has learned:
+    moderators' entries, questions linked to an entry, and "No" verdicts."""
 
     def __init__(
         self,
@@ -118,26 +147,34 @@ class LiveMatcher:
         return self.current.match_many(texts)
 
     async def reload(self, store: Store) -> bool:
-        """Rebuild with the database's entries if they changed; True if the matcher changed."""
+        """Rebuild with the database's entries, confirmed phrasings and negatives if they
+        changed; True if the matcher changed."""
         async with self._lock:  # one rebuild at a time; the last one reads the newest rows
             async with store.unit() as unit:
                 rows = await unit.faq.entries()
-            faq = merged_faq(self.bundled, stored_entries(rows))
+                phrasings = await unit.faq.phrasings()
+                negatives = negative_pairs(await unit.faq.negatives())
+            faq = with_phrasings(merged_faq(self.bundled, stored_entries(rows)), phrasings)
             if faq.entries == self.current.faq.entries:
-                return False
-            self.current = await asyncio.to_thread(self._build, faq)
+                if negatives == self.current.negatives:
+                    return False
+                self.current.negatives = negatives  # same index: only the answers it refuses
+                return True
+            self.current = await asyncio.to_thread(self._build, faq, negatives)
             log.info("FAQ now has %d entries (%s)", len(faq.entries), faq.source)
             return True
 
-    def _build(self, faq: Faq) -> Matcher:
+    def _build(self, faq: Faq, negatives: frozenset[tuple[str, str]] = frozenset()) -> Matcher:
         bundled = {entry.id for entry in self.bundled.entries}
-        return build_matcher(
+        matcher = build_matcher(
             faq,
             threshold=self._threshold,
             min_precision=self._min_precision,
             labelled=self._labelled,
             unlabelled_ids={entry.id for entry in faq.entries} - bundled,
         )
+        matcher.negatives = negatives
+        return matcher
 
 
 def live_matcher_for_file(

@@ -76,6 +76,8 @@ class Matcher:
         self.threshold = threshold
         self.threshold_source = threshold_source
         self.confidence = confidence or confidence_model()
+        # (entry id, normalised question) pairs never to answer with: "No, send it to the team"
+        self.negatives: frozenset[tuple[str, str]] = frozenset()
         self._encoder = get_encoder()
         phrasings = [
             (i, normalise(p))
@@ -126,6 +128,8 @@ class Matcher:
             )
             best_entry, best_score = candidates[0]
             entry = best_entry if best_score >= self.threshold else None
+            if entry is not None and self.negatives and (entry.id, normalise(text)) in self.negatives:
+                entry = None
             matches.append(Match(text=text, entry=entry, score=best_score, candidates=candidates))
         return matches
 

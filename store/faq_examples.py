@@ -4,7 +4,9 @@ Two sources of labels already live in other tables and are read here, not copied
 - the asker's verdict on an FAQ answer (`faq_feedback`: "Yes" or "No, send it to the team");
 - a moderator's answer to a question the FAQ did not answer (`answers`), which says what the
   right answer was, so it can be compared with the entries that nearly matched.
-Entries moderators add ("add to FAQ" on the moderation card) are stored in `faq_entries`.
+Entries moderators add ("add to FAQ" on the moderation card) are stored in `faq_entries`;
+questions they link to the entry that answers them (`cli.py faq link`) in `faq_phrasings`.
+The live matcher takes both, and the "No" verdicts as texts never to answer with that entry.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.dialect import insert_ignoring_duplicates
-from store.schema import answers, faq_entries, faq_feedback, questions, utcnow
+from store.schema import answers, faq_entries, faq_feedback, faq_phrasings, questions, utcnow
 
 # States in which a question tells the matcher something: answered from the FAQ (with or without
 # a verdict), or sent to the moderators (answered by them or still waiting).
@@ -104,6 +106,37 @@ class FaqRepo:
                 select(faq_entries.c.id).where(faq_entries.c.question_id == question_id).limit(1)
             )
         ).scalar()
+
+    async def link(self, question_id: int, entry_id: str, *, text: str, linked_by: str) -> bool:
+        """Store the question's text as a confirmed phrasing of the entry; False if this
+        question was linked before (to this entry or another: the first link stands)."""
+        values = {
+            "question_id": question_id,
+            "entry_id": entry_id,
+            "text": text,
+            "linked_by": linked_by,
+            "created_at": utcnow(),
+        }
+        statement = insert_ignoring_duplicates(self._conn, faq_phrasings, values, "question_id")
+        added = await self._conn.execute(statement.returning(faq_phrasings.c.id))
+        return added.scalar() is not None
+
+    async def phrasings(self) -> list[tuple[str, str]]:
+        """(entry id, text) of every confirmed phrasing, oldest first."""
+        rows = await self._conn.execute(
+            select(faq_phrasings.c.entry_id, faq_phrasings.c.text).order_by(faq_phrasings.c.id)
+        )
+        return [(row.entry_id, row.text) for row in rows]
+
+    async def negatives(self) -> list[tuple[str, str]]:
+        """(entry id, question text) for every FAQ answer its asker said did not help."""
+        rows = await self._conn.execute(
+            select(faq_feedback.c.entry_id, questions.c.text)
+            .join(questions, questions.c.id == faq_feedback.c.question_id)
+            .where(faq_feedback.c.helpful.is_(False))
+            .order_by(faq_feedback.c.id)
+        )
+        return [(row.entry_id, row.text) for row in rows]
 
     async def uses(self) -> list[Use]:
         """Every question the matcher can learn from, oldest first, with its verdict and answer."""

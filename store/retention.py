@@ -1,7 +1,8 @@
 """Retention: personal data older than the policy is deleted (UK GDPR storage limitation).
 
 A question counts from its last change, so a question answered late is kept for the whole
-period after its answer. Its answers, "me too" support and FAQ feedback go with it. Finished
+period after its answer. Its answers, "me too" support, FAQ feedback and its link to an FAQ
+entry (a confirmed phrasing holds its text) go with it. Finished
 outbox jobs (their payloads hold addresses and question text), the inbound mail log and
 people (roster look-ups) no remaining question refers to are purged by their own dates. The
 audit log of moderators' and hosts' actions has its own, longer, period.
@@ -26,6 +27,7 @@ from store.schema import (
     audit_log,
     faq_entries,
     faq_feedback,
+    faq_phrasings,
     inbound_mail,
     outbox,
     people,
@@ -39,6 +41,7 @@ PURGED_TABLES = (
     "answers",
     "question_support",
     "faq_feedback",
+    "faq_phrasings",
     "inbound_mail",
     "outbox",
     "people",
@@ -84,6 +87,7 @@ class RetentionRepo:
             "answers": (answers, answers.c.question_id.in_(old)),
             "question_support": (question_support, question_support.c.question_id.in_(old)),
             "faq_feedback": (faq_feedback, faq_feedback.c.question_id.in_(old)),
+            "faq_phrasings": (faq_phrasings, faq_phrasings.c.question_id.in_(old)),
             "inbound_mail": (inbound_mail, inbound_mail.c.created_at < cutoff),
             "outbox": (outbox, _outbox_finished(cutoff)),
             "people": (people, _person_forgotten(cutoff)),
@@ -114,6 +118,7 @@ class RetentionRepo:
             ("answers", answers),
             ("question_support", question_support),
             ("faq_feedback", faq_feedback),
+            ("faq_phrasings", faq_phrasings),
         ):
             result = await self._conn.execute(delete(table).where(table.c.question_id.in_(ids)))
             counts[name] = result.rowcount

@@ -120,6 +120,22 @@ faq_entries = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+faq_phrasings = Table(
+    "faq_phrasings",
+    metadata,
+    # Confirmed phrasings (added in 0008): a moderator said this question is answered by this
+    # entry (`cli.py faq link`), so the matcher takes its text as one more phrasing of it. The
+    # text is the colleague's, so the row goes with its question (retention, erasure). The
+    # negatives ("No, send it to the team") are the helpful=false rows of faq_feedback.
+    Column("id", Integer, primary_key=True),
+    Column("question_id", Integer, ForeignKey("questions.id", ondelete="CASCADE"), nullable=False),
+    Column("entry_id", String(128), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("linked_by", String(320), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+Index("ix_faq_phrasings_question_id", faq_phrasings.c.question_id, unique=True)
+
 outbox = Table(
     "outbox",
     metadata,

@@ -28,6 +28,7 @@ from store.schema import (
     events,
     faq_entries,
     faq_feedback,
+    faq_phrasings,
     inbound_mail,
     outbox,
     people,
@@ -186,6 +187,9 @@ class SubjectRepo:
             "questions_asked": asked,
             "answers_received": await self._rows(answers, answers.c.question_id.in_(ids)),
             "faq_feedback": await self._rows(faq_feedback, faq_feedback.c.question_id.in_(ids)),
+            "faq_phrasings_from_questions_asked": await self._rows(
+                faq_phrasings, faq_phrasings.c.question_id.in_(ids)),
+            "faq_phrasings_linked": await self._rows(faq_phrasings, faq_phrasings.c.linked_by.in_(subject.actors)),
             "support_given": await self._rows(question_support, question_support.c.supporter.in_(subject.supporters)),
             "answers_written": await self._rows(answers, answers.c.author.in_(subject.actors)),
             "questions_moderated": [dict(row._mapping) for row in moderated],
@@ -227,6 +231,7 @@ class SubjectRepo:
         done["questions_deleted"] = len(ids)
         await run("answers_received_deleted", delete(answers).where(answers.c.question_id.in_(ids)))
         await run("faq_feedback_deleted", delete(faq_feedback).where(faq_feedback.c.question_id.in_(ids)))
+        await run("faq_phrasings_deleted", delete(faq_phrasings).where(faq_phrasings.c.question_id.in_(ids)))
         await self._conn.execute(delete(question_support).where(question_support.c.question_id.in_(ids)))
         await run("support_given_deleted", delete(question_support).where(question_support.c.supporter.in_(subject.supporters)))
         for question_id in given:
@@ -258,6 +263,10 @@ class SubjectRepo:
         await run(
             "faq_entries_anonymised",
             update(faq_entries).where(faq_entries.c.created_by.in_(subject.actors)).values(created_by=ERASED),
+        )
+        await run(
+            "faq_phrasings_anonymised",
+            update(faq_phrasings).where(faq_phrasings.c.linked_by.in_(subject.actors)).values(linked_by=ERASED),
         )
         await run("events_anonymised", update(events).where(events.c.opened_by.in_(subject.actors)).values(opened_by=ERASED))
         addresses = await self._channel_addresses(subject)

@@ -19,7 +19,7 @@ TABLES: dict[str, Table] = {
     for table in (
         schema.events, schema.questions, schema.answers, schema.faq_feedback, schema.question_support,
         schema.inbound_mail, schema.outbox, schema.people, schema.roles, schema.audit_log,
-        schema.service_state, schema.faq_entries,
+        schema.service_state, schema.faq_entries, schema.faq_phrasings,
     )
 }
 

@@ -38,6 +38,8 @@ async def _seed_a_year_of_data(store: Store) -> dict[str, int]:
         await unit.answers.add(recent, text="Yes, in May.", author="mo@council.example", author_name="Mo",
                                via="mail", source_key="mail:<answer-recent@x>")
         await unit.questions.add_feedback(old, "depot", helpful=True)
+        await unit.faq.link(old, "depot", text="Is the old depot closing?", linked_by="Mo")
+        await unit.faq.link(recent, "depot", text="Is the new depot opening?", linked_by="Mo")
         await unit.faq.add_entry("depot-closing", question="Is the old depot closing?", answer="Yes, in March.",
                                  question_id=old, created_by="Mo")
         await unit.support.add(old, "aad-rita")
@@ -70,6 +72,7 @@ EXPECTED = {
     "answers": 1,
     "question_support": 1,
     "faq_feedback": 1,
+    "faq_phrasings": 1,  # Olive's question as a phrasing goes with it; Rita's stays
     "inbound_mail": 1,
     "outbox": 1,  # the finished one; the job still owed stays
     "people": 2,  # Olive (only an expired question) and Ghost (none); Rita has a kept question

@@ -73,6 +73,8 @@ async def _seed(store: Store) -> dict[str, int]:
                                  answer="Yes, from Friday 6pm.", question_id=sam_claimed, created_by=JO_NAME)
         await unit.faq.add_entry("buying-leave", question="Can I buy extra leave?", answer="Up to 5 days a year.",
                                  question_id=jo_mail, created_by="Mo Moderator")
+        await unit.faq.link(jo_mail, "buying-leave", text="Can I buy extra leave?", linked_by="Mo Moderator")
+        await unit.faq.link(sam_public, "canteen", text="Will the canteen reopen?", linked_by=JO_NAME)
         await unit.state.put(MODERATORS_CHANNEL, json.dumps(QUEUE))
         await unit.events.set_board(briefing, BOARD, "board-1")
         await unit.events.set_board(town_hall, channel_address("19:hosts@thread.tacv2", HANA_SPEAKER), "board-2")
@@ -115,6 +117,8 @@ async def test_export_shows_everything_held_about_the_person(store: Store, datab
     assert [e["title"] for e in held["events_opened"]] == ["All-staff briefing"]
     assert [(e["id"], e["created_by"]) for e in held["faq_entries_added"]] == [("weekend-parking", JO_NAME)]
     assert [e["question"] for e in held["faq_entries_from_questions_asked"]] == ["Can I buy extra leave?"]
+    assert [p["text"] for p in held["faq_phrasings_from_questions_asked"]] == ["Can I buy extra leave?"]
+    assert [p["question_id"] for p in held["faq_phrasings_linked"]] == [ids["sam_public"]]
     assert held["channel_addresses"] == [  # where Jo typed "moderate here" and "board here"
         {"table": "service_state", "key": MODERATORS_CHANNEL, "user": JO_SPEAKER},
         {"table": "events", "key": ids["briefing"], "user": JO_SPEAKER},
@@ -134,6 +138,7 @@ async def test_erase_removes_the_person_keeps_others_and_a_second_run_changes_no
     assert out.splitlines()[0] == f"erased {JO_EMAIL}:"
     assert "  questions_deleted: 2" in out and "  audit_log_anonymised: 3" in out
     assert "  faq_entries_anonymised: 1" in out and "  channel_addresses_anonymised: 2" in out
+    assert "  faq_phrasings_deleted: 1" in out and "  faq_phrasings_anonymised: 1" in out
 
     everything = await dump(store)
     for identifier in JO:
