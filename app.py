@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -82,7 +83,7 @@ def create_app(settings: Settings) -> web.Application:
         mail=mail_transport(settings, graph),
         directory=TeamsDirectory(connector, settings.tenants),
         limits=Limits(settings.max_question_chars, settings.forward_to, settings.retention_days,
-                      settings.digest_names),
+                      settings.digest_names, ZoneInfo(settings.timezone)),
         log=log,
         conversations=teams,
         personal_chats=PersonalChats(connector),

@@ -30,6 +30,22 @@ def _database_url(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def _timezone(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--timezone, the bot's TIMEZONE: the clock of every time a command shows or reads."""
+    def zone(_context: click.Context, _option: click.Parameter, value: str) -> Any:
+        from handlers.clock import zone_named
+
+        try:
+            return zone_named(value)
+        except ValueError as wrong:
+            raise click.BadParameter(str(wrong)) from None
+
+    return click.option(
+        "--timezone", envvar="TIMEZONE", default="Europe/London", show_default=True, callback=zone,
+        help="IANA time zone of the times shown and read [env TIMEZONE].",
+    )(command)
+
+
 def _with_store(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(store)` once on its own engine. Bad input (handlers' BadRequest) is exit 2 with
     the reason on stderr (handlers raise it before writing, so nothing changed); a database that
@@ -462,15 +478,17 @@ def events() -> None:
 @events.command("open")
 @click.argument("title")
 @click.option("--description", default=None, help="Shown under the title in the digest.")
-@click.option("--ends-at", default=None, help="ISO 8601, e.g. 2025-03-14T15:00 (UK time unless an offset is given).")
+@click.option("--ends-at", default=None,
+              help="ISO 8601, e.g. 2025-03-14T15:00 (in --timezone unless an offset is given).")
+@_timezone
 @_database_url
-def events_open(title: str, description: str | None, ends_at: str | None, database_url: str) -> None:
+def events_open(title: str, description: str | None, ends_at: str | None, timezone: Any, database_url: str) -> None:
     """Open an event called TITLE: questions asked from now on belong to it."""
     from handlers.hosting import open_event, parse_ends_at
     from handlers.roles import BadRequest
 
     try:
-        ends = parse_ends_at(ends_at) if ends_at is not None else None
+        ends = parse_ends_at(ends_at, timezone) if ends_at is not None else None
     except BadRequest as bad:
         click.echo(f"Error: {bad}", err=True)
         sys.exit(2)
@@ -512,12 +530,14 @@ def events_list(database_url: str) -> None:
 @click.option("--names/--no-names", envvar="DIGEST_NAMES", default=False, show_default=True,
               help="Name the askers of public questions [env DIGEST_NAMES].")
 @_output
+@_timezone
 @_database_url
-def events_publish(event: str, fmt: str, names: bool, output: Path | None, database_url: str) -> None:
+def events_publish(event: str, fmt: str, names: bool, output: Path | None, timezone: Any, database_url: str) -> None:
     """The digest of EVENT's answered questions, as Markdown or a cleaned HTML fragment."""
     from handlers.digest import digest_of
 
-    text = _with_store(database_url, lambda store: digest_of(store, event, fmt, by=CLI_ACTOR, names=names))  # type: ignore[arg-type]
+    text = _with_store(database_url, lambda store: digest_of(store, event, fmt,  # type: ignore[arg-type]
+                                                             by=CLI_ACTOR, names=names, zone=timezone))
     _write_output(text, output, "the digest")
 
 
@@ -541,13 +561,14 @@ def events_export(event: str, fmt: str, output: Path | None, database_url: str) 
 @click.argument("event")
 @click.option("--format", "fmt", type=click.Choice(["md", "text", "html"]), default="md", show_default=True)
 @_output
+@_timezone
 @_database_url
-def events_report(event: str, fmt: str, output: Path | None, database_url: str) -> None:
+def events_report(event: str, fmt: str, output: Path | None, timezone: Any, database_url: str) -> None:
     """EVENT's figures: asked, answered (FAQ, moderators), dismissed, median wait, busiest
     minutes, top topics; the HTML fragment adds a questions-per-minute chart."""
     from handlers.event_report import report_of
 
-    text = _with_store(database_url, lambda store: report_of(store, event, fmt, by=CLI_ACTOR))  # type: ignore[arg-type]
+    text = _with_store(database_url, lambda store: report_of(store, event, fmt, by=CLI_ACTOR, zone=timezone))  # type: ignore[arg-type]
     _write_output(text, output, "the report")
 
 
@@ -564,6 +585,7 @@ def mail_receive(file: Path, database_url: str) -> None:
     arrived in the shared mailbox; the running bot delivers what it causes. Settings (who
     counts as a moderator or as staff) come from the environment, as for the bot."""
     import logging
+    from zoneinfo import ZoneInfo
 
     from pydantic import ValidationError
 
@@ -577,7 +599,7 @@ def mail_receive(file: Path, database_url: str) -> None:
     except ValidationError as error:
         click.echo(f"Error: invalid settings:\n{error}", err=True)
         sys.exit(2)
-    limits = Limits(settings.max_question_chars, settings.forward_to)
+    limits = Limits(settings.max_question_chars, settings.forward_to, timezone=ZoneInfo(settings.timezone))
     received = _with_store(database_url, lambda store: receive_mail_file(
         store, mail_policy(settings), limits, file, log=logging.getLogger("questions_bot")))
     click.echo(received.describe())

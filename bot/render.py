@@ -274,28 +274,52 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
 
 
 def _board(m: dict[str, Any]) -> Activity:
-    """The hosts' live board for one event, replaced in place as questions arrive."""
+    """The hosts' live board for one event, replaced in place as questions arrive: the counts
+    as tiles, then the questions with their state, and when it was last brought up to date."""
     counts = m["counts"]
-    facts = [{"title": title, "value": str(counts[key])} for key, title in (
-        ("asked", "Asked"), ("answered_faq", "FAQ answered"), ("waiting", "Waiting"),
-        ("answered", "Team answered"), ("dismissed", "Dismissed"))]  # short: the label column is narrow on a phone
+    tiles = [_tile(title, counts[key]) for key, title in BOARD_TILES]
+    rows = [{"type": "ColumnSet", "columns": tiles[row:row + 2]} for row in range(0, len(tiles), 2)]
     body = [_plain(f"E-{m['event_id']}: {m['title']} ({m['status']})", weight="Bolder", size="Medium"),
-            {"type": "FactSet", "facts": facts}]
+            _block(f"Updated {m['updated']}", isSubtle=True, size="Small", spacing="None"),
+            {"type": "Container", "id": "counts", "items": rows}]  # two tiles a row: readable on a phone
+    if counts["dismissed"]:
+        body.append(_block(f"{counts['dismissed']} dismissed", isSubtle=True, size="Small", spacing="Small"))
     for heading, key in (("Newest questions", "newest"), ("Most supported", "most_supported")):
         if m[key]:
-            body.append(_block(heading, weight="Bolder"))
+            body.append(_block(heading, weight="Bolder", separator=True))
             body += [_board_line(q) for q in m[key]]
     return _card(body, summary=f"{m['title']}: {counts['asked']} questions", full_width=True)
 
 
+def _tile(title: str, count: int) -> dict[str, Any]:
+    """One count as a tile: the number large, its name small underneath."""
+    return {"type": "Column", "width": "stretch", "style": "emphasis", "items": [
+        _block(f"{count:,}", size="Large", weight="Bolder", horizontalAlignment="Center"),
+        _block(title, size="Small", horizontalAlignment="Center", spacing="None")]}
+
+
 def _board_line(q: dict[str, Any]) -> dict[str, Any]:
-    """"Q-3 ▲ 2 text…": supporters shown only when there are some."""
+    """"Q-3 ▲ 2 · Waiting  text…": supporters shown only when there are some."""
     support = f" ▲ {q['support']}" if q["support"] else ""
+    label, colour = BOARD_STATES[q["status"]]
     return {"type": "RichTextBlock", "spacing": "Small", "inlines": [
         {"type": "TextRun", "text": f"{q['ref']}{support} ", "weight": "Bolder"},
+        {"type": "TextRun", "text": f"{label} ", "color": colour, "weight": "Bolder", "size": "Small"},
         {"type": "TextRun", "text": wrappable(no_links(cut(q["text"], BOARD_LINE_CHARS)))}]}
 
 
+# (counts key, tile name); dismissed questions are a note under the tiles, not a tile
+BOARD_TILES = (("asked", "Asked"), ("answered", "Answered"), ("waiting", "Waiting"), ("answered_faq", "From the FAQ"))
+# A question's state on the board, in a word a host takes in at a glance, and its colour
+BOARD_STATES = {
+    "received": ("Waiting", "Warning"),
+    "forwarded": ("Waiting", "Warning"),
+    "claimed": ("Being answered", "Accent"),
+    "answered": ("Answered", "Good"),
+    "answered_faq": ("FAQ", "Good"),
+    "merged": ("Duplicate", "Default"),
+    "dismissed": ("Dismissed", "Default"),
+}
 BOARD_LINE_CHARS = 200
 
 

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from handlers.clock import DEFAULT_TIMEZONE, zone_named
+
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MIN_METRICS_TOKEN_CHARS = 32  # e.g. `openssl rand -hex 16`
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +63,8 @@ class Settings(BaseSettings):
     port: int = Field(3978, ge=0, le=65535, validation_alias="PORT")
     max_body_bytes: int = Field(256 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
     max_question_chars: int = Field(2000, gt=0, validation_alias="MAX_QUESTION_CHARS")
+    # Every time shown to people (board, forward mails, reports) is in this IANA zone
+    timezone: str = Field(DEFAULT_TIMEZONE, validation_alias="TIMEZONE")
     # A connection sends its request's headers within this of opening (or of its last answer),
     # and the body within this of its headers, or it is closed. Longer than a reverse proxy's
     # idle keep-alive (nginx 60 s), so the proxy never reuses a connection the bot is closing.
@@ -164,6 +168,12 @@ class Settings(BaseSettings):
         wrong = [tenant for tenant in value if not _GUID.fullmatch(tenant)]
         if wrong:
             raise ValueError(f"ALLOWED_TENANT_IDS takes Entra tenant ids (GUIDs), not {', '.join(wrong)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone_named(value)
         return value
 
     @field_validator("metrics_port", mode="before")

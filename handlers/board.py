@@ -12,9 +12,11 @@ import math
 import time
 from typing import Any
 
+from handlers.clock import clock_time
 from handlers.deps import Deps
 from outbox.errors import RetryLater
 from store.outbox import OutboxRepo
+from store.schema import utcnow
 
 BOARD_REFRESH = "board.refresh"
 INTERVAL_SECONDS = 2.0
@@ -52,6 +54,7 @@ async def refresh_board(deps: Deps, payload: dict[str, Any]) -> None:
         "title": event.title,
         "status": event.status,
         "counts": _counts(tallies),
+        "updated": clock_time(utcnow(), deps.limits.timezone),
         "newest": [_line(q) for q in newest],
         "most_supported": [_line(q) for q in supported],
     }
@@ -76,4 +79,5 @@ def _counts(tallies: dict[str, int]) -> dict[str, int]:
 
 
 def _line(question: Any) -> dict[str, Any]:
-    return {"ref": question.ref, "text": question.text[:200], "support": question.support}
+    return {"ref": question.ref, "text": question.text[:200], "support": question.support,
+            "status": str(question.status)}

@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from handlers.clock import DEFAULT_ZONE, clock_time
 from handlers.markdown import plain_line
-from handlers.report import EventReport, QuestionTiming, local_clock, utc_minute
+from handlers.report import EventReport, QuestionTiming, utc_minute
 
 _SVG_NS = "http://www.w3.org/2000/svg"
 
@@ -67,8 +69,9 @@ def _chart_style(pygal: ModuleType) -> Any:
     )
 
 
-def report_chart_svg(report: EventReport, timings: Sequence[QuestionTiming], title: str) -> str:
-    """Bar chart of questions asked per minute (Europe/London clock), as standalone SVG text.
+def report_chart_svg(report: EventReport, timings: Sequence[QuestionTiming], title: str,
+                     zone: ZoneInfo = DEFAULT_ZONE) -> str:
+    """Bar chart of questions asked per minute (the organisation's clock), as standalone SVG text.
 
     The per-minute counts come from `timings` when given, else from the report. The output
     is deterministic (the chart id is a hash of its content and pygal's dated comment is
@@ -77,7 +80,7 @@ def report_chart_svg(report: EventReport, timings: Sequence[QuestionTiming], tit
     series = _series(report, timings)
     chart_title = f"Questions per minute: {plain_line(title)}"
     fingerprint = hashlib.sha256(repr((chart_title, series)).encode()).hexdigest()[:16]
-    labels = [local_clock(minute) for minute, _ in series]
+    labels = [clock_time(minute, zone) for minute, _ in series]
     pygal = _pygal()
     chart = pygal.Bar(
         style=_chart_style(pygal),
@@ -88,7 +91,7 @@ def report_chart_svg(report: EventReport, timings: Sequence[QuestionTiming], tit
         show_legend=False,
         js=[],
         disable_xml_declaration=True,
-        x_title="Time (UK)",
+        x_title=f"Time ({zone.key})",
         y_title="Questions asked",
         x_labels=labels,
         show_minor_x_labels=len(labels) <= 15,

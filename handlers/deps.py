@@ -6,7 +6,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
+from handlers.clock import DEFAULT_ZONE
 from mail.base import MailTransport
 from store.store import Store
 
@@ -58,6 +60,7 @@ class Limits:
     moderators_address: str
     retention_days: int = 365  # what colleagues are told (handlers.privacy)
     digest_names: bool = False  # DIGEST_NAMES: published digests name askers of public questions
+    timezone: ZoneInfo = DEFAULT_ZONE  # TIMEZONE: the zone of every time people read
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,11 @@ import io
 import json
 from collections.abc import Iterator
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from handlers import replies
 from handlers.asking import Said
+from handlers.clock import DEFAULT_ZONE
 from handlers.deps import Deps
 from handlers.hosting import find_event
 from handlers.event_report import load_report
@@ -79,7 +81,8 @@ def _digest_question(
 
 
 async def digest_of(
-    store: Store, given: str, fmt: Literal["md", "html"], *, by: str, names: bool = False
+    store: Store, given: str, fmt: Literal["md", "html"], *, by: str, names: bool = False,
+    zone: ZoneInfo = DEFAULT_ZONE,
 ) -> str:
     """The rendered digest of the event `given` names (`3` or `E-3`); audit-logged."""
     if fmt not in ("md", "html"):
@@ -89,7 +92,7 @@ async def digest_of(
         digest = await load_digest(unit, event, names=names)
         report, _ = await load_report(unit, event)
         await unit.audit.record(by, "event.publish", f"E-{event.id}", fmt)
-    return render_digest(digest, fmt, report=report)
+    return render_digest(digest, fmt, report=report, zone=zone)
 
 
 async def export_of(store: Store, given: str, fmt: Literal["csv", "jsonl"], *, by: str) -> str:
@@ -162,7 +165,7 @@ async def publish_here(deps: Deps, said: Said, actor: Actor, given: str | None) 
             return "Which event? Type **publish E-3 here** (see **events**)."
         report, _ = await load_report(unit, event)
         digest = await load_digest(unit, event, names=deps.limits.digest_names)
-        text = render_digest(digest, "md", report=report)
+        text = render_digest(digest, "md", report=report, zone=deps.limits.timezone)
         parts = list(_parts(text, TEAMS_PART_CHARS))
         queued = False
         for number, part in enumerate(parts, start=1):

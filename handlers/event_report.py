@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from handlers.hosting import find_event
 from handlers.publishing import _clean_html
 from handlers.chart import report_chart_svg
+from handlers.clock import DEFAULT_ZONE
 from handlers.markdown import md_inline, plain_line
 from handlers.report import (
     EventReport,
@@ -62,7 +64,8 @@ def _faq_topic(question: Question) -> str | None:
     return None
 
 
-async def report_of(store: Store, given: str, fmt: Literal["md", "text", "html"], *, by: str) -> str:
+async def report_of(store: Store, given: str, fmt: Literal["md", "text", "html"], *, by: str,
+                    zone: ZoneInfo = DEFAULT_ZONE) -> str:
     """The figures of the event `given` names (`3` or `E-3`), with a chart in HTML; audit-logged."""
     if fmt not in ("md", "text", "html"):
         raise BadRequest(f"unknown report format {fmt!r}: use md, text or html")
@@ -72,14 +75,14 @@ async def report_of(store: Store, given: str, fmt: Literal["md", "text", "html"]
         await unit.audit.record(by, "event.report", f"E-{event.id}", fmt)
     title = plain_line(event.title)
     if fmt == "md":
-        return f"# E-{event.id}: {md_inline(event.title)}\n\n" + render_report(report, "md")
+        return f"# E-{event.id}: {md_inline(event.title)}\n\n" + render_report(report, "md", zone)
     if fmt == "text":
-        return f"E-{event.id}: {title}\n\n" + render_report(report, "text")
+        return f"E-{event.id}: {title}\n\n" + render_report(report, "text", zone)
     chart = None
     if timings:
-        svg = report_chart_svg(report, timings, event.title)
+        svg = report_chart_svg(report, timings, event.title, zone)
         chart = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
     html = templates.get_template("report.html.j2").render(
-        title=title, event_ref=f"E-{event.id}", figures=report_figures(report), chart=chart, safe=plain_line
+        title=title, event_ref=f"E-{event.id}", figures=report_figures(report, zone), chart=chart, safe=plain_line
     )
     return _clean_html(html)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from handlers.clock import DEFAULT_ZONE, date_and_time
 from handlers.deps import Contact, Deps, Match
 from handlers.privacy import asked_in
 from handlers.templating import templates
@@ -31,6 +33,7 @@ async def forward(deps: Deps, payload: dict[str, Any]) -> None:
     after a crash between sending and recording sends nothing twice."""
     async with deps.store.unit() as unit:
         question = await unit.questions.get(payload["question_id"])
+        event = await unit.events.get(question.event_id) if question and question.event_id else None
     if question is None or question.forward_message_id:
         return
     contact, looked_up = await _asker_contact(deps, question)
@@ -40,6 +43,8 @@ async def forward(deps: Deps, payload: dict[str, Any]) -> None:
         payload.get("near_misses", []),
         deps.limits.moderators_address,
         rejected=payload.get("faq_rejected"),
+        event=event.title if event else None,
+        zone=deps.limits.timezone,
     )
     sent = await deps.mail.send(mail)
     async with deps.store.unit() as unit:
@@ -59,13 +64,17 @@ def compose_forward(
     moderators: str,
     *,
     rejected: str | None = None,
+    event: str | None = None,
+    zone: ZoneInfo = DEFAULT_ZONE,
 ) -> OutgoingMail:
-    """Subject `[Q-42] first words…`; text and HTML bodies from templates, user text escaped."""
+    """Subject `[Q-42] first words…`; text and HTML bodies from templates, user text escaped.
+    The asking time is in the organisation's zone; the event and supporters only when there are."""
     preview = " ".join(question.text.split())
     if len(preview) > SUBJECT_PREVIEW_CHARS:
         preview = preview[: SUBJECT_PREVIEW_CHARS - 1].rstrip() + "…"
     context = {"q": question, "contact": contact, "near_misses": near_misses, "rejected": rejected,
-               "asked_in": asked_in(question)}
+               "asked_in": asked_in(question), "asked_at": date_and_time(question.created_at, zone),
+               "event": event}
     return OutgoingMail(
         # the number and the moment it was asked: a mail key no other question can ever have
         key=f"forward:{question.id}:{question.created_at:%Y%m%dT%H%M%S%f}",

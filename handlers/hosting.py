@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from handlers.board import board_changed
+from handlers.clock import DEFAULT_ZONE
 from handlers.plain import inert
-from handlers.report import LONDON
 from handlers.roles import BadRequest
 from store.records import Event
 from store.schema import utcnow
@@ -32,14 +33,14 @@ def event_number(given: str) -> int:
     return int(found[1])
 
 
-def parse_ends_at(given: str) -> datetime:
-    """An ISO 8601 time in the future. Without an offset it is UK time, the clock hosts use."""
+def parse_ends_at(given: str, zone: ZoneInfo = DEFAULT_ZONE) -> datetime:
+    """An ISO 8601 time in the future. Without an offset it is in `zone` (TIMEZONE), the clock hosts use."""
     try:
         moment = datetime.fromisoformat(given.strip())
     except ValueError:
         raise BadRequest(f"{given!r} is not an ISO 8601 date and time, e.g. 2025-03-14T15:00.") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LONDON)
+        moment = moment.replace(tzinfo=zone)
     if moment <= utcnow():
         raise BadRequest(f"{given!r} is in the past: an event has to end after it opens.")
     return moment

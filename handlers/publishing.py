@@ -21,12 +21,14 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import nh3
 
 from handlers.chart import report_chart_svg
+from handlers.clock import DEFAULT_ZONE, as_utc
 from handlers.markdown import md_block, md_inline, paragraphs, plain_line
-from handlers.report import LONDON, EventReport, as_utc, report_figures
+from handlers.report import EventReport, report_figures
 from handlers.templating import templates
 
 ANONYMOUS = "A colleague"
@@ -90,7 +92,8 @@ class _Section:
 
 
 def render_digest(
-    digest: EventDigest, fmt: Literal["md", "html"], *, report: EventReport | None = None
+    digest: EventDigest, fmt: Literal["md", "html"], *, report: EventReport | None = None,
+    zone: ZoneInfo = DEFAULT_ZONE,
 ) -> str:
     """Render the digest as Markdown or as a cleaned HTML fragment.
 
@@ -101,9 +104,9 @@ def render_digest(
         "title": plain_line(digest.title),
         "description": digest.description or "",
         "description_paragraphs": paragraphs(digest.description or ""),
-        "when": _when(digest),
+        "when": _when(digest, zone),
         "sections": sections,
-        "figures": report_figures(report) if report is not None else None,
+        "figures": report_figures(report, zone) if report is not None else None,
     }
     if fmt == "md":
         # `safe` is the escaper the shared report.md.j2 include uses for topic names.
@@ -113,7 +116,7 @@ def render_digest(
     if fmt == "html":
         chart = None
         if report is not None and report.busiest_minutes:
-            svg = report_chart_svg(report, (), digest.title)
+            svg = report_chart_svg(report, (), digest.title, zone)
             chart = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
         html = templates.get_template("digest.html.j2").render(
             **context, chart=chart, safe=plain_line
@@ -205,15 +208,15 @@ def _question_view(question: DigestQuestion) -> _QuestionView:
     )
 
 
-def _long_date(moment: datetime) -> str:
-    local = as_utc(moment).astimezone(LONDON)
+def _long_date(moment: datetime, zone: ZoneInfo) -> str:
+    local = as_utc(moment).astimezone(zone)
     return f"{local:%A} {local.day} {local:%B %Y}"
 
 
-def _when(digest: EventDigest) -> str:
-    """'on Tuesday 5 December 2023', or a range when the event ran past midnight (UK)."""
-    opened = _long_date(digest.opened_at)
-    closed = _long_date(digest.closed_at) if digest.closed_at else opened
+def _when(digest: EventDigest, zone: ZoneInfo) -> str:
+    """'on Tuesday 5 December 2023', or a range when the event ran past midnight (local time)."""
+    opened = _long_date(digest.opened_at, zone)
+    closed = _long_date(digest.closed_at, zone) if digest.closed_at else opened
     return f"on {opened}" if closed == opened else f"from {opened} to {closed}"
 
 

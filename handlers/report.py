@@ -2,7 +2,7 @@
 
 Pure functions over plain records: the lead reads the store and hands over one
 `QuestionTiming` per question. Times come in as UTC (naive values are taken as UTC)
-and are shown in Europe/London local time, because that is the clock colleagues saw.
+and are shown in the organisation's TIMEZONE (Europe/London unless set), the clock colleagues saw.
 
 Decisions worth knowing:
 - "Time to answer" is `answered_at - asked_at` for moderator answers only. FAQ answers
@@ -23,14 +23,14 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from handlers.clock import DEFAULT_ZONE, as_utc, clock_time
 from handlers.markdown import md_inline, plain_line
 from handlers.templating import templates
 
-LONDON = ZoneInfo("Europe/London")
 SHOWN_BUSIEST = 3
 SHOWN_TOPICS = 5
 
@@ -63,12 +63,6 @@ class ReportFigures:
     busiest: tuple[str, ...]
     topics: tuple[tuple[str, str], ...]  # (topic name as given, "12 questions")
 
-
-def as_utc(moment: datetime) -> datetime:
-    """Treat naive datetimes as UTC so that mixed inputs still compare and convert."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def utc_minute(moment: datetime) -> datetime:
@@ -124,15 +118,11 @@ def human_duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
-def local_clock(moment: datetime) -> str:
-    return as_utc(moment).astimezone(LONDON).strftime("%H:%M")
-
-
 def _questions(count: int) -> str:
     return f"{count} question" if count == 1 else f"{count} questions"
 
 
-def report_figures(report: EventReport) -> ReportFigures:
+def report_figures(report: EventReport, zone: ZoneInfo = DEFAULT_ZONE) -> ReportFigures:
     """Turn the numbers into the phrases the templates print."""
     median = report.median_seconds_to_answer
     rows = (
@@ -147,16 +137,16 @@ def report_figures(report: EventReport) -> ReportFigures:
         ),
     )
     busiest = tuple(
-        f"{local_clock(minute)} \u2014 {_questions(count)}"
+        f"{clock_time(minute, zone)} \u2014 {_questions(count)}"
         for minute, count in report.busiest_minutes[:SHOWN_BUSIEST]
     )
     topics = tuple((name, _questions(count)) for name, count in report.top_topics)
     return ReportFigures(rows=rows, busiest=busiest, topics=topics)
 
 
-def render_report(report: EventReport, fmt: Literal["md", "text"]) -> str:
+def render_report(report: EventReport, fmt: Literal["md", "text"], zone: ZoneInfo = DEFAULT_ZONE) -> str:
     """The figures on their own, for a Teams message to the host or the event log."""
-    figures = report_figures(report)
+    figures = report_figures(report, zone)
     if fmt == "md":
         return templates.get_template("report.md.j2").render(figures=figures, safe=md_inline)
     if fmt == "text":

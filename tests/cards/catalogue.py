@@ -33,10 +33,13 @@ def moderation(status: str, **changes: Any) -> dict[str, Any]:
 
 
 def _board(**changes: Any) -> dict[str, Any]:
-    line = {"ref": "Q-12", "text": "Can we keep working from home on Fridays? " + HOSTILE, "support": 3}
-    return {"type": "board", "event_id": 3, "title": TITLE, "status": "open",
-            "counts": {"asked": 120, "answered_faq": 40, "waiting": 60, "answered": 15, "dismissed": 5},
-            "newest": [line] * 5, "most_supported": [{**line, "support": 0}] * 5, **changes}
+    line = {"ref": "Q-1234", "text": "Can we keep working from home on Fridays? " + HOSTILE + " " + "x" * 200,
+            "support": 3}
+    states = ("forwarded", "claimed", "answered", "answered_faq", "merged", "dismissed", "received")
+    return {"type": "board", "event_id": 3, "title": TITLE, "status": "open", "updated": "14:05",
+            "counts": {"asked": 12000, "answered_faq": 4000, "waiting": 6000, "answered": 1500, "dismissed": 500},
+            "newest": [{**line, "status": state, "support": 0} for state in states[:5]],
+            "most_supported": [{**line, "status": state, "support": 1234} for state in states[2:]], **changes}
 
 
 FAQ = {"type": "faq_answer", "question_id": 5, "ref": "Q-5", "entry_id": "pay-date",

@@ -143,6 +143,20 @@ async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float
         await asyncio.sleep(0.05)
 
 
+def board_counts(card: Any) -> dict[str, int]:
+    """The hosts' board's count tiles as read on the card: {"Asked": 3, "Waiting": 1, ...}."""
+    def tiles(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("id") == "counts":
+                return [column for row in node["items"] for column in row["columns"]]
+            node = list(node.values())
+        if isinstance(node, list):
+            return next((found for child in node if (found := tiles(child)) is not None), None)
+        return None
+
+    return {column["items"][1]["text"]: int(column["items"][0]["text"].replace(",", "")) for column in tiles(card)}
+
+
 @pytest.fixture
 def settings_overrides() -> dict[str, str]:
     """Extra settings for the bot under test; a test module overrides this fixture."""

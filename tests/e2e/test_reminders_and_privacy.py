@@ -14,7 +14,7 @@ from handlers.reminders import remind_waiting
 from store.db import create_engine
 from store.schema import outbox, questions, utcnow
 from store.store import Store
-from tests.e2e.conftest import OFF_TOPIC, Bot, eventually, resolved
+from tests.e2e.conftest import OFF_TOPIC, Bot, board_counts, eventually, resolved
 from tests.e2e.test_live_events import ADMIN_EMAIL, HOSTS_CHANNEL, MODERATORS_CHANNEL, _cards_in, _command, _staff
 from tests.support.channel import TeamsUser
 
@@ -57,13 +57,13 @@ def _reminders(bot: Bot) -> list[Any]:
             if r.conversation_id.startswith(MODERATORS_CHANNEL) and HEADING in (r.text or "")]
 
 
-async def _board_after_refresh(bot: Bot) -> str:
+async def _board_after_refresh(bot: Bot) -> Any:
     """The board as the hosts see it once every queued refresh has run."""
     await bot.drained()
     await asyncio.sleep(2.5)  # a refresh may be scheduled for the end of the current 2-s interval
     await bot.drained()
     cards = _cards_in(bot, HOSTS_CHANNEL, "update") or _cards_in(bot, HOSTS_CHANNEL)
-    return str(cards[-1].body)
+    return cards[-1].body
 
 
 async def test_questions_waiting_too_long_are_listed_once_per_period_in_the_moderators_channel(bot: Bot) -> None:
@@ -143,8 +143,8 @@ async def test_a_question_asked_privately_is_answered_but_never_on_the_board_or_
     assert "Q-1 · Private" in str(private_card.body)  # moderators see it, marked
     assert "Mark private" not in str(private_card.body)
     board = await _board_after_refresh(bot)
-    assert PARKING in board and STRESS not in board
-    assert "'title': 'Asked', 'value': '2'" in board  # counted, never shown
+    assert PARKING in str(board) and STRESS not in str(board)
+    assert board_counts(board)["Asked"] == 2  # counted, never shown
 
     await _moderate(bot, people["mod1"], here, private_card, op="answer", question_id=1, answer="Call the EAP line.")
     await _moderate(bot, people["mod1"], here, await _card_for(bot, PARKING), op="answer", question_id=2,
@@ -167,7 +167,7 @@ async def test_a_moderator_marks_a_question_private_and_it_leaves_the_board(bot:
     await bot.say(bot.channel.new_user("Sam Staff"), STRESS)
     card = await _card_for(bot, STRESS)
     assert "Mark private" in str(card.body)
-    assert STRESS in await _board_after_refresh(bot)
+    assert STRESS in str(await _board_after_refresh(bot))
 
     intruder = bot.channel.new_user("Ian Intruder")
     await _moderate(bot, intruder, here, card, op="private", question_id=1)
@@ -178,7 +178,7 @@ async def test_a_moderator_marks_a_question_private_and_it_leaves_the_board(bot:
     [row] = await bot.question_rows()
     assert row["private"] and row["status"] == "forwarded"  # still waiting for its answer
     board = await _board_after_refresh(bot)
-    assert STRESS not in board and "'title': 'Asked', 'value': '1'" in board
+    assert STRESS not in str(board) and board_counts(board)["Asked"] == 1
     updated = _cards_in(bot, MODERATORS_CHANNEL, "update")[-1]
     assert updated.activity_id == card.created_id
     assert "Q-1 · Private" in str(updated.body) and "Mark private" not in str(updated.body)
