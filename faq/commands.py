@@ -9,14 +9,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-import yaml
 
 from faq.calibration import Calibration, CurvePoint, LabelledQuery, load_labelled, split_labelled
 from faq.learning import Example, suggest
 from faq.live import faq_yaml, live_matcher_for_file, merged_faq, stored_entries, with_phrasings
 from faq.matcher import Matcher, build_matcher, calibration_for
-from faq.store import MAX_FILE_BYTES, Faq, FaqFormatError, load_faq
-from faq.store import _parse_entry as parse_entry
+from faq.store import Faq, FaqFormatError, load_document, load_faq, parse_entry, read_faq_text
 from store.store import Store
 
 CURVE_ROWS = 15
@@ -56,10 +54,9 @@ def check(path: Path) -> str:
 def problems(path: Path, first: FaqFormatError) -> list[str]:
     """Every entry's problem when the file as a whole reads as YAML with an `entries` list;
     otherwise (unreadable, too big, not YAML, wrong shape) the one problem `first` found."""
-    try:
-        too_big = path.stat().st_size > MAX_FILE_BYTES
-        document = None if too_big else yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+    try:  # read as load_faq reads: only a regular file, bounded, aliases refused
+        document = load_document(read_faq_text(path), str(path))
+    except FaqFormatError:
         document = None
     raw_entries = document.get("entries") if isinstance(document, dict) else None
     if not isinstance(raw_entries, list):

@@ -92,7 +92,12 @@ class Faq:
 
 
 def load_faq(path: Path) -> Faq:
-    """Read and validate an FAQ file. Only a regular file, and no more of it than the limit:
+    """Read and validate an FAQ file."""
+    return parse_faq(read_faq_text(path), str(path))
+
+
+def read_faq_text(path: Path) -> str:
+    """An FAQ file's text. Only a regular file, and no more of it than the limit:
     `/dev/zero` never ends and a FIFO blocks until someone writes to it, so either would hang
     start-up; a file can also grow between a size check and the read, so the read is bounded."""
     source = str(path)
@@ -119,7 +124,7 @@ def load_faq(path: Path) -> Faq:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FaqFormatError(f"{source}: not UTF-8 text ({exc.reason})") from exc
-    return parse_faq(text, source)
+    return text
 
 
 def _file_kind(mode: int) -> str:
@@ -133,10 +138,8 @@ def _file_kind(mode: int) -> str:
     return next((kind for test, kind in kinds.items() if test(mode)), "an unusual file")
 
 
-def parse_faq(text: str, source: str) -> Faq:
-    """Parse FAQ YAML text; `source` is only used in error messages and `Faq.source`."""
-    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
-        raise FaqFormatError(f"{source}: file is larger than the {MAX_FILE_BYTES}-byte limit")
+def load_document(text: str, source: str) -> Any:
+    """The FAQ text as YAML, aliases refused (a few kilobytes of them expand to gigabytes)."""
     try:
         document = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader
     except _AliasRefused as exc:
@@ -153,6 +156,14 @@ def parse_faq(text: str, source: str) -> Faq:
         raise FaqFormatError(f"{source}: not valid YAML{where}{detail}") from exc
     except RecursionError as exc:  # PyYAML recurses once per nesting level: "[[[[..." exhausts it
         raise FaqFormatError(f"{source}: not an FAQ file: lists or mappings nested too deeply") from exc
+    return document
+
+
+def parse_faq(text: str, source: str) -> Faq:
+    """Parse FAQ YAML text; `source` is only used in error messages and `Faq.source`."""
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        raise FaqFormatError(f"{source}: file is larger than the {MAX_FILE_BYTES}-byte limit")
+    document = load_document(text, source)
     if not isinstance(document, dict) or set(document) != {"entries"}:
         raise FaqFormatError(f"{source}: the top level must be a mapping with one key, 'entries'")
     raw_entries = document["entries"]
@@ -163,7 +174,7 @@ def parse_faq(text: str, source: str) -> Faq:
     entries: list[FaqEntry] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_entries, start=1):
-        entry = _parse_entry(raw, source, index)
+        entry = parse_entry(raw, source, index)
         if entry.id in seen:
             raise FaqFormatError(f"{source}: entry {index} ({entry.id}): duplicate id")
         seen.add(entry.id)
@@ -171,7 +182,7 @@ def parse_faq(text: str, source: str) -> Faq:
     return Faq(source=source, entries=tuple(entries))
 
 
-def _parse_entry(raw: Any, source: str, index: int) -> FaqEntry:
+def parse_entry(raw: Any, source: str, index: int) -> FaqEntry:
     if not isinstance(raw, dict):
         raise FaqFormatError(f"{source}: entry {index}: must be a mapping of id/question/answer")
     entry_id = raw.get("id")
