@@ -8,10 +8,10 @@ its asker as the team's answer, once. A private question's text never leaves its
 
 from __future__ import annotations
 
-import re
 
 from faq.store import Faq
 from handlers.answering import Answerer, record_answer
+from handlers.references import reference_number
 from handlers.roles import BadRequest
 from store.records import QuestionStatus
 from store.store import Store
@@ -20,15 +20,11 @@ FAQ_LINK = "faq.link"
 # Still waiting for the team: linking answers it. Otherwise the asker has had an answer (the
 # FAQ's or the team's), or their question was merged into one that will get it.
 WAITING = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
-_QUESTION_REF = re.compile(r"(?:q-?)?(\d{1,9})", re.IGNORECASE)
 
 
 def question_number(given: str) -> int:
     """`12`, `Q-12` or `q12` → 12; BadRequest for anything else."""
-    found = _QUESTION_REF.fullmatch(given.strip())
-    if not found or int(found[1]) == 0:
-        raise BadRequest(f"{given!r} is not a question reference: use its number, e.g. 12 or Q-12.")
-    return int(found[1])
+    return reference_number(given, "Q", "a question", 12)
 
 
 async def link_question(store: Store, faq: Faq, ref: str, entry_id: str, *, by: str) -> str:

@@ -8,7 +8,6 @@ can do anything anyway), Teams commands call `roles.require` first.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -16,21 +15,18 @@ from zoneinfo import ZoneInfo
 from handlers.board import board_changed
 from handlers.clock import DEFAULT_ZONE
 from handlers.plain import inert
+from handlers.references import reference_number
 from handlers.roles import BadRequest
 from store.records import Event
 from store.schema import utcnow
 from store.store import Store, Unit
 
 MAX_TITLE_CHARS = 200
-_EVENT_REF = re.compile(r"(?:e-?)?(\d{1,9})", re.IGNORECASE)
 
 
 def event_number(given: str) -> int:
     """`3`, `E-3` or `e3` → 3; BadRequest for anything else."""
-    found = _EVENT_REF.fullmatch(given.strip())
-    if not found or int(found[1]) == 0:
-        raise BadRequest(f"{given!r} is not an event reference: use its number, e.g. 3 or E-3.")
-    return int(found[1])
+    return reference_number(given, "E", "an event", 3)
 
 
 def parse_ends_at(given: str, zone: ZoneInfo = DEFAULT_ZONE) -> datetime:
