@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.dialect import insert_ignoring_duplicates
@@ -95,8 +96,12 @@ class FaqRepo:
             "created_by": created_by,
             "created_at": utcnow(),
         }
-        statement = insert_ignoring_duplicates(self._conn, faq_entries, values, "id")
-        added = await self._conn.execute(statement.returning(faq_entries.c.id))
+        return await self._insert_new(faq_entries, values, "id")
+
+    async def _insert_new(self, table: Table, values: dict[str, Any], key: str) -> bool:
+        """Insert the row unless one with the same `key` exists; whether it was inserted."""
+        statement = insert_ignoring_duplicates(self._conn, table, values, key)
+        added = await self._conn.execute(statement.returning(table.c[key]))
         return added.scalar() is not None
 
     async def entry_from_question(self, question_id: int) -> str | None:
@@ -117,9 +122,7 @@ class FaqRepo:
             "linked_by": linked_by,
             "created_at": utcnow(),
         }
-        statement = insert_ignoring_duplicates(self._conn, faq_phrasings, values, "question_id")
-        added = await self._conn.execute(statement.returning(faq_phrasings.c.id))
-        return added.scalar() is not None
+        return await self._insert_new(faq_phrasings, values, "question_id")
 
     async def phrasings(self) -> list[tuple[str, str]]:
         """(entry id, text) of every confirmed phrasing, oldest first."""
