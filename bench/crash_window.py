@@ -51,6 +51,9 @@ from faq.store import load_faq  # noqa: E402
 from tests.support.channel import ACTIVITY_POSTS, ConnectorRequest, FakeChannel  # noqa: E402
 
 
+LEASE_SECONDS = 10  # the bot's OUTBOX_LEASE_SECONDS here; see main_async
+
+
 @dataclass
 class Kill:
     round: int
@@ -195,8 +198,11 @@ async def run_round(
     await asyncio.sleep(args.settle)  # a re-sent reply may come after the first of them all
     posts_all = journal.snapshot()
     kills = []
+    started = 0  # where the killed process's own sends begin in the journal
     for killed_at, at_kill, at_restart in moments:
-        before = {r.activity_id: r.received_at for r in burst.posts(posts_all[:at_kill])}  # the latest
+        # Only the killed process's sends: a reply an earlier process sent and a later one sent
+        # again belongs to the earlier kill, even when the lease brings it back after this one.
+        before = {r.activity_id: r.received_at for r in burst.posts(posts_all[started:at_kill])}  # the latest
         window = {r.activity_id for r in burst.posts(posts_all[at_kill:at_restart])} - before.keys()
         after = Counter(r.activity_id for r in burst.posts(posts_all[at_restart:]))
         kills.append(Kill(
@@ -204,6 +210,7 @@ async def run_round(
             resent_open=sum(1 for a in window if after[a]),
             resent_answered=sorted((killed_at - at) * 1000 for a, at in before.items() if after[a]),
         ))
+        started = at_restart
     counts = Counter(r.activity_id for r in burst.posts(posts_all))
     return Round(kills, duplicates=sum(n - 1 for n in counts.values()), lost=args.questions - len(counts),
                  windows=await record_windows(database_url, burst.posts(posts_all)))
@@ -229,7 +236,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 "OUTBOX_POLL_SECONDS": "0.2",
                 # A dead process's jobs come back after the lease; short, so that a round
                 # takes seconds, not minutes (it does not change what is sent twice).
-                "OUTBOX_LEASE_SECONDS": "10",
+                "OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
             })
             starts = iter(range(10_000))
 
@@ -282,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for a round's replies")
-    parser.add_argument("--settle", type=float, default=3.0, help="extra wait for late duplicates")
+    parser.add_argument("--settle", type=float, default=LEASE_SECONDS + 3.0,
+                        help="extra wait for late duplicates (a dead process's jobs come back after the lease)")
     parser.add_argument("--bot-script", type=Path, default=ROOT / "app.py")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
