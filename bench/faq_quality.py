@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -112,7 +113,7 @@ def install_mb() -> float:
     return total / 1e6
 
 
-def read_jsonl(path: Path) -> list[dict[str, object]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
@@ -142,7 +143,7 @@ def benchmark_faq(path: Path) -> Faq:
     """A benchmark `faq.jsonl` as an Faq: the first example is the question, the rest alternates."""
     entries = []
     for row in read_jsonl(path):
-        examples = [str(x) for x in row["examples"]]  # type: ignore[union-attr]
+        examples = [str(x) for x in row["examples"]]
         entries.append(FaqEntry(str(row["id"]), examples[0], tuple(examples[1:]), answer=""))
     return Faq(source=str(path), entries=tuple(entries))
 
@@ -209,7 +210,7 @@ def latency(matcher: Matcher, texts: Sequence[str]) -> dict[str, float]:
 
 def labelled_from(path: Path) -> list[LabelledQuery]:
     rows = read_jsonl(path)
-    return [LabelledQuery(str(r["text"]), r["expected"]) for r in rows]  # type: ignore[arg-type]
+    return [LabelledQuery(str(r["text"]), r["expected"]) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -359,9 +360,9 @@ def learning_curve(data: Path, confidence: ConfidenceModel) -> None:
         test = labelled_from(data / name / "queries.jsonl")
         embedded([q.text for q in dev])
         by_entry: dict[str, list[str]] = {}
-        for q in dev:
-            if q.expected is not None:
-                by_entry.setdefault(q.expected, []).append(q.text)
+        for query in dev:
+            if query.expected is not None:
+                by_entry.setdefault(query.expected, []).append(query.text)
         for n in CURVE_POINTS:
             extra = {k: v[:n] for k, v in by_entry.items()}
             faq = first_phrasings(base, UNLABELLED_PHRASINGS, extra)
@@ -420,6 +421,7 @@ def main() -> None:
     if "labelled" not in args.tables:
         return
     results = []
+    dev: list[LabelledQuery] | None
     for name in args.sets:
         if name == "bundled":
             dev, test = split_labelled(

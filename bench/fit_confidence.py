@@ -27,9 +27,9 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from faq_quality import DEFAULT_DATA, embedded, labelled_from, read_jsonl  # noqa: E402
+from bench.faq_quality import DEFAULT_DATA, embedded, labelled_from, read_jsonl  # noqa: E402
 
 from faq.calibration import (  # noqa: E402
     CONFIDENCE_FILE,
@@ -69,7 +69,7 @@ class Rows:
 def load(data: Path, name: str) -> DevSet:
     rows = read_jsonl(data / name / "faq.jsonl")
     examples = {
-        str(r["id"]): [str(x) for x in r["examples"]]  # type: ignore[union-attr]
+        str(r["id"]): [str(x) for x in r["examples"]]
         for r in rows
     }
     embedded([x for texts in examples.values() for x in texts])  # primes the encoder's cache

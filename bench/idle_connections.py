@@ -99,7 +99,7 @@ async def main(connections: int, timeout: float) -> None:
                         response = await channel.deliver(session, activity, path=f"http://127.0.0.1:{port}/api/messages")
                         print(f"afterwards a signed question gets HTTP {response.status}")
                     [reply] = await channel.connector.wait_for(1, timeout=60)
-                    print(f"and is answered: {reply.text[:60]!r}")
+                    print(f"and is answered: {(reply.text or '')[:60]!r}")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ def suggest(matcher: Matcher, examples: Sequence[Example]) -> Suggestions:
     unmatched: list[Example] = []
     rejected: dict[str, int] = {}
     for example, now in zip(examples, current):
+        label: str | None
         if example.helpful is False and example.answered_with:
             rejected[example.answered_with] = rejected.get(example.answered_with, 0) + 1
         if example.helpful is True and example.answered_with and faq.get(example.answered_with):

@@ -67,7 +67,7 @@ class PinnedSession(requests.Session):
         self.verify = verify
         self._timeout = timeout
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("verify", self.verify)
         if self._timeout is not None:
             kwargs.setdefault("timeout", self._timeout)
@@ -86,7 +86,7 @@ class _RecordingSession(PinnedSession):
         self.last_status: int | None = None
         self.last_retry_after: float | None = None
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         response = super().request(method, url, *args, **kwargs)
         if str(method).upper() == "POST":
             self.last_status = response.status_code
@@ -212,6 +212,8 @@ class GraphConnection(Connection):
     """
 
     PREFER_IMMUTABLE = 'IdType="ImmutableId"'
+    session: requests.Session | None  # O365's, made on first use (get_session)
+    naive_session: requests.Session | None
 
     def __init__(self, config: GraphConfig, tokens: TokenSource) -> None:
         super().__init__(
@@ -231,7 +233,7 @@ class GraphConnection(Connection):
         self._msal_authority = tokens.authority
 
     @property
-    def msal_client(self) -> msal.ConfidentialClientApplication:  # type: ignore[override]
+    def msal_client(self) -> msal.ConfidentialClientApplication:
         return self._tokens.app
 
     def get_session(self, load_token: bool = False) -> requests.Session:

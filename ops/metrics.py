@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -23,6 +23,7 @@ from outbox.worker import OutboxWorker
 from store.store import Store
 
 log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class _Snapshot(Collector):
@@ -68,7 +69,7 @@ def _failed_by_kind(failed: dict[str, int], kinds: Iterable[str]) -> Metric:
     return metric
 
 
-def metrics_handler(store: Store, worker: OutboxWorker) -> web.Handler:
+def metrics_handler(store: Store, worker: OutboxWorker) -> Handler:
     async def handle(_: web.Request) -> web.Response:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Snapshot(await snapshot(store, worker)))
@@ -78,7 +79,7 @@ def metrics_handler(store: Store, worker: OutboxWorker) -> web.Handler:
     return handle
 
 
-def bearer_only(handler: web.Handler, token: str) -> web.Handler:
+def bearer_only(handler: Handler, token: str) -> Handler:
     """`handler` for requests that carry `Authorization: Bearer <token>`; 401 for the rest."""
     expected = f"Bearer {token}".encode()
 
@@ -95,7 +96,7 @@ def bearer_only(handler: web.Handler, token: str) -> web.Handler:
 class MetricsListener:
     """`/metrics`, alone, on its own address: started after the database, stopped before it."""
 
-    def __init__(self, handler: web.Handler, host: str, port: int) -> None:
+    def __init__(self, handler: Handler, host: str, port: int) -> None:
         self._handler = handler
         self._host = host
         self._port = port

@@ -134,8 +134,10 @@ async def truncate_wal(engine: AsyncEngine) -> bool:
         # the connection is given back between tries: in the bot it is the only one
         async with engine.connect() as connection:
             raw = (await connection.get_raw_connection()).driver_connection
+            assert raw is not None, "an open connection has its driver connection"
             cursor = await raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            busy = (await cursor.fetchone())[0]
+            row = await cursor.fetchone()
+            busy = row[0] if row else 0
             await cursor.close()
         if not busy:
             return True

@@ -7,6 +7,7 @@ work, and the hot path (record a question and its outbox job) should cost two IN
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -53,7 +54,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 #: Tables whose numbers people see or mail carries (Q-42, E-3, an answer's mail key): SQLite's
 #: AUTOINCREMENT never hands out a number again, even after the newest rows were erased or
 #: purged (without it SQLite reuses the highest number). PostgreSQL's sequences never do.
-NEVER_REUSED = {"sqlite_autoincrement": True}
+NEVER_REUSED: dict[str, Any] = {"sqlite_autoincrement": True}
 
 questions = Table(
     "questions",

@@ -651,6 +651,7 @@ class TeamsActivities:
 
         `context` is an earlier activity whose conversation/team/channel to reuse
         (default: the user's personal chat)."""
+        channel_data: dict[str, Any]
         if context is None:
             conversation, channel_data = self.personal_conversation(user), {}
         else:
@@ -676,6 +677,7 @@ class TeamsActivities:
         locale: str = "en-US",
     ) -> dict[str, Any]:
         """An `adaptiveCard/action` invoke (Action.Execute); the bot answers in the HTTP body."""
+        channel_data: dict[str, Any]
         if context is None:
             conversation, channel_data = self.personal_conversation(user), {}
         else:
@@ -828,7 +830,7 @@ class FakeAad:
             "uti": secrets.token_urlsafe(16),
         }
         with self._apps_lock:
-            self.issued.add(claims["uti"])
+            self.issued.add(str(claims["uti"]))
         return jwt.encode(claims, self.signing_key, algorithm="RS256", headers={"kid": self.kid})
 
     def check_token(self, authorization: str | None, *, audience: str) -> TokenCheck:
@@ -989,7 +991,7 @@ class FakeAad:
                 400,
                 "unsupported_grant_type",
                 70003,
-                f"The app requested an unsupported grant type '{form.get('grant_type')}'.",
+                f"The app requested an unsupported grant type '{form.get('grant_type')!s}'.",
             )
         with self._apps_lock:
             app = self._apps.get(client_id)
@@ -1176,7 +1178,8 @@ class FakeConnector:
         if n == 3 and segments[2] == "activities" and method == "POST":
             return "send", cid
         if n == 4 and segments[2] == "activities":
-            kind = {"POST": "reply", "PUT": "update", "DELETE": "delete"}.get(method, "other")
+            by_method: dict[str, ConnectorKind] = {"POST": "reply", "PUT": "update", "DELETE": "delete"}
+            kind = by_method.get(method, "other")
             return kind, {**cid, "activity_id": segments[3]}
         if n == 5 and segments[2] == "activities" and segments[4] == "members":
             return "get_activity_members", {**cid, "activity_id": segments[3]}
