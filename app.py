@@ -7,6 +7,7 @@ import gc
 import logging
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -90,20 +91,21 @@ def create_app(settings: Settings) -> web.Application:
         admins=frozenset(settings.admins),
     )
     requests_first = RequestsFirst()
+    job_deps = replace(deps, store=store.in_background())  # nobody waits on a job's transactions
     worker = OutboxWorker(
         store,
         {
-            triage.TRIAGE_JOB: batched(partial(triage.triage, deps)),
-            forwarding.FORWARD: rerunnable(partial(forwarding.forward, deps)),
-            replies.MAIL_REPLY: partial(mail_replies.send_mail_reply, deps),
-            inbox.FOLLOW_UP: partial(inbox.forward_follow_up, deps),
+            triage.TRIAGE_JOB: batched(partial(triage.triage, job_deps)),
+            forwarding.FORWARD: rerunnable(partial(forwarding.forward, job_deps)),
+            replies.MAIL_REPLY: partial(mail_replies.send_mail_reply, job_deps),
+            inbox.FOLLOW_UP: partial(inbox.forward_follow_up, job_deps),
             replies.TEAMS_SEND: teams.send,
-            MODERATION_CARD: partial(moderation.refresh_card, deps),
-            MODERATION_PAGE: partial(moderation.post_page, deps),
-            answering.MAIL_THREAD: partial(answering.record_in_mailbox, deps),
-            moderation.FAQ_REBUILD: partial(moderation.rebuild_faq, deps),
-            BOARD_REFRESH: partial(board.refresh_board, deps),
-            feedback.USED_CARD: partial(feedback.update_used_card, deps),
+            MODERATION_CARD: partial(moderation.refresh_card, job_deps),
+            MODERATION_PAGE: partial(moderation.post_page, job_deps),
+            answering.MAIL_THREAD: partial(answering.record_in_mailbox, job_deps),
+            moderation.FAQ_REBUILD: partial(moderation.rebuild_faq, job_deps),
+            BOARD_REFRESH: partial(board.refresh_board, job_deps),
+            feedback.USED_CARD: partial(feedback.update_used_card, job_deps),
         },
         retry=RetryPolicy(
             max_attempts=settings.outbox_max_attempts,
@@ -142,7 +144,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(outbox_worker)
     if graph is not None:
         app.cleanup_ctx.append(partial(_mailbox_watcher, settings, deps, graph))
-    for duty in background_duties(settings, store, deps.mail, matcher):
+    for duty in background_duties(settings, store.in_background(), deps.mail, matcher):
         app.cleanup_ctx.append(duty.running)
     endpoint = MessagesEndpoint(
         auth,

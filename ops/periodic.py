@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from store.turns import background
 
 Round = Callable[[], Awaitable[str | None]]
 
@@ -32,7 +31,6 @@ class Periodic:
         self._stopped = asyncio.Event()
 
     async def run(self) -> None:
-        background()  # its transactions make way for requests' (store.turns)
         while not self._stopped.is_set():
             try:
                 said = await self._one_round()

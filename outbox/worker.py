@@ -29,7 +29,6 @@ from outbox.retry import RetryPolicy
 from store.records import Job
 from store.schema import utcnow
 from store.store import Store
-from store.turns import background, foreground
 
 JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
 BatchHandler = Callable[[list[dict[str, Any]]], Awaitable[None]]
@@ -85,7 +84,8 @@ class OutboxWorker:
         concurrency: int = 64,
         make_way: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._store = store
+        self._store = store.in_background()  # claims and outcomes wait for requests' commits
+        self._records = store  # a send's record does not (see _record_sent)
         self._handlers = dict(handlers)
         self._retry = retry
         self._poll_seconds = poll_seconds
@@ -110,7 +110,6 @@ class OutboxWorker:
         self._wakeup.set()
 
     async def run(self) -> None:
-        background()  # this loop's transactions, and its jobs', wait for requests' (store.turns)
         while not self._stopping:
             self._wakeup.clear()
             if self._make_way is not None:
@@ -231,11 +230,10 @@ class OutboxWorker:
         await asyncio.shield(done)  # a cancelled job does not cancel the record
 
     async def _record_all_sent(self) -> None:
-        foreground()  # this task only
         while self._sent:
             sent, self._sent = self._sent, []
             try:
-                async with self._store.unit() as unit:
+                async with self._records.unit() as unit:
                     await unit.outbox.complete_many([job_id for job_id, _ in sent])
             except Exception as error:  # noqa: BLE001 - each job's own task reports it
                 for _, done in sent:

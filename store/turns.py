@@ -3,30 +3,27 @@
 SQLite has one connection (see store.db). Its pool hands it out first come, first served, so
 under a burst a request's transaction (recording a question before it is acknowledged) queued
 behind dozens of the outbox worker's: measured with bench/load.py at 300 questions/s, the
-wait for the commit was 20 ms at the median and 220 ms at p99. Here work started from a
-`background()` context waits while a request's transaction is waiting. PostgreSQL's pool (20
-connections) follows the same rule once every connection is taken.
+wait for the commit was 20 ms at the median and 220 ms at p99. Here a transaction of
+`Priority.BACKGROUND` (the outbox worker's, the periodic duties') waits while a request's is
+waiting. Priority is said, not inherited: whoever opens a transaction holds a store of one
+priority (`Store.in_background()`), so a reader sees which work yields to which.
+PostgreSQL's pool (20 connections) follows the same rule once every connection is taken.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import enum
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-_background: contextvars.ContextVar[bool] = contextvars.ContextVar("background_work", default=False)
 
+class Priority(enum.Enum):
+    """Whose transaction goes first when they have to wait for a connection."""
 
-def background() -> None:
-    """Mark the current task, and the tasks it starts from now on, as background work."""
-    _background.set(True)
-
-
-def foreground() -> None:
-    """Undo `background()` for the current task (one that commits on behalf of requests)."""
-    _background.set(False)
+    REQUEST = "request"  # a colleague is waiting for it: recording a question, a send's record
+    BACKGROUND = "background"  # nobody is waiting: outbox jobs, purges, reminders
 
 
 class Turns:
@@ -37,8 +34,8 @@ class Turns:
         self._waiting: dict[bool, deque[asyncio.Future[None]]] = {False: deque(), True: deque()}
 
     @asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        await self._acquire(_background.get())
+    async def turn(self, priority: Priority) -> AsyncIterator[None]:
+        await self._acquire(priority is Priority.BACKGROUND)
         try:
             yield
         finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from store.store import Store, Unit
-from store.turns import background
 
 
 async def _enqueue(unit: Unit, key: str) -> bool:
@@ -50,15 +49,15 @@ async def test_a_requests_commit_goes_before_waiting_background_work(store: Stor
     holding = asyncio.Event()
     release = asyncio.Event()
 
+    background = store.in_background()
+
     async def hold() -> None:
-        background()
-        async with store.unit():
+        async with background.unit():
             holding.set()
             await release.wait()
 
     async def background_job(n: int) -> None:
-        background()
-        async with store.unit() as unit:
+        async with background.unit() as unit:
             await _enqueue(unit, f"job{n}")
             order.append(f"job{n}")
 
