@@ -9,7 +9,11 @@ bundled FAQ's labelled questions (config/faq.queries.jsonl) with the matcher the
 a question with an expected entry should get that entry's topic; the near misses (expected
 null) are labelled below by hand with the topic a reader would look for them under, or none
 for questions that are not about working here (council tax, bins). The floor is chosen on the
-even lines (dev) and reported on the odd ones (test), as the answer threshold is.
+even lines (dev) and reported on the odd ones (test), as the answer threshold is; "forwarded"
+columns count only the questions the FAQ did not answer, the ones the floor decides and the
+ones the digest publishes. These near misses were written to sit close to entries, so they
+flatter low floors: questions unlike any entry ("Is the restructure going to affect my team?",
+0.16 on IT's teams-help) sit just below 0.2.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from faq.matcher import TOPIC_FLOOR, Match, labelled_path, matcher_for_file  # n
 FAQ = ROOT / "config" / "faq.yaml"
 FLOORS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 # The least share of topics given that must be right for a floor to be chosen.
-MIN_RIGHT = 0.95
+MIN_RIGHT = 0.96
 
 PAY, LEAVE, PENSIONS, BUILDINGS = "Pay", "Leave", "Pensions and benefits", "Buildings"
 IT, LEARNING, POLICIES = "IT", "Learning and careers", "Policies"
@@ -134,27 +138,24 @@ def main() -> None:
     scored = {name: matcher.match_many([q.text for q in half]) for name, half in halves.items()}
     print(f"{FAQ.relative_to(ROOT)}: answer threshold {matcher.threshold:.3f}; "
           f"dev {len(dev)}, test {len(test)} questions")
-    print("floor  | dev: right of given, right overall, given | test: right of given, right overall, given")
+    print("Each cell: share of topics given that are right / share of questions with the right "
+          "topic or rightly none / share given a topic")
+    print("floor | dev: all           | dev: forwarded     | test: all          | test: forwarded")
     chosen = None
     for floor in FLOORS:
         cells = []
         for name, half in halves.items():
-            precision, overall, share, _ = row(floor, half, scored[name], topics)
-            cells.append(f"{precision:.3f}  {overall:.3f}  {share:.3f}")
-            if name == "dev" and chosen is None and precision >= MIN_RIGHT:
+            forwarded = [(q, m) for q, m in zip(half, scored[name]) if m.entry is None]
+            for queries, matches in (
+                (half, scored[name]), ([q for q, _ in forwarded], [m for _, m in forwarded])
+            ):
+                precision, overall, share, _ = row(floor, queries, matches, topics)
+                cells.append(f"{precision:.3f} {overall:.3f} {share:.3f}")
+            if name == "dev" and chosen is None and row(floor, half, scored[name], topics)[0] >= MIN_RIGHT:
                 chosen = floor
-        print(f"{floor:5.2f}  | {cells[0]}            | {cells[1]}")
-    print(f"lowest floor with >= {MIN_RIGHT} of dev topics right: {chosen}; "
+        print(f"{floor:5.2f} | " + " | ".join(cells))
+    print(f"lowest floor at which {MIN_RIGHT} of dev topics given are right: {chosen}; "
           f"faq.matcher.TOPIC_FLOOR = {TOPIC_FLOOR}")
-    for name, half in halves.items():
-        precision, overall, share, given = row(TOPIC_FLOOR, half, scored[name], topics)
-        print(f"{name} at {TOPIC_FLOOR}: {given} of {len(half)} questions given a topic, "
-              f"{precision:.3f} of them right; right topic or rightly none {overall:.3f}")
-        forwarded = [(q, m) for q, m in zip(half, scored[name]) if m.entry is None]
-        precision, overall, _, given = row(
-            TOPIC_FLOOR, [q for q, _ in forwarded], [m for _, m in forwarded], topics)
-        print(f"  forwarded ({len(forwarded)}): {given} given a topic, {precision:.3f} of them "
-              f"right; right topic or rightly none {overall:.3f}")
 
 
 if __name__ == "__main__":
