@@ -75,7 +75,7 @@ def negative_pairs(negatives: Iterable[tuple[str, str]]) -> frozenset[tuple[str,
 
 
 def stored_entries(rows: Iterable[StoredEntry]) -> list[FaqEntry]:
-    return [FaqEntry(r.id, r.question, tuple(r.alternates), r.answer) for r in rows]
+    return [FaqEntry(r.id, r.question, tuple(r.alternates), r.answer, r.topic) for r in rows]
 
 
 def new_entry_id(question: str, taken: Iterable[str]) -> str:
