@@ -299,12 +299,15 @@ def _tile(title: str, count: int) -> dict[str, Any]:
 
 
 def _board_line(q: dict[str, Any]) -> dict[str, Any]:
-    """"Q-3 ▲ 2 · Waiting  text…": supporters shown only when there are some."""
+    """"Q-3 ▲ 2 Waiting · Pay  text…": supporters and topic shown only when there are some."""
     support = f" ▲ {q['support']}" if q["support"] else ""
     label, colour = BOARD_STATES[q["status"]]
+    topic = [{"type": "TextRun", "text": f"· {no_links(cut(q['topic'], BOARD_TOPIC_CHARS))} ",
+              "isSubtle": True, "size": "Small"}] if q.get("topic") else []
     return {"type": "RichTextBlock", "spacing": "Small", "inlines": [
         {"type": "TextRun", "text": f"{q['ref']}{support} ", "weight": "Bolder"},
         {"type": "TextRun", "text": f"{label} ", "color": colour, "weight": "Bolder", "size": "Small"},
+        *topic,
         {"type": "TextRun", "text": wrappable(no_links(cut(q["text"], BOARD_LINE_CHARS)))}]}
 
 
@@ -321,6 +324,7 @@ BOARD_STATES = {
     "dismissed": ("Dismissed", "Default"),
 }
 BOARD_LINE_CHARS = 200
+BOARD_TOPIC_CHARS = 40  # an FAQ topic's longest (faq.store.MAX_TOPIC_CHARS)
 
 
 def _event_choice(m: dict[str, Any]) -> Activity:

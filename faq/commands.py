@@ -40,6 +40,7 @@ def check(path: Path) -> str:
         "phrasings per entry (question + alternates): "
         + ", ".join(f"{k}: {counts[k]} entries" for k in sorted(counts)),
     ]
+    lines.append(_topics_line(faq))
     if not thin:
         lines.append(f"every entry has at least {RELIABLE_PHRASINGS} phrasings")
         return "\n".join(lines)
@@ -49,6 +50,17 @@ def check(path: Path) -> str:
     )
     lines.extend(f"  {entry.id} ({len(entry.phrasings)}): {entry.question}" for entry in thin)
     return "\n".join(lines)
+
+
+def _topics_line(faq: Faq) -> str:
+    """Entries per topic in the file's order, so an editor sees the digest's headings."""
+    counts = Counter(entry.topic for entry in faq.entries)
+    named = ", ".join(f"{topic}: {counts[topic]}" for topic in counts if topic is not None)
+    missing = counts[None]
+    if not named:
+        return "topics: none (questions are grouped under \"Other questions\" in the digest)"
+    tail = f"; {missing} entries without a topic" if missing else ""
+    return f"topics (entries): {named}{tail}"
 
 
 def problems(path: Path, first: FaqFormatError) -> list[str]:

@@ -75,7 +75,7 @@ def negative_pairs(negatives: Iterable[tuple[str, str]]) -> frozenset[tuple[str,
 
 
 def stored_entries(rows: Iterable[StoredEntry]) -> list[FaqEntry]:
-    return [FaqEntry(r.id, r.question, tuple(r.alternates), r.answer) for r in rows]
+    return [FaqEntry(r.id, r.question, tuple(r.alternates), r.answer, r.topic) for r in rows]
 
 
 def new_entry_id(question: str, taken: Iterable[str]) -> str:
@@ -90,10 +90,13 @@ def new_entry_id(question: str, taken: Iterable[str]) -> str:
 
 
 def faq_yaml(faq: Faq) -> str:
-    """The FAQ in the bundled file's format (entries: id, question, alternates, answer)."""
+    """The FAQ in the bundled file's format (entries: id, topic, question, alternates, answer)."""
     entries = []
     for entry in faq.entries:
-        item: dict[str, object] = {"id": entry.id, "question": entry.question}
+        item: dict[str, object] = {"id": entry.id}
+        if entry.topic:
+            item["topic"] = entry.topic
+        item["question"] = entry.question
         if entry.alternates:
             item["alternates"] = list(entry.alternates)
         item["answer"] = entry.answer

@@ -6,10 +6,11 @@ problem names the file, the entry (index and id) and what is wrong.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,11 @@ MAX_ALTERNATES = 50
 MAX_ID_CHARS = 80
 MAX_QUESTION_CHARS = 500
 MAX_ANSWER_CHARS = 5000
+# A topic is a heading in the digest and a word on the hosts' board: short, like "Pay" or
+# "Pensions and benefits".
+MAX_TOPIC_CHARS = 40
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-ENTRY_KEYS = frozenset({"id", "question", "alternates", "answer"})
+ENTRY_KEYS = frozenset({"id", "question", "alternates", "answer", "topic"})
 
 
 class FaqFormatError(ValueError):
@@ -71,6 +75,7 @@ class FaqEntry:
     question: str
     alternates: tuple[str, ...]
     answer: str
+    topic: str | None = None  # what the entry is about ("Pay"); questions answered by it take it
 
     @property
     def phrasings(self) -> tuple[str, ...]:
@@ -179,7 +184,20 @@ def parse_faq(text: str, source: str) -> Faq:
             raise FaqFormatError(f"{source}: entry {index} ({entry.id}): duplicate id")
         seen.add(entry.id)
         entries.append(entry)
-    return Faq(source=source, entries=tuple(entries))
+    return Faq(source=source, entries=same_topic_spelling(entries))
+
+
+def same_topic_spelling(entries: Iterable[FaqEntry]) -> tuple[FaqEntry, ...]:
+    """Topics that differ only in case ("pay", "Pay") are one topic, spelt as it first appears,
+    so the digest does not show two headings for it."""
+    spelling: dict[str, str] = {}
+    kept = []
+    for entry in entries:
+        if entry.topic is not None:
+            topic = spelling.setdefault(entry.topic.casefold(), entry.topic)
+            entry = entry if topic == entry.topic else dataclasses.replace(entry, topic=topic)
+        kept.append(entry)
+    return tuple(kept)
 
 
 def parse_entry(raw: Any, source: str, index: int) -> FaqEntry:
@@ -214,7 +232,23 @@ def parse_entry(raw: Any, source: str, index: int) -> FaqEntry:
         if len(alternate) > MAX_QUESTION_CHARS:
             raise fail(f"alternate {number} is longer than {MAX_QUESTION_CHARS} characters")
         alternates.append(alternate.strip())
-    return FaqEntry(id=entry_id, question=question, alternates=tuple(alternates), answer=answer)
+    topic = _topic(raw.get("topic"), fail)
+    return FaqEntry(
+        id=entry_id, question=question, alternates=tuple(alternates), answer=answer, topic=topic
+    )
+
+
+def _topic(value: Any, fail: Callable[[str], FaqFormatError]) -> str | None:
+    """The optional topic, spaces collapsed ("Pensions  and benefits" is one topic); None when
+    absent or blank."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise fail(f"topic must be a string, not {type(value).__name__}")
+    topic = " ".join(value.split())
+    if len(topic) > MAX_TOPIC_CHARS:
+        raise fail(f"topic is longer than {MAX_TOPIC_CHARS} characters")
+    return topic or None
 
 
 def _text(raw: dict[str, Any], key: str, limit: int, fail: Callable[[str], FaqFormatError]) -> str:

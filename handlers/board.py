@@ -80,4 +80,4 @@ def _counts(tallies: dict[str, int]) -> dict[str, int]:
 
 def _line(question: Any) -> dict[str, Any]:
     return {"ref": question.ref, "text": question.text[:200], "support": question.support,
-            "status": str(question.status)}
+            "status": str(question.status), "topic": question.topic}

@@ -20,6 +20,9 @@ class Match(Protocol):
     score: float
     candidates: tuple[tuple[Any, float], ...]
 
+    @property
+    def topic(self) -> str | None: ...
+
 
 class Matcher(Protocol):
     def match(self, text: str) -> Match: ...

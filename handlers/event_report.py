@@ -1,7 +1,8 @@
 """An event's figures, read from the store: what `handlers.report` computes from plain records.
 
 Every question of the event counts (private ones too: counts name nobody), but a private
-question's topic is left out, so a rare topic cannot point at who asked. The time to answer
+question's topic is left out (it counts under "Other questions"), so a rare topic cannot point
+at who asked. A question's topic comes from the FAQ (handlers.triage). The time to answer
 is the moderator's first answer; a duplicate merged into another question was answered when
 that question was.
 """
@@ -52,16 +53,9 @@ def _timing(question: Question, answers: dict[int, list[Answer]]) -> QuestionTim
         original = question.merged_into if question.status is QuestionStatus.MERGED else None
         first = answers.get(original or question.id, [])
         answered_at = first[0].created_at if first else None
-    topic = None if question.private else (question.topic or _faq_topic(question))
+    topic = None if question.private else question.topic
     return QuestionTiming(asked_at=question.created_at, answered_at=answered_at,
                           outcome=outcome, topic=topic)  # type: ignore[arg-type]
-
-
-def _faq_topic(question: Question) -> str | None:
-    """Until moderators set topics, the FAQ entry that answered a question says what it was about."""
-    if question.status is QuestionStatus.ANSWERED_FAQ and question.faq_entry_id:
-        return f"FAQ: {question.faq_entry_id}"
-    return None
 
 
 async def report_of(store: Store, given: str, fmt: Literal["md", "text", "html"], *, by: str,

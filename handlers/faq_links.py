@@ -3,7 +3,8 @@
 The question's text becomes a confirmed phrasing of the entry, which the live matcher takes in
 at its next reload (every FAQ_RELOAD_SECONDS), so the next colleague asking it in other words
 is answered from the FAQ. If the question still waits for the team, the entry's answer goes to
-its asker as the team's answer, once. A private question's text never leaves its question.
+its asker as the team's answer, once. The question takes the entry's topic (digest, report,
+board). A private question's text never leaves its question.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from faq.store import Faq
 from handlers.answering import Answerer, record_answer
+from handlers.board import board_changed
 from handlers.references import reference_number
 from handlers.roles import BadRequest
 from store.records import QuestionStatus
@@ -43,6 +45,9 @@ async def link_question(store: Store, faq: Faq, ref: str, entry_id: str, *, by: 
         if not await unit.faq.link(question.id, entry.id, text=question.text, linked_by=by):
             return f"{question.ref} was linked to an FAQ entry before; nothing changed."
         await unit.audit.record(by, FAQ_LINK, question.ref, entry.id)
+        if question.topic != entry.topic:  # the moderator's word on what it is about
+            await unit.questions.set_fields(question.id, topic=entry.topic)
+            await board_changed(unit.outbox, question.event_id)
         answered = question.status in WAITING and await record_answer(
             unit, question, text=entry.answer, by=Answerer(by, None), via="faq",
             source_key=f"{FAQ_LINK}:{question.id}", follow_ups=False,

@@ -307,7 +307,7 @@ async def _add_to_faq(
         return f"The FAQ already answers that with {already.id} ({already.question}); nothing was added."
     entry_id = new_entry_id(text, faq_ids(faq) | {entry.id for entry in await unit.faq.entries()})
     await unit.faq.add_entry(entry_id, question=text, answer=answer, question_id=question.id,
-                             created_by=actor.label)
+                             created_by=actor.label, topic=question.topic)
     # The click is answered now; the matcher's rebuild (seconds of CPU) is a job after it.
     await unit.outbox.enqueue(FAQ_REBUILD, {"question_id": question.id}, dedupe_key=f"{FAQ_REBUILD}:{question.id}")
     return None

@@ -28,13 +28,14 @@ import nh3
 from handlers.chart import report_chart_svg
 from handlers.clock import DEFAULT_ZONE, as_utc
 from handlers.markdown import md_block, md_inline, paragraphs, plain_line
-from handlers.report import EventReport, report_figures
+from handlers.report import OTHER_TOPIC, EventReport, report_figures
 from handlers.templating import templates
 
 ANONYMOUS = "A colleague"
-OTHER_TOPIC = "Other questions"
-# The order a staff-news reader expects: money and time off first, then the workplace.
-TOPIC_ORDER = ("Pay", "Leave", "Buildings", "IT", "Policies")
+# The bundled FAQ's topics in the order a staff-news reader expects: money and time off first,
+# then the workplace. Other topics follow alphabetically, and OTHER_TOPIC comes last.
+TOPIC_ORDER = ("Pay", "Leave", "Pensions and benefits", "Buildings", "IT", "Learning and careers",
+               "Policies")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ Decisions worth knowing:
   how long people waited for a person; they are counted in `answered_faq` instead.
 - `busiest_minutes` holds every minute in which a question was asked, busiest first
   (ties: earlier first). The rendered figures show the top three; the chart uses them all.
-- `top_topics` counts every question asked (dismissed ones too: they still say what was
-  on colleagues' minds) and leaves out questions with no topic.
+- `topics` counts every question asked by topic (dismissed ones too: they still say what
+  was on colleagues' minds), most asked first, and the questions with no topic last as
+  "Other questions", as the digest heads them; the counts add up to the questions asked.
 
 The questions-per-minute chart is drawn by `handlers.chart`; user text is escaped by
 `handlers.markdown`.
@@ -32,7 +33,7 @@ from handlers.markdown import md_inline, plain_line
 from handlers.templating import templates
 
 SHOWN_BUSIEST = 3
-SHOWN_TOPICS = 5
+OTHER_TOPIC = "Other questions"  # questions with no topic, in the digest and the figures
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class EventReport:
     waiting: int
     median_seconds_to_answer: float | None
     busiest_minutes: tuple[tuple[datetime, int], ...]
-    top_topics: tuple[tuple[str, int], ...]
+    topics: tuple[tuple[str, int], ...]  # (topic, questions), most asked first, OTHER_TOPIC last
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class ReportFigures:
 
     rows: tuple[tuple[str, str], ...]
     busiest: tuple[str, ...]
-    topics: tuple[tuple[str, str], ...]  # (topic name as given, "12 questions")
+    topics: tuple[tuple[str, str], ...]  # (topic name as given, "12 questions"), every topic
 
 
 
@@ -80,6 +81,7 @@ def event_report(timings: Sequence[QuestionTiming]) -> EventReport:
     ]
     per_minute = Counter(utc_minute(t.asked_at) for t in timings)
     topics = _topic_counts(timings)
+    untopical = len(timings) - sum(topics.values())
     return EventReport(
         asked=len(timings),
         answered_faq=outcomes["faq"],
@@ -88,20 +90,21 @@ def event_report(timings: Sequence[QuestionTiming]) -> EventReport:
         waiting=outcomes["waiting"],
         median_seconds_to_answer=float(statistics.median(waits)) if waits else None,
         busiest_minutes=tuple(sorted(per_minute.items(), key=lambda item: (-item[1], item[0]))),
-        top_topics=tuple(
-            sorted(topics.items(), key=lambda item: (-item[1], item[0].casefold()))[:SHOWN_TOPICS]
+        topics=(
+            *sorted(topics.items(), key=lambda item: (-item[1], item[0].casefold())),
+            *([(OTHER_TOPIC, untopical)] if untopical else []),
         ),
     )
 
 
 def _topic_counts(timings: Sequence[QuestionTiming]) -> Counter[str]:
     """Questions per topic, ignoring case and spacing ("it" and "IT " are one topic),
-    named as first seen; questions without a topic are not counted."""
+    named as first seen; questions without a topic are not counted here."""
     names: dict[str, str] = {}
     counts: Counter[str] = Counter()
     for t in timings:
         name = " ".join((t.topic or "").split())
-        if name:
+        if name and name.casefold() != OTHER_TOPIC.casefold():
             counts[names.setdefault(name.casefold(), name)] += 1
     return counts
 
@@ -140,7 +143,7 @@ def report_figures(report: EventReport, zone: ZoneInfo = DEFAULT_ZONE) -> Report
         f"{clock_time(minute, zone)} \u2014 {_questions(count)}"
         for minute, count in report.busiest_minutes[:SHOWN_BUSIEST]
     )
-    topics = tuple((name, _questions(count)) for name, count in report.top_topics)
+    topics = tuple((name, _questions(count)) for name, count in report.topics)
     return ReportFigures(rows=rows, busiest=busiest, topics=topics)
 
 

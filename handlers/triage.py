@@ -1,4 +1,8 @@
-"""Triage a recorded question: answer it from the FAQ when confident, otherwise forward it."""
+"""Triage a recorded question: answer it from the FAQ when confident, otherwise forward it.
+
+Either way the question takes a topic from the FAQ (faq.matcher.Match.topic): its answer's entry's,
+or its nearest entry's when that is close enough to say what it is about. The digest groups
+by it; the report counts it; the board shows it."""
 
 from __future__ import annotations
 
@@ -52,6 +56,7 @@ async def _decide(unit: Unit, question: Question, match: Match, privacy: str | N
             only_from=[QuestionStatus.RECEIVED],
             faq_entry_id=match.entry.id,
             faq_score=float(match.score),
+            topic=match.topic,
         )
         if moved:
             await _reply(
@@ -67,6 +72,7 @@ async def _decide(unit: Unit, question: Question, match: Match, privacy: str | N
         to=QuestionStatus.FORWARDED,
         only_from=[QuestionStatus.RECEIVED],
         faq_score=float(match.score),
+        topic=match.topic,
     )
     if moved:
         await unit.outbox.enqueue(

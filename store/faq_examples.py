@@ -36,6 +36,7 @@ class StoredEntry:
     question_id: int | None
     created_by: str
     created_at: datetime
+    topic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class FaqRepo:
                 question_id=row.question_id,
                 created_by=row.created_by,
                 created_at=row.created_at,
+                topic=row.topic,
             )
             for row in rows
         ]
@@ -85,6 +87,7 @@ class FaqRepo:
         answer: str,
         question_id: int | None,
         created_by: str,
+        topic: str | None = None,
     ) -> bool:
         """False when an entry with this id exists already (a repeated card submission)."""
         values = {
@@ -95,6 +98,7 @@ class FaqRepo:
             "question_id": question_id,
             "created_by": created_by,
             "created_at": utcnow(),
+            "topic": topic,
         }
         return await self._insert_new(faq_entries, values, "id")
 

@@ -118,6 +118,7 @@ faq_entries = Table(
     Column("answer", Text, nullable=False),
     Column("question_id", Integer, ForeignKey("questions.id", ondelete="SET NULL")),
     Column("created_by", String(320), nullable=False),
+    Column("topic", String(64)),  # the question's topic when the entry was made (added in 0009)
     Column("created_at", UTCDateTime, nullable=False),
 )
 

@@ -36,10 +36,14 @@ def _board(**changes: Any) -> dict[str, Any]:
     line = {"ref": "Q-1234", "text": "Can we keep working from home on Fridays? " + HOSTILE + " " + "x" * 200,
             "support": 3}
     states = ("forwarded", "claimed", "answered", "answered_faq", "merged", "dismissed", "received")
+    # an FAQ topic of the longest length allowed, a usual one, and none ("Other questions")
+    topics = ("Learning and careers, policy and people", "Pensions and benefits", None)
     return {"type": "board", "event_id": 3, "title": TITLE, "status": "open", "updated": "14:05",
             "counts": {"asked": 12000, "answered_faq": 4000, "waiting": 6000, "answered": 1500, "dismissed": 500},
-            "newest": [{**line, "status": state, "support": 0} for state in states[:5]],
-            "most_supported": [{**line, "status": state, "support": 1234} for state in states[2:]], **changes}
+            "newest": [{**line, "status": state, "support": 0, "topic": topics[n % 3]}
+                       for n, state in enumerate(states[:5])],
+            "most_supported": [{**line, "status": state, "support": 1234, "topic": topics[n % 3]}
+                               for n, state in enumerate(states[2:])], **changes}
 
 
 FAQ = {"type": "faq_answer", "question_id": 5, "ref": "Q-5", "entry_id": "pay-date",

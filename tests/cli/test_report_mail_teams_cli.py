@@ -63,8 +63,10 @@ def test_the_report_gives_a_host_the_events_figures(db: Path) -> None:
         "  10:00 \u2014 4 questions",
         "  10:01 \u2014 2 questions",
         "  10:02 \u2014 1 question",
+        "Questions by topic:",
         "  Pay \u2014 2 questions",
         "  Buildings \u2014 1 question",
+        "  Other questions \u2014 4 questions",  # the private one's topic is not shown
     ):
         assert line in lines, (line, result.stdout)
     assert "Wellbeing" not in result.stdout  # a private question's topic is not shown

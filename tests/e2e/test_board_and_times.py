@@ -61,7 +61,8 @@ async def test_the_board_shows_count_tiles_a_state_per_question_support_and_the_
     board = (_cards_in(bot, HOSTS_CHANNEL, "update") or _cards_in(bot, HOSTS_CHANNEL))[-1].body
     assert board_counts(board) == {"Asked": 2, "Answered": 0, "Waiting": 1, "From the FAQ": 1}
     assert _line(board, "Q-1").startswith("Q-1 ▲ 1 Waiting ")
-    assert _line(board, "Q-2").startswith("Q-2 FAQ ")  # no "▲ 0": support shown only when there is some
+    # no "▲ 0": support shown only when there is some; the FAQ entry's topic, where it has one
+    assert _line(board, "Q-2").startswith("Q-2 FAQ · Pay ")
     assert "'width': 'Full'" in str(board)
     updated = next(word for word in str(board).split("'") if word.startswith("Updated "))
     assert updated.removeprefix("Updated ") in _local_minutes(datetime.now(UTC))

@@ -91,6 +91,37 @@ async def test_a_host_publishes_the_digest_in_the_channel_once(bot: Bot) -> None
     assert (logged["actor"], logged["target"]) == ("Hana Host", "E-1")
 
 
+async def test_the_digest_groups_answers_by_the_faq_topic_and_the_figures_count_each_topic(bot: Bot) -> None:
+    people = await _staff(bot)
+    await _command(bot, people["host"], "open event All-staff briefing", HOSTS_CHANNEL)
+    here = await _command(bot, people["mod1"], "moderate here", MODERATORS_CHANNEL)
+    laptops = "When will the new laptops arrive for my team?"  # nearest entry: it-equipment (IT)
+    prayer = "Is there a prayer room at County Hall?"  # nearest entry: building-hours (Buildings)
+    await bot.say(bot.channel.new_user("Lin Laptop"), laptops)
+    await bot.say(bot.channel.new_user("Pat Prayer"), prayer)
+    await bot.say(bot.channel.new_user("Sam Staff"), OFF_TOPIC)  # near no entry, no topic
+    await bot.say(bot.channel.new_user("Fay Faq"), "When is payday?")  # answered from the FAQ (Pay)
+    mod = people["mod1"]
+    for number, text in enumerate((laptops, prayer, OFF_TOPIC), start=1):
+        await _moderate(bot, mod, here, await _card_for(bot, text), op="answer", question_id=number,
+                        answer=f"Answer {number}.")
+
+    await _command(bot, people["host"], "publish here", HOSTS_CHANNEL)
+    [digest] = await eventually(lambda: resolved(_posts_in(bot, HOSTS_CHANNEL, "# Questions from")), what="digest")
+    lines = digest.text.splitlines()
+    # the FAQ's topics in staff-news order, questions near no entry last
+    assert [line for line in lines if line.startswith("### ")] == ["### Buildings", "### IT", "### Other questions"]
+    assert lines.index("### Buildings") < order(lines, "Answer 2.") < lines.index("### IT") \
+        < order(lines, "Answer 1.") < lines.index("### Other questions") < order(lines, "Answer 3.")
+    figures = lines[lines.index("**Questions by topic**"):]
+    assert [line for line in figures if line.startswith("- ")][:4] == [
+        "- Buildings — 1 question", "- IT — 1 question", "- Pay — 1 question", "- Other questions — 1 question"]
+
+
+def order(lines: list[str], text: str) -> int:
+    return next(n for n, line in enumerate(lines) if text in line)
+
+
 async def test_publishing_needs_the_host_role(bot: Bot) -> None:
     people = await _staff(bot)
     await _command(bot, people["host"], "open event All-staff briefing", HOSTS_CHANNEL)

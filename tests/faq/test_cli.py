@@ -125,5 +125,37 @@ def test_faq_check_says_which_entries_need_more_phrasings(tmp_path: Path) -> Non
     lines = result.stdout.splitlines()
     assert lines[0] == f"{path}: OK, 2 entries, 6 phrasings"
     assert lines[1] == "phrasings per entry (question + alternates): 1: 1 entries, 5: 1 entries"
-    assert f"1 entries have fewer than {RELIABLE_PHRASINGS} phrasings" in lines[2]
-    assert lines[3:] == ["  pay-date (1): When is payday?"]
+    assert lines[2] == 'topics: none (questions are grouped under "Other questions" in the digest)'
+    assert f"1 entries have fewer than {RELIABLE_PHRASINGS} phrasings" in lines[3]
+    assert lines[4:] == ["  pay-date (1): When is payday?"]
+
+
+def test_faq_check_lists_topics_and_names_a_bad_one_among_other_problems(tmp_path: Path) -> None:
+    path = tmp_path / "topics.yaml"
+    path.write_text(
+        "entries:\n"
+        "  - id: pay-date\n    topic: Pay\n    question: When is payday?\n    answer: The 15th.\n"
+        "  - id: parking\n    topic: {name: Buildings}\n    question: Where can I park?\n"
+        "    answer: Shire Hall.\n"
+        "  - id: vpn\n    topic: " + "IT and digital services " * 3 + "\n"
+        "    question: How do I use the VPN?\n    answer: Open GlobalProtect.\n"
+        "  - id: badge\n    question: I lost my badge\n",
+        encoding="utf-8",
+    )
+    result = run_cli("faq", "check", str(path))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{path}: entry 2 (parking): topic must be a string, not dict",
+        f"{path}: entry 3 (vpn): topic is longer than 40 characters",
+        f"{path}: entry 4 (badge): missing answer",
+    ]
+    path.write_text(
+        "entries:\n"
+        "  - id: pay-date\n    topic: Pay\n    question: When is payday?\n    answer: The 15th.\n"
+        "  - id: pay-query\n    topic: ' pay'\n    question: My pay is wrong\n    answer: Ask.\n"
+        "  - id: parking\n    question: Where can I park?\n    answer: Shire Hall.\n",
+        encoding="utf-8",
+    )
+    result = run_cli("faq", "check", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "topics (entries): Pay: 2; 1 entries without a topic" in result.stdout.splitlines()

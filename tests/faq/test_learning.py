@@ -117,6 +117,8 @@ async def test_moderator_adds_answered_question_to_faq_and_bot_answers_it_at_onc
     first = await ask(store, "can I bring my dog to the office", "1")
     await triage.triage(deps, [{"question_id": first}])
     assert (await status_of(store, first))[0] is QuestionStatus.FORWARDED
+    async with store.unit() as unit:  # no entry is near enough to give it a topic: say it had one
+        await unit.questions.set_fields(first, topic="Buildings")
 
     await moderate(deps, "a1", op="answer", question_id=first, answer=DOG_ANSWER)
     await moderate(
@@ -135,6 +137,9 @@ async def test_moderator_adds_answered_question_to_faq_and_bot_answers_it_at_onc
     status, entry_id = await status_of(store, second)
     assert status is QuestionStatus.ANSWERED_FAQ
     assert entry_id is not None and entry_id.startswith("can-i-bring-my-dog")
+    async with store.unit() as unit:
+        answered = await unit.questions.get(second)
+    assert answered is not None and answered.topic == "Buildings"  # the new entry's, from its question
     # a near miss is still forwarded, and the file's entries still answer
     assert matcher.match("can I bring my child to the office").entry is None
     payday = matcher.match("what day do we get paid")
@@ -153,6 +158,7 @@ async def test_moderator_adds_answered_question_to_faq_and_bot_answers_it_at_onc
     assert exported.entries[:-1] == bundled.entries
     assert exported.entries[-1].id == entry_id
     assert exported.entries[-1].question == "Can I bring my dog to the office?"
+    assert exported.entries[-1].topic == "Buildings"
 
 
 async def test_only_answered_questions_become_faq_entries_and_only_once(

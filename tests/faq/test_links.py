@@ -79,6 +79,9 @@ async def test_link_answers_the_waiting_asker_once_and_teaches_the_matcher(
     assert code == 0, output
     assert f"Q-{question_id} is now a phrasing of {ENTRY}" in output
     assert (await status_of(store, question_id))[0] is QuestionStatus.ANSWERED
+    async with store.unit() as unit:
+        linked = await unit.questions.get(question_id)
+    assert linked is not None and linked.topic == "IT"  # the entry's topic, for the digest
     assert await sent_to_asker(store, answer) == 1
 
     code, output = await asyncio.to_thread(link, database_url, f"Q-{question_id}", ENTRY)

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from faq.store import MAX_ENTRIES, MAX_FILE_BYTES, FaqFormatError, load_faq, parse_faq
+from faq.store import (
+    MAX_ENTRIES,
+    MAX_FILE_BYTES,
+    MAX_TOPIC_CHARS,
+    FaqFormatError,
+    load_faq,
+    parse_faq,
+)
 from tests.faq.conftest import BUNDLED_FAQ
 
 GOOD_ENTRY = """
@@ -31,6 +38,29 @@ def test_bundled_faq_is_valid_and_covers_the_council_topics() -> None:
     entry = faq.get("leave-carry-over")
     assert entry is not None and "five days" in entry.answer
     assert faq.get("no-such-entry") is None
+
+
+def test_every_bundled_entry_has_a_short_topic() -> None:
+    faq = load_faq(BUNDLED_FAQ)
+    topics = {entry.topic for entry in faq.entries}
+    assert None not in topics
+    assert {"Pay", "Leave", "Buildings", "IT"} <= topics
+    assert faq.get("payslip-access").topic == "Pay"  # type: ignore[union-attr]
+    assert faq.get("password-reset").topic == "IT"  # type: ignore[union-attr]
+
+
+def test_topic_is_optional_and_spelt_one_way(tmp_path: Path) -> None:
+    """Spaces are collapsed, a blank topic is none, and topics differing only in case are one,
+    spelt as first written, so the digest shows one heading for them."""
+    faq = load_faq(write(tmp_path, (
+        "entries:\n"
+        "  - id: a\n    topic: '  Pensions   and\tbenefits '\n    question: Q?\n    answer: A.\n"
+        "  - id: b\n    topic: pensions and BENEFITS\n    question: R?\n    answer: B.\n"
+        "  - id: c\n    question: S?\n    answer: C.\n"
+        "  - id: d\n    topic: '  '\n    question: T?\n    answer: D.\n"
+    )))
+    assert [entry.topic for entry in faq.entries] == [
+        "Pensions and benefits", "Pensions and benefits", None, None]
 
 
 def test_alternates_are_optional(tmp_path: Path) -> None:
@@ -79,6 +109,17 @@ def test_alternates_are_optional(tmp_path: Path) -> None:
             GOOD_ENTRY + "  - id: long\n    question: Q?\n    answer: " + "x" * 6000 + "\n",
             "entry 2 (long)",
             "answer is longer than",
+        ),
+        (
+            GOOD_ENTRY + "  - id: listed\n    topic: [Pay, Leave]\n    question: Q?\n    answer: A.\n",
+            "entry 2 (listed)",
+            "topic must be a string, not list",
+        ),
+        (
+            GOOD_ENTRY + f"  - id: wordy\n    topic: {'Pay ' * (MAX_TOPIC_CHARS // 4 + 1)}\n"
+            "    question: Q?\n    answer: A.\n",
+            "entry 2 (wordy)",
+            f"topic is longer than {MAX_TOPIC_CHARS} characters",
         ),
     ],
 )

@@ -24,11 +24,11 @@ FILE_NUMBERS = itertools.count(1)
 
 ENTRY_VALUES = (
     JSON
-    | st.sampled_from(["pay-day", "Pay Day", "", "  ", "a" * 81, "x" * 5001, "2024-01-01", "!!python/none"])
+    | st.sampled_from(["pay-day", "Pay Day", "", "  ", "a" * 81, "t" * 41, "x" * 5001, "2024-01-01", "!!python/none"])
     | st.lists(st.text(max_size=30) | JSON, max_size=4)
 )
 ENTRIES = st.lists(
-    st.dictionaries(st.sampled_from(["id", "question", "alternates", "answer", "owner"]) | st.text(max_size=8),
+    st.dictionaries(st.sampled_from(["id", "question", "alternates", "answer", "topic", "owner"]) | st.text(max_size=8),
                     ENTRY_VALUES, max_size=5)
     | JSON,
     max_size=5,

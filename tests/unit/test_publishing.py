@@ -174,8 +174,10 @@ MIXED = digest(
     question("Q-5", "Heating in County Hall?", topic="Buildings"),
     question("Q-6", "Carry over leave?", topic="Leave"),
     question("Q-7", "Pay award date?", topic="Pay"),
+    question("Q-8", "Teachers' pension transfer?", topic="pensions and  benefits"),
 )
-TOPICS_IN_ORDER = ["Pay", "Leave", "Buildings", "IT", "Policies", "Wellbeing", "Other questions"]
+TOPICS_IN_ORDER = ["Pay", "Leave", "Pensions and benefits", "Buildings", "IT", "Policies", "Wellbeing",
+                   "Other questions"]
 
 
 def test_topics_in_a_fixed_order_then_others_then_other_questions() -> None:

@@ -74,14 +74,25 @@ def test_busiest_minutes_are_by_minute_asked_busiest_first() -> None:
     assert sum(count for _, count in busiest) == 10
 
 
-def test_top_topics_count_every_question_with_a_topic() -> None:
-    assert event_report(TEN).top_topics == (("Pay", 4), ("Leave", 3), ("IT", 1))
+def test_every_question_counts_under_its_topic_and_the_rest_under_other_questions() -> None:
+    report = event_report(TEN)
+    assert report.topics == (("Pay", 4), ("Leave", 3), ("IT", 1), ("Other questions", 2))
+    assert sum(count for _, count in report.topics) == report.asked
+    text = render_report(report, "text")
+    assert "Questions by topic:\n  Pay — 4 questions\n  Leave — 3 questions\n  IT — 1 question\n" \
+        "  Other questions — 2 questions" in text
+
+
+def test_every_topic_is_counted_not_only_the_top_few() -> None:
+    topics = [f"Topic {n}" for n in range(8)]
+    report = event_report([timing(at(0), "faq", 1, topic) for topic in [*topics, "other QUESTIONS"]])
+    assert [name for name, _ in report.topics] == [*topics, "Other questions"]
 
 
 def test_topics_differing_only_in_case_are_one_topic() -> None:
     report = event_report([timing(at(0), "waiting", topic=t) for t in ("IT", "it ", " Pay")])
 
-    assert report.top_topics == (("IT", 2), ("Pay", 1))
+    assert report.topics == (("IT", 2), ("Pay", 1))
 
 
 def test_naive_times_are_taken_as_utc() -> None:
@@ -125,7 +136,7 @@ def test_markdown_report_escapes_topic_names() -> None:
         waiting=1,
         median_seconds_to_answer=None,
         busiest_minutes=((at(0), 1),),
-        top_topics=(("[x](javascript:alert(1)) <b>", 1),),
+        topics=(("[x](javascript:alert(1)) <b>", 1),),
     )
     md = render_report(report, "md")
 
