@@ -10,8 +10,8 @@ playing Teams and the Bot Connector (tests/support/channel.py), whose answers ta
 - each round POSTs a burst of `--questions` questions (one per colleague, so one reply each;
   a POST the dead bot did not answer is delivered again, as Teams redelivers),
 - while replies flow, the bot is killed with SIGKILL (up to `--kills` times a round, once a
-  random number of further replies have been accepted), and restarted on the same database once every request it had sent has been
-  answered,
+  random number of further replies have been accepted), and restarted on the same database
+  once every request it had sent has been answered,
 - *in flight at a kill* = replies the connector answered after the process died: sent by the
   dead process, which never heard the answer; *answered before the kill and sent again* =
   replies the connector had accepted before the process died, which it had not yet recorded
@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,20 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import APP_ID, APP_PASSWORD, OFF_TOPIC, BotProcess, bot_environment  # noqa: E402
-from bench.load import git_state, percentile, postgres_database, start_bot, stop_bot  # noqa: E402
-from faq.store import load_faq  # noqa: E402
-from tests.support.channel import ACTIVITY_POSTS, ConnectorRequest, FakeChannel  # noqa: E402
-
+from bench.load import (
+    APP_ID,
+    APP_PASSWORD,
+    OFF_TOPIC,
+    BotProcess,
+    bot_environment,
+    git_state,
+    percentile,
+    postgres_database,
+    start_bot,
+    stop_bot,
+)
+from faq.store import load_faq
+from tests.support.channel import ACTIVITY_POSTS, ConnectorRequest, FakeChannel
 
 LEASE_SECONDS = 10  # the bot's OUTBOX_LEASE_SECONDS here; see main_async
 
@@ -149,7 +159,8 @@ async def record_windows(database_url: str, posts: Sequence[ConnectorRequest]) -
     try:
         async with engine.connect() as conn:
             rows = (await conn.execute(
-                select(outbox.c.payload, outbox.c.updated_at).where(outbox.c.kind == "teams.send", outbox.c.status == "done")
+                select(outbox.c.payload, outbox.c.updated_at)
+                .where(outbox.c.kind == "teams.send", outbox.c.status == "done")
             )).all()
     finally:
         await engine.dispose()
@@ -180,8 +191,7 @@ async def run_round(
         target = len(burst.answered()) + rng.randint(*args.kill_after)
         if target >= args.questions:
             break  # too few replies left to go: the round ends without another kill
-        await journal.wait(lambda items: True if len(burst.replied(items)) >= target else None,
-                           timeout=args.drain, what=f"{target} replies")
+        await journal.wait(partial(_at_least, burst, target), timeout=args.drain, what=f"{target} replies")
         await asyncio.sleep(rng.uniform(0, 0.25))
         killed_at = time.monotonic()
         at_kill = len(journal.snapshot())
@@ -214,6 +224,11 @@ async def run_round(
     counts = Counter(r.activity_id for r in burst.posts(posts_all))
     return Round(kills, duplicates=sum(n - 1 for n in counts.values()), lost=args.questions - len(counts),
                  windows=await record_windows(database_url, burst.posts(posts_all)))
+
+
+def _at_least(burst: Burst, count: int, items: Sequence[ConnectorRequest]) -> bool | None:
+    """True once the journal holds replies to `count` of the burst's questions."""
+    return True if len(burst.replied(items)) >= count else None
 
 
 def describe(kill: Kill) -> str:
@@ -271,7 +286,8 @@ async def main_async(args: argparse.Namespace) -> int:
           + (f" (answered {gaps[len(gaps) // 2]:.0f} ms before the kill at the median, {gaps[-1]:.0f} at most)"
              if gaps else ""))
     print(f"  replies lost:                                {lost}")
-    print(f"  connector's answer to the bot's record, over {len(windows)} replies: p50 {percentile(windows, 50):.1f} ms, "
+    print(f"  connector's answer to the bot's record, over {len(windows)} replies: "
+          f"p50 {percentile(windows, 50):.1f} ms, "
           f"p99 {percentile(windows, 99):.1f} ms, max {max(windows, default=float('nan')):.1f} ms")
     return 0 if lost == 0 else 1
 

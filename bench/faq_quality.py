@@ -259,7 +259,7 @@ def unlabelled_protocol(data: Path, bundled: Path, confidence: ConfidenceModel) 
         faq = first_phrasings(benchmark_faq(data / name / "faq.jsonl"), UNLABELLED_PHRASINGS)
         test = labelled_from(data / name / "queries.jsonl")
         _protocol_row(name, faq, test, confidence)
-    dev, test = split_labelled(load_labelled(bundled.with_name(f"{bundled.stem}.queries.jsonl")))
+    _, test = split_labelled(load_labelled(bundled.with_name(f"{bundled.stem}.queries.jsonl")))
     _protocol_row("bundled (labels ignored), test half", load_faq(bundled), test, confidence)
 
 

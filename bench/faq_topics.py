@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from faq.calibration import LabelledQuery, load_labelled, split_labelled  # noqa: E402
-from faq.matcher import TOPIC_FLOOR, Match, labelled_path, matcher_for_file  # noqa: E402
+from faq.calibration import LabelledQuery, load_labelled, split_labelled
+from faq.matcher import TOPIC_FLOOR, Match, labelled_path, matcher_for_file
 
 FAQ = ROOT / "config" / "faq.yaml"
 FLOORS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)

@@ -29,9 +29,8 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.faq_quality import DEFAULT_DATA, embedded, labelled_from, read_jsonl  # noqa: E402
-
-from faq.calibration import (  # noqa: E402
+from bench.faq_quality import DEFAULT_DATA, embedded, labelled_from, read_jsonl
+from faq.calibration import (
     CONFIDENCE_FILE,
     FEATURES,
     FITTED_ENTRIES,
@@ -39,8 +38,8 @@ from faq.calibration import (  # noqa: E402
     calibrate,
     confidence_features,
 )
-from faq.matcher import Matcher  # noqa: E402
-from faq.store import Faq, FaqEntry  # noqa: E402
+from faq.matcher import Matcher
+from faq.store import Faq, FaqEntry
 
 SETS = ("clinc150", "banking77")
 MIN_ENTRIES, MAX_ENTRIES = FITTED_ENTRIES

@@ -24,8 +24,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.channel import FakeChannel  # noqa: E402
-from tests.support.process import bot_process, free_port, wait_healthy  # noqa: E402
+from tests.support.channel import FakeChannel
+from tests.support.process import bot_process, free_port, wait_healthy
 
 APP_ID = "5b1c0ad0-0000-4000-8000-0000000011e5"
 APP_PASSWORD = "idle-bench-secret-not-real"

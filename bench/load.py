@@ -47,8 +47,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from faq.store import load_faq  # noqa: E402
-from tests.support.channel import (  # noqa: E402
+from faq.store import load_faq
+from tests.support.channel import (
     ConnectorRequest,
     FakeChannel,
     TeamsUser,
@@ -870,7 +870,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options,
     parser.add_argument("--py-spy", help="path to py-spy: sample the first bot during every run")
     parser.add_argument("--profile-dir", type=Path, default=Path("/tmp/bench-load-profiles"))
     parser.add_argument("--workdir", type=Path,
-                        help="keep bot logs, SQLite files and .eml mail under this folder (default: a temp dir, removed)")
+                        help="keep bot logs, SQLite files and .eml mail under this folder "
+                             "(default: a temp dir, removed)")
     parser.add_argument("--json", type=Path, help="also write every result as JSON here")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quick", action="store_true",
@@ -916,7 +917,7 @@ def git_state() -> str:
     import subprocess
 
     def git(*args: str) -> str:
-        result = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+        result = subprocess.run(["git", "-C", str(ROOT), *args], check=False, capture_output=True, text=True)
         return result.stdout.strip()
 
     dirty = [line for line in git("status", "--porcelain").splitlines() if line[:2] != "??"]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.render import ADAPTIVE_CARD, TEAMS, render  # noqa: E402
-from tests.cards.catalogue import CARDS, STAFF_FACING  # noqa: E402
+from bot.render import ADAPTIVE_CARD, TEAMS, render
+from tests.cards.catalogue import CARDS, STAFF_FACING
 
 
 def main() -> None:
