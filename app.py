@@ -97,6 +97,7 @@ def create_app(settings: Settings) -> web.Application:
             forwarding.FORWARD: rerunnable(partial(forwarding.forward, deps)),
             replies.MAIL_REPLY: partial(mail_replies.send_mail_reply, deps),
             inbox.FOLLOW_UP: partial(inbox.forward_follow_up, deps),
+            inbox.LINK_REFUSED: partial(inbox.tell_link_refused, deps),
             replies.TEAMS_SEND: teams.send,
             MODERATION_CARD: partial(moderation.refresh_card, deps),
             MODERATION_PAGE: partial(moderation.post_page, deps),
