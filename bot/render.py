@@ -259,7 +259,8 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
             _panel("Duplicate", [_input("duplicate_of", "Duplicate of (e.g. Q-12)", maxLength=20)],
                    _submit("Mark duplicate", data("merge"))),
         ]
-    if m["status"] == "answered" and not m.get("faq_entry"):  # a good answer can become an FAQ entry
+    # A good answer can become an FAQ entry (one linked to an entry is in the FAQ already).
+    if m["status"] == "answered" and not m.get("faq_entry") and not m.get("faq_link"):
         # A private question's words never go into the FAQ as they are: the moderator writes the
         # entry in their own words, so both fields start empty and the answer must be typed.
         private = bool(m.get("private"))

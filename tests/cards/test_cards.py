@@ -107,6 +107,7 @@ def test_answer_with_faq_entry_offers_the_nearest_entries_or_an_id_and_then_show
         assert "Answer with FAQ entry" not in json.dumps(_cards_of(done))
     shown = json.dumps(_cards("moderation-answered-with-faq-entry", TEAMS))
     assert "Answered with FAQ entry: " in shown and "car-parking" in shown
+    assert "Add to FAQ" not in shown  # it is in the FAQ already
     assert "Linked to FAQ entry: " in json.dumps(_cards_of(moderation("answered", faq_link="car-parking")))
 
 
