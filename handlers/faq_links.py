@@ -111,6 +111,8 @@ async def search_reply(deps: Deps, said: Said, actor: Actor, words: str) -> str:
         match = await asyncio.to_thread(deps.faq.match, words)
         found = [entry for entry, _ in match.candidates]
         heading = "No FAQ entry has all those words; the nearest in meaning"
+    if not found:
+        return "No FAQ entry matches those words."
     more = f" (the first {SEARCH_RESULTS} of {len(found)})" if len(found) > SEARCH_RESULTS else ""
     lines = [f"- **{inert(entry.id)}**: {inert(cut(entry.question, 150))}" for entry in found[:SEARCH_RESULTS]]
     return f"{heading}{more}:\n\n" + "\n".join(lines)
