@@ -99,6 +99,7 @@ def create_app(settings: Settings) -> web.Application:
             forwarding.FORWARD: rerunnable(partial(forwarding.forward, job_deps)),
             replies.MAIL_REPLY: partial(mail_replies.send_mail_reply, job_deps),
             inbox.FOLLOW_UP: partial(inbox.forward_follow_up, job_deps),
+            inbox.LINK_REFUSED: partial(inbox.tell_link_refused, job_deps),
             replies.TEAMS_SEND: teams.send,
             MODERATION_CARD: partial(moderation.refresh_card, job_deps),
             MODERATION_PAGE: partial(moderation.post_page, job_deps),

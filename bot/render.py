@@ -9,6 +9,7 @@ from typing import Any
 from botbuilder.core import CardFactory, MessageFactory
 from botbuilder.schema import Activity
 
+from handlers.faq_links import ANOTHER_ENTRY
 from handlers.plain import ELLIPSIS, cut, inert, no_links, wrappable
 
 HELP = (
@@ -199,6 +200,8 @@ ANSWER_BUDGET = 6000  # bytes of an answer shown on a card or in a reply
 NAME_BUDGET = 200
 FAQ_QUESTION_PREFILL = 500  # faq.store's limits on an entry
 FAQ_ANSWER_PREFILL = 5000
+FAQ_ID_CHARS = 80  # faq.store's limit on an entry's id
+FAQ_CHOICE_CHARS = 150  # of an entry's question, offered on the card
 
 
 def _moderation_card(m: dict[str, Any]) -> Activity:
@@ -221,6 +224,9 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
         body.append(_labelled("Event", m["event"]))
     if m.get("faq_entry"):
         body.append(_labelled("In the FAQ as", m["faq_entry"]))
+    if m.get("faq_link"):
+        body.append(_labelled("Answered with FAQ entry" if m.get("faq_link_sent") else "Linked to FAQ entry",
+                              m["faq_link"]))
     if m.get("answer"):
         body += [_block("Answer", weight="Bolder"),
                  *_shown(m["answer"], ANSWER_BUDGET, "Cut to fit the card: the whole answer went to the colleague.")]
@@ -245,13 +251,16 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
         actions.append(_submit("Send answer", data("answer"), style="positive"))
         claim = ("Claim", "claim") if m["status"] == "forwarded" else ("Release", "release")
         actions.append(_submit(claim[0], data(claim[1]), associatedInputs="none"))
+        if not m.get("private") and not m.get("faq_link"):
+            panels.append(_faq_link_panel(m.get("faq_choices") or [], data("faq_link")))
         panels += [
             _panel("Dismiss", [_input("reason", "Reason (the colleague sees it)", maxLength=500)],
                    _submit("Dismiss question", data("dismiss"))),
             _panel("Duplicate", [_input("duplicate_of", "Duplicate of (e.g. Q-12)", maxLength=20)],
                    _submit("Mark duplicate", data("merge"))),
         ]
-    if m["status"] == "answered" and not m.get("faq_entry"):  # a good answer can become an FAQ entry
+    # A good answer can become an FAQ entry (one linked to an entry is in the FAQ already).
+    if m["status"] == "answered" and not m.get("faq_entry") and not m.get("faq_link"):
         # A private question's words never go into the FAQ as they are: the moderator writes the
         # entry in their own words, so both fields start empty and the answer must be typed.
         private = bool(m.get("private"))
@@ -271,6 +280,23 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
     for row in range(0, len(panels), PANELS_PER_ROW):
         body.append({"type": "ActionSet", "actions": panels[row:row + PANELS_PER_ROW], "separator": row == 0})
     return _card(body, actions, summary=f"{m['ref']}: {m['text']}", full_width=True)
+
+
+def _faq_link_panel(choices: list[dict[str, str]], data: dict[str, Any]) -> dict[str, Any]:
+    """"Answer with FAQ entry": one of the matcher's nearest entries, or another found with `faq
+    search` (an id typed wins); the asker gets its answer and the bot learns the wording."""
+    find = "type faq search and a few words in a chat with me to find it"
+    inputs: list[dict[str, Any]] = []
+    if choices:  # choice titles are Markdown to Microsoft's renderer: escaped like any text
+        offered = [{"title": f"{inert(c['id'])}: {inert(cut(c['question'], FAQ_CHOICE_CHARS))}", "value": c["id"]}
+                   for c in choices]
+        inputs.append({"type": "Input.ChoiceSet", "id": "faq_entry", "style": "expanded", "wrap": True,
+                       "isRequired": True, "errorMessage": "Choose an entry, or Another entry and type its id.",
+                       "label": "Nearest FAQ entries",
+                       "choices": [*offered, {"title": "Another entry: its id below", "value": ANOTHER_ENTRY}]})
+    inputs.append(_input("faq_entry_id", f"{'Another entry' if choices else 'Entry'}'s id ({find})",
+                         required=not choices, maxLength=FAQ_ID_CHARS))
+    return _panel("Answer with FAQ entry", inputs, _submit("Answer with this entry", data))
 
 
 def _board(m: dict[str, Any]) -> Activity:

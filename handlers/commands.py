@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from handlers import hosting, replies
+from handlers import faq_links, hosting, replies
 from handlers.asking import Said, ask_in_confidence, is_asker, record_question
 from handlers.board import BOARD_REFRESH, board_changed
 from handlers.deps import Deps
@@ -50,6 +50,7 @@ GUIDE = (
     Guide(STAFF, "me too", "support a colleague's question at an event", "me too Q-12"),
     Guide(Role.MODERATOR, "moderate here", "make this channel the moderators' queue", "moderate here"),
     Guide(Role.MODERATOR, "show", "post a question's card here again", "show Q-12"),
+    Guide(Role.MODERATOR, "faq search", "find an FAQ entry's id (for Answer with FAQ entry, or #faq by mail)", "faq search laptop broken"),
     Guide(Role.HOST, "open event", "start taking questions for an event", "open event Town hall, March"),
     Guide(Role.HOST, "board here", "a live board of the event's questions here", "board here E-3"),
     Guide(Role.HOST, "close event", "stop taking questions", "close event E-3"),
@@ -68,6 +69,7 @@ MISSING_PART = (
     (r"open event:?", "Give the event's title, e.g. **open event Town hall, March**."),
     (r"(?:grant|revoke)(?:\s+(?:host|moderator))?", "Say the role and whose email, e.g. **grant moderator sam@council.example**."),
     (r"publish", "Say where, e.g. **publish here** (or **publish E-3 here**)."),
+    (r"faq search:?", "Type the words to look for after it, e.g. **faq search laptop broken**."),
 )
 _MISSING = [(re.compile(pattern, re.IGNORECASE), ask) for pattern, ask in MISSING_PART]
 # Text that starts like a command but does not parse gets "did you mean", not a Q-number: a
@@ -250,6 +252,11 @@ async def _moderate_here(deps: Deps, said: Said, actor: Actor, found: re.Match[s
 @command(r"show\s+Q-?(?P<number>\d{1,9})")
 async def _show(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
     return await show_card(deps, said, actor, int(found["number"]))
+
+
+@command(r"faq search:?\s+(?P<words>.+)")
+async def _faq_search(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
+    return await faq_links.search_reply(deps, said, actor, found["words"])
 
 
 @command(r"(?P<verb>grant|revoke)\s+(?P<role>host|moderator)\s+(?P<who>\S+)")

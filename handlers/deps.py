@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from faq.store import Faq
 from handlers.clock import DEFAULT_ZONE
 from mail.base import MailTransport
 from store.store import Store
@@ -25,6 +26,9 @@ class Match(Protocol):
 
 
 class Matcher(Protocol):
+    @property
+    def faq(self) -> Faq: ...  # the entries it answers from now (file and database)
+
     def match(self, text: str) -> Match: ...
 
     def match_many(self, texts: Sequence[str]) -> Sequence[Match]: ...

@@ -20,8 +20,9 @@ from typing import Any
 from handlers.answering import AlreadyRecorded, Answerer, record_answer
 from handlers.board import board_changed
 from handlers.deps import Deps
+from handlers.faq_links import known_entry, link, mail_command
 from handlers.queue import queue_card_refresh
-from handlers.roles import Role
+from handlers.roles import BadRequest, Role
 from handlers.triage import TRIAGE_JOB
 from mail.base import InboundMail, OutgoingMail
 from mail.inbound import is_automatic, question_ref, references_of, reply_text, untrusted_because
@@ -31,6 +32,8 @@ from store.store import Unit
 
 #: Outbox job: an asker's mail about their own question, passed on to the moderators.
 FOLLOW_UP = "mail.follow_up"
+#: Outbox job: a moderator's `#faq ENTRY-ID` reply that changed nothing, and why, back to them.
+LINK_REFUSED = "mail.faq_link_refused"
 #: States an asker's follow-up takes a question back from: the team looks at it again.
 REOPENABLE = (QuestionStatus.ANSWERED, QuestionStatus.ANSWERED_FAQ, QuestionStatus.DISMISSED)
 
@@ -115,6 +118,9 @@ async def _decide(
     if question is not None and question.asker_email and sender == question.asker_email.lower():
         return await _follow_up(deps, unit, question, mail, said)
     if question is not None and await _may_answer(unit, policy, sender):
+        entry_id = mail_command(said)
+        if entry_id is not None:
+            return await _link(deps, unit, question, mail, sender, entry_id)
         if not said:
             return "ignored", f"empty reply to {question.ref}", question.id
         answered = await record_answer(
@@ -168,6 +174,47 @@ async def _decide(
     await unit.outbox.enqueue(TRIAGE_JOB, {"question_id": question_id}, dedupe_key=f"triage:{question_id}")
     await board_changed(unit.outbox, event_id)
     return "question", None, question_id
+
+
+async def _link(
+    deps: Deps, unit: Unit, question: Question, mail: InboundMail, sender: str, entry_id: str
+) -> tuple[str, str | None, int | None]:
+    """A moderator's reply `#faq ENTRY-ID`: what "Answer with FAQ entry" does on the card. A
+    refusal (no such entry, a private question) goes back to them by mail; nothing changes."""
+    try:
+        if not entry_id:
+            raise BadRequest("Put the entry's id after #faq on the first line, e.g. #faq it-equipment.")
+        done = await link(unit, question, known_entry(deps.faq.faq, entry_id),
+                          by=Answerer(id=sender, name=mail.sender_name or None))
+    except BadRequest as refusal:
+        key = "faq-link-refused:" + hashlib.sha256(mail.internet_message_id.encode()).hexdigest()[:32]
+        await unit.outbox.enqueue(LINK_REFUSED, {"question_id": question.id, "to": sender, "text": str(refusal),
+                                                 "key": key, "in_reply_to": mail.internet_message_id},
+                                  dedupe_key=key)
+        return "ignored", f"#faq refused: {refusal}", question.id
+    return "faq-link", done, question.id
+
+
+async def tell_link_refused(deps: Deps, payload: dict[str, Any]) -> None:
+    """Outbox job LINK_REFUSED; the transport dedupes on the key."""
+    async with deps.store.unit() as unit:
+        question = await unit.questions.get(payload["question_id"])
+    ref = question.ref if question is not None else f"Q-{payload['question_id']}"
+    await deps.mail.send(
+        OutgoingMail(
+            key=payload["key"],
+            to=(payload["to"],),
+            subject=f"Re: [{ref}] #faq: nothing was changed",
+            text=(
+                f"Your reply about {ref} changed nothing: {payload['text']}\n\n"
+                f"To answer {ref} with an FAQ entry, reply to its forwarded mail with #faq and the "
+                "entry's id as the first line, e.g. #faq it-equipment. Anything else in a reply is "
+                "sent to the colleague as your answer.\n"
+            ),
+            in_reply_to=payload["in_reply_to"],
+            references=(payload["in_reply_to"],),
+        )
+    )
 
 
 async def _may_answer(unit: Unit, policy: MailPolicy, sender: str) -> bool:

@@ -1,8 +1,9 @@
 """The moderators' queue: a card per forwarded question in the moderators' channel.
 
-On the card a moderator claims, answers, dismisses (with a reason) or marks a duplicate, and
-turns an answered question into an FAQ entry the bot answers from once the matcher is rebuilt
-("faq", a job after the click). "Mark
+On the card a moderator claims, answers, dismisses (with a reason) or marks a duplicate,
+answers a waiting question with an FAQ entry ("faq_link", handlers.faq_links), and turns an
+answered question into an FAQ entry the bot answers from once the matcher is rebuilt ("faq", a
+job after the click). "Mark
 private" (HR or wellbeing matters) takes a question off the hosts' board and out of the
 digest, whatever its state. Each action is a conditional state change, so when two
 moderators act at once exactly one wins; the other is told what happened. The card is then updated in place to show who did what.
@@ -23,9 +24,10 @@ from handlers.answering import FIRST_ANSWER_FROM, AlreadyRecorded, Answerer, rec
 from handlers.asking import Said, reply_to
 from handlers.board import board_changed
 from handlers.deps import Deps, Matcher
+from handlers.faq_links import ANOTHER_ENTRY, FAQ_REBUILD, WAITING, known_entry, link
 from handlers.privacy import asked_in
 from handlers.queue import FIRST_POST, MODERATION_PAGE, MODERATORS_CHANNEL, channel_itself, queue_card_refresh
-from handlers.roles import Actor, NotAllowed, Role, require
+from handlers.roles import Actor, BadRequest, NotAllowed, Role, require
 from mail.inbound import question_ref
 from outbox.errors import RetryLater
 from store.records import Question, QuestionStatus
@@ -36,10 +38,9 @@ from store.subjects import without_speaker
 OPEN_STATES = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
 MAX_ANSWER_CHARS = 4000
 CARD_WAIT_SECONDS = 1.0
-FAQ_REBUILD = "faq.rebuild"
 PAGE = 10  # cards `moderate here` posts at once for questions that waited without one
 SEND_ANYWAY = "send_anyway"  # the card's "send although claimed" toggle
-OPERATIONS = ("claim", "release", "answer", "dismiss", "merge", "faq", "private")
+OPERATIONS = ("claim", "release", "answer", "dismiss", "merge", "faq", "private", "faq_link")
 DONE = {  # what a moderator's click did (the card shows it too)
     "claim": "You claimed {ref}.",
     "release": "You released {ref}: any moderator can answer it.",
@@ -58,7 +59,7 @@ class Action:
     op: str
     question_id: int
     text: str = ""
-    answer: str = ""  # op "faq": the entry's answer (text is its question)
+    answer: str = ""  # op "faq": the entry's answer (text is its question); op "faq_link": the entry chosen
     anyway: bool = False  # op "answer": send it although another moderator claimed the question
 
 
@@ -68,9 +69,9 @@ def parse_action(value: dict[str, Any]) -> Action:
     if op not in OPERATIONS or type(question_id) is not int or question_id <= 0:
         raise ValueError("not a moderation action")
     field = {"answer": "answer", "dismiss": "reason", "merge": "duplicate_of", "faq": "faq_question",
-             "private": "private_reason"}.get(op)
+             "private": "private_reason", "faq_link": "faq_entry_id"}.get(op)
     text = value.get(field, "") if field else ""
-    answer = value.get("faq_answer", "") if op == "faq" else ""
+    answer = value.get({"faq": "faq_answer", "faq_link": "faq_entry"}.get(op, ""), "")
     if not isinstance(text, str) or not isinstance(answer, str):
         raise ValueError(f"{field} must be text")
     anyway = op == "answer" and value.get(SEND_ANYWAY) in (True, "true")
@@ -139,6 +140,8 @@ async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> dict[str,
             question = await unit.questions.get(action.question_id)
             if question is None:
                 return await _reply(unit, said, "That question no longer exists.")
+            if action.op == "faq_link":
+                return await _link(unit, question, action, actor, deps.faq, said)
             if action.op == "faq":
                 outcome = await _add_to_faq(unit, question, action, actor, deps.faq)
             else:
@@ -158,6 +161,22 @@ async def rebuild_faq(deps: Deps, payload: dict[str, Any]) -> None:
     """Outbox job queued with a moderator's new FAQ entry: the matcher answers from it once
     rebuilt (a few seconds of CPU in a worker thread), without holding up the click."""
     await reload_faq(deps.faq, deps.store)
+
+
+async def _link(unit: Unit, question: Question, action: Action, actor: Actor, faq: Matcher,
+                said: Said) -> dict[str, Any]:
+    """"Answer with FAQ entry": an id typed in the form wins over the entry ticked (it was found
+    with `faq search`); the asker gets the entry's answer once, the matcher learns the wording."""
+    entry_id = action.text or (action.answer if action.answer != ANOTHER_ENTRY else "")
+    if not entry_id:
+        return await _reply(unit, said, "Type the entry's id in the form (type **faq search** and a few words to "
+                                        "find it), then press Answer with this entry. Nothing was changed.")
+    try:
+        done = await link(unit, question, known_entry(faq.faq, entry_id),
+                          by=Answerer(id=actor.aad_id or actor.id, name=actor.label))
+    except BadRequest as refusal:
+        return await _reply(unit, said, f"{refusal} Nothing was changed.")
+    return replies.notice(done)
 
 
 async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, said: Said) -> str | None:
@@ -237,6 +256,7 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
         event = await unit.events.get(question.event_id) if question.event_id else None
         merged = await unit.questions.get(question.merged_into) if question.merged_into else None
         faq_entry = await unit.faq.entry_from_question(question.id)
+        linked = await unit.faq.linked_entry(question.id)
     message = {
         "type": "moderation_card",
         "question_id": question.id,
@@ -257,6 +277,9 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
         "merged_into": merged.ref if merged else None,
         "private": question.private,
         "faq_entry": faq_entry,
+        "faq_link": linked,
+        "faq_link_sent": bool(linked and answers and answers[0].via == "faq"),  # its answer was the one sent
+        "faq_choices": await _nearest(deps.faq, question) if linked is None else [],
     }
     target = json.loads(address)
     if question.moderation_card_id:
@@ -269,6 +292,15 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
     card_id = await deps.conversations.post(target, message)
     async with deps.store.unit() as unit:
         await unit.questions.set_fields(question.id, moderation_card_id=card_id)
+
+
+async def _nearest(faq: Matcher, question: Question) -> list[dict[str, str]]:
+    """The entries "Answer with FAQ entry" offers: the matcher's best few for the question (a
+    waiting, non-private one; no other card offers the form)."""
+    if question.private or question.status not in WAITING:
+        return []
+    match = await asyncio.to_thread(faq.match, question.text)
+    return [{"id": entry.id, "question": entry.question} for entry, _ in match.candidates]
 
 
 async def post_page(deps: Deps, payload: dict[str, Any]) -> None:

@@ -128,6 +128,14 @@ class FaqRepo:
         }
         return await self._insert_new(faq_phrasings, values, "question_id")
 
+    async def linked_entry(self, question_id: int) -> str | None:
+        """The id of the entry a moderator linked this question to, if one did."""
+        return (
+            await self._conn.execute(
+                select(faq_phrasings.c.entry_id).where(faq_phrasings.c.question_id == question_id)
+            )
+        ).scalar()
+
     async def phrasings(self) -> list[tuple[str, str]]:
         """(entry id, text) of every confirmed phrasing, oldest first."""
         rows = await self._conn.execute(

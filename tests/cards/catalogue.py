@@ -58,7 +58,12 @@ ANSWER = {"type": "answer", "ref": "Q-4", "question": "Is parking free? " + HOST
 CARDS: dict[str, dict[str, Any]] = {
     "faq-answer": FAQ,
     "faq-answer-used": {**FAQ, "chosen": "You said this answered your question."},
-    "moderation-waiting": moderation("forwarded"),
+    "moderation-waiting": moderation("forwarded", faq_choices=[
+        {"id": "car-parking", "question": "Where can I park at County Hall? " + HOSTILE},
+        {"id": "building-opening-hours", "question": "What are the building opening hours?"},
+        {"id": "x" * 80, "question": LONG_QUESTION[:500]}]),
+    "moderation-answered-with-faq-entry": moderation("answered", answer="Staff parking is in the " + HOSTILE,
+                                                     faq_link="car-parking", faq_link_sent=True),
     "moderation-claimed": moderation("claimed"),
     "moderation-answered": moderation("answered"),
     "moderation-answered-private-in-faq": moderation("answered", private=True, faq_entry="car-park-reopening"),

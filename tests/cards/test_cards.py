@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft6Validator
 
 from bot.render import _RENDERERS, ADAPTIVE_CARD, TEAMS, message_bytes, render
-from tests.cards.catalogue import CARDS, HOSTILE, STAFF_FACING, TEXTS
+from tests.cards.catalogue import CARDS, HOSTILE, STAFF_FACING, TEXTS, moderation
 
 SCHEMA = json.loads((Path(__file__).parent / "adaptive-card-1.5.json").read_text(encoding="utf-8"))
 VALIDATOR = Draft6Validator(SCHEMA)
@@ -84,9 +84,35 @@ def test_open_moderator_card_offers_send_claim_and_panels() -> None:
     [card] = _cards("moderation-waiting", TEAMS)
     assert [a["title"] for a in card["actions"]] == ["Send answer", "Claim"]
     panels = [[a["title"] for a in block["actions"]] for block in card["body"] if block["type"] == "ActionSet"]
-    assert panels == [["Dismiss", "Duplicate"], ["Mark private"]]
+    assert panels == [["Answer with FAQ entry", "Dismiss"], ["Duplicate", "Mark private"]]
     [claimed] = _cards("moderation-claimed", TEAMS)
     assert [a["title"] for a in claimed["actions"]] == ["Send answer", "Release"]
+
+
+def test_answer_with_faq_entry_offers_the_nearest_entries_or_an_id_and_then_shows_the_entry() -> None:
+    [card] = _cards("moderation-waiting", TEAMS)
+    [panel] = [a for a in _walk(card) if a.get("title") == "Answer with FAQ entry"]
+    [pick] = [e for e in panel["card"]["body"] if e["type"] == "Input.ChoiceSet"]
+    values = [choice["value"] for choice in pick["choices"]]
+    assert values == ["car-parking", "building-opening-hours", "x" * 80, "*"]  # "*": the id typed below
+    assert [e["id"] for e in panel["card"]["body"]] == ["faq_entry", "faq_entry_id"]
+    [submit] = panel["card"]["actions"]
+    assert submit["data"] == {"action": "moderate", "op": "faq_link", "question_id": 7}
+    # no entries to offer: the id is the one field, and it is required
+    [bare] = _cards_of(moderation("claimed", faq_choices=[]))
+    [panel] = [a for a in _walk(bare) if a.get("title") == "Answer with FAQ entry"]
+    assert [(e["id"], e.get("isRequired")) for e in panel["card"]["body"]] == [("faq_entry_id", True)]
+    for done in (moderation("forwarded", private=True), moderation("answered"),
+                 moderation("forwarded", faq_link="car-parking")):
+        assert "Answer with FAQ entry" not in json.dumps(_cards_of(done))
+    shown = json.dumps(_cards("moderation-answered-with-faq-entry", TEAMS))
+    assert "Answered with FAQ entry: " in shown and "car-parking" in shown
+    assert "Add to FAQ" not in shown  # it is in the FAQ already
+    assert "Linked to FAQ entry: " in json.dumps(_cards_of(moderation("answered", faq_link="car-parking")))
+
+
+def _cards_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a.content for a in render(message, channel_id=TEAMS).attachments or [] if a.content_type == ADAPTIVE_CARD]
 
 
 def test_each_state_has_its_own_label_and_colour() -> None:
