@@ -15,11 +15,16 @@ from store.store import Store
 
 
 class Match(Protocol):
-    """What the FAQ matcher tells a handler (see faq.matcher.Match)."""
+    """What the FAQ matcher tells a handler (see faq.matcher.Match); read-only."""
 
-    entry: Any
-    score: float
-    candidates: tuple[tuple[Any, float], ...]
+    @property
+    def entry(self) -> Any: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def candidates(self) -> tuple[tuple[Any, float], ...]: ...
 
     @property
     def topic(self) -> str | None: ...

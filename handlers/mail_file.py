@@ -96,13 +96,23 @@ async def receive_mail_file(
     )
 
 
+_NO_MATCHER = "the FAQ matcher runs in the bot, not in `cli.py mail receive`"
+
+
 class _Offline:
     """Stands in for the matcher, mail transport and Teams roster, which only the running bot
     has. The inbox pipeline records and queues; it never calls them, and this says so loudly
     if that ever changes."""
 
+    @property
+    def faq(self) -> Any:
+        raise RuntimeError(_NO_MATCHER)
+
     def match(self, text: str) -> Any:
-        raise RuntimeError("the FAQ matcher runs in the bot, not in `cli.py mail receive`")
+        raise RuntimeError(_NO_MATCHER)
+
+    def match_many(self, texts: Any) -> Any:
+        raise RuntimeError(_NO_MATCHER)
 
     async def send(self, mail: OutgoingMail) -> SentMail:
         raise RuntimeError("mail is sent by the bot's outbox worker, not by `cli.py mail receive`")

@@ -120,7 +120,7 @@ class RoleRepo:
         rows = await self._conn.execute(
             select(roles.c.principal, roles.c.role, roles.c.granted_by).order_by(roles.c.role, roles.c.principal)
         )
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [(row.principal, row.role, row.granted_by) for row in rows]
 
 
 class PeopleRepo:

@@ -147,7 +147,7 @@ _COMPLETE = (
 @cache
 def _claim_statement(skip_locked: bool) -> Any:
     """Lease up to :limit due jobs (or jobs whose lease ran out) in one UPDATE … RETURNING."""
-    now = bindparam("now")
+    now: Any = bindparam("now")
     due = or_(
         and_(outbox.c.status == TODO, outbox.c.run_after <= now),
         and_(outbox.c.status == DOING, outbox.c.lease_until < now),

@@ -212,7 +212,7 @@ _BY_IDS = select(questions).where(questions.c.id.in_(bindparam("ids", expanding=
 def _update_statement(columns: tuple[str, ...]) -> Any:
     """UPDATE questions SET <columns>, updated_at WHERE id = :question_id; the new values are
     parameters named new_<column> (SQLAlchemy keeps the bare column names for itself)."""
-    values = {column: bindparam(f"new_{column}") for column in columns}
+    values: dict[str, Any] = {column: bindparam(f"new_{column}") for column in columns}
     return (
         update(questions)
         .where(questions.c.id == bindparam("question_id"))
