@@ -1,7 +1,7 @@
 """Sending to Teams from outside a turn: outbox job `teams.send` and roster look-ups.
 
 botbuilder 4.17 does not retry a POST, so a 429 or 503 from the Bot Connector would lose the
-reply. Every send here runs as an outbox job instead: throttling becomes `RetryLater` with the
+reply. Every send here runs as an outbox job instead: throttling becomes `Transient` with the
 connector's Retry-After, and the outbox tries again, durably, until it goes through.
 """
 
@@ -21,9 +21,9 @@ import aiohttp
 from bot.connector_http import BotConnectorApi, ConnectorRefused, model_json
 from bot.connectors import SharedClientsAuthentication
 from bot.render import render
+from errors import Permanent, Transient
 from handlers.deps import Contact
 from handlers.privacy import is_personal
-from outbox.errors import PermanentFailure, RetryLater
 from store.schema import utcnow
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,10 @@ class ConversationGate:
         async with slot:
             wait = self._resume_at.get(conversation_id, 0.0) - time.monotonic()
             if wait > 0:  # checked after the wait for the slot: the send before us may be refused
-                raise RetryLater("the connector is throttling this conversation", wait)
+                raise Transient("the connector is throttling this conversation", wait)
             try:
                 yield
-            except RetryLater as throttled:
+            except Transient as throttled:
                 if throttled.retry_after:
                     self._hold_back(conversation_id, throttled.retry_after)
                 raise
@@ -98,7 +98,7 @@ class PersonalChats:
     async def open(self, address: dict[str, Any]) -> dict[str, Any] | None:
         """The address of the 1:1 chat with the user `address` names (the same chat every time:
         Teams keeps one per user and bot), or None when Teams refuses because the app is not
-        installed for them. Other failures raise RetryLater or PermanentFailure."""
+        installed for them. Other failures raise Transient or Permanent."""
         if is_personal(address):
             return address
         conversation = address.get("conversation") or {}
@@ -114,7 +114,7 @@ class PersonalChats:
                     return None
                 raise
         if not isinstance(created, dict) or not isinstance(created.get("id"), str) or not created["id"]:
-            raise PermanentFailure("the connector opened a personal chat but gave no conversation id")
+            raise Permanent("the connector opened a personal chat but gave no conversation id")
         personal = {"id": created["id"], "conversationType": "personal", "tenantId": tenant}
         return {**{part: address.get(part) for part in ("channelId", "serviceUrl", "locale", "bot", "user")},
                 "conversation": personal}
@@ -136,7 +136,7 @@ class TeamsSender:
         if payload.get("personal"):
             address = await self._personal.open(address)
             if address is None:
-                raise PermanentFailure("the colleague has no personal chat with the bot; a private "
+                raise Permanent("the colleague has no personal chat with the bot; a private "
                                        "message is not posted in a shared conversation")
             reply_to_id = None
         activity = _addressed(payload["message"], address)
@@ -158,7 +158,7 @@ class TeamsSender:
         async with self._gate.slot(conversation_id), _connector_errors("post a Teams card"):
             activity_id = await self._api.send(address["serviceUrl"], conversation_id, activity)
         if not activity_id:
-            raise PermanentFailure("the connector took the card but gave no activity id to update it by")
+            raise Permanent("the connector took the card but gave no activity id to update it by")
         return activity_id
 
     async def update(self, address: dict[str, Any], activity_id: str, message: dict[str, Any]) -> None:
@@ -187,7 +187,7 @@ class TeamsDirectory:
         try:
             async with _connector_errors("look up a roster member"):
                 member = await self._api.member(address["serviceUrl"], address["conversation"]["id"], user_id)
-        except PermanentFailure as error:
+        except Permanent as error:
             log.info("roster look-up gave nothing: %s", error)
             return None
         if not isinstance(member, dict):
@@ -208,10 +208,10 @@ async def _connector_errors(doing: str) -> AsyncIterator[None]:
     except ConnectorRefused as error:
         message = f"could not {doing}: HTTP {error.status}"
         if error.status in RETRYABLE_STATUS or error.status >= 500:
-            raise RetryLater(message, _retry_after(error.headers)) from error
-        raise PermanentFailure(message) from error
+            raise Transient(message, _retry_after(error.headers)) from error
+        raise Permanent(message) from error
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
-        raise RetryLater(f"could not {doing}: {type(error).__name__}") from error
+        raise Transient(f"could not {doing}: {type(error).__name__}") from error
 
 
 def _addressed(message: dict[str, Any], address: dict[str, Any]) -> dict[str, Any]:

@@ -12,9 +12,9 @@ import math
 import time
 from typing import Any
 
+from errors import Transient
 from handlers.clock import clock_time
 from handlers.deps import Deps
-from outbox.errors import RetryLater
 from store.outbox import OutboxRepo
 from store.schema import utcnow
 
@@ -62,7 +62,7 @@ async def refresh_board(deps: Deps, payload: dict[str, Any]) -> None:
         await deps.conversations.update(event.board_address, event.board_card_id, message)
         return
     if not payload.get("first"):
-        raise RetryLater("the board is being posted by its first job", retry_after=INTERVAL_SECONDS)
+        raise Transient("the board is being posted by its first job", retry_after=INTERVAL_SECONDS)
     card_id = await deps.conversations.post(event.board_address, message)
     async with deps.store.unit() as unit:
         await unit.events.set_board_card(event.id, card_id)

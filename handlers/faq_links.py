@@ -9,10 +9,10 @@ its asker as the team's answer, once. A private question's text never leaves its
 from __future__ import annotations
 
 
+from errors import Refused
 from faq.store import Faq
 from handlers.answering import Answerer, record_answer
 from handlers.references import reference_number
-from handlers.roles import BadRequest
 from store.records import QuestionStatus
 from store.store import Store
 
@@ -23,23 +23,23 @@ WAITING = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
 
 
 def question_number(given: str) -> int:
-    """`12`, `Q-12` or `q12` → 12; BadRequest for anything else."""
+    """`12`, `Q-12` or `q12` → 12; Refused for anything else."""
     return reference_number(given, "Q", "a question", 12)
 
 
 async def link_question(store: Store, faq: Faq, ref: str, entry_id: str, *, by: str) -> str:
-    """Link the question to the entry and answer it if it waits; BadRequest (nothing changed)
+    """Link the question to the entry and answer it if it waits; Refused (nothing changed)
     for an unknown question or entry, or a private question."""
     number = question_number(ref)
     entry = faq.get(entry_id)
     if entry is None:
-        raise BadRequest(f"The FAQ has no entry {entry_id!r} (see `cli.py faq export` for the ids).")
+        raise Refused(f"The FAQ has no entry {entry_id!r} (see `cli.py faq export` for the ids).")
     async with store.unit() as unit:
         question = await unit.questions.lock(number)
         if question is None:
-            raise BadRequest(f"There is no question Q-{number} (never asked, or erased or purged).")
+            raise Refused(f"There is no question Q-{number} (never asked, or erased or purged).")
         if question.private:
-            raise BadRequest(f"{question.ref} is private: its text is not used for the FAQ.")
+            raise Refused(f"{question.ref} is private: its text is not used for the FAQ.")
         if not await unit.faq.link(question.id, entry.id, text=question.text, linked_by=by):
             return f"{question.ref} was linked to an FAQ entry before; nothing changed."
         await unit.audit.record(by, FAQ_LINK, question.ref, entry.id)

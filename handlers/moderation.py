@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from errors import Transient
 from faq.live import faq_ids, new_entry_id, reload_faq
 from faq.store import MAX_ANSWER_CHARS as FAQ_MAX_ANSWER_CHARS
 from faq.store import MAX_QUESTION_CHARS as FAQ_MAX_QUESTION_CHARS
@@ -27,7 +28,6 @@ from handlers.privacy import asked_in
 from handlers.queue import FIRST_POST, MODERATION_PAGE, MODERATORS_CHANNEL, channel_itself, queue_card_refresh
 from handlers.roles import Actor, NotAllowed, Role, require
 from mail.inbound import question_ref
-from outbox.errors import RetryLater
 from store.records import Question, QuestionStatus
 from store.schema import utcnow
 from store.store import Unit
@@ -265,7 +265,7 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
     if not payload.get("first"):
         async with deps.store.unit() as unit:  # the channel was set up after the forward
             await queue_card_refresh(unit, question.id, reason=FIRST_POST)
-        raise RetryLater("the card is being posted by its first job", retry_after=CARD_WAIT_SECONDS)
+        raise Transient("the card is being posted by its first job", retry_after=CARD_WAIT_SECONDS)
     card_id = await deps.conversations.post(target, message)
     async with deps.store.unit() as unit:
         await unit.questions.set_fields(question.id, moderation_card_id=card_id)

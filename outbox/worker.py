@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from outbox.errors import PermanentFailure, RetryLater
+from errors import Permanent, Transient
 from outbox.retry import RetryPolicy
 from store.records import Job
 from store.schema import utcnow
@@ -184,15 +184,15 @@ class OutboxWorker:
         handler = self._handlers.get(first.kind)
         try:
             if handler is None:
-                raise PermanentFailure(f"no handler for job kind {first.kind!r}")
+                raise Permanent(f"no handler for job kind {first.kind!r}")
             if isinstance(handler, batched):
                 await handler.handler([job.payload for job in batch])
             else:
                 await (handler.handler if isinstance(handler, rerunnable) else handler)(first.payload)
-        except RetryLater as error:
+        except Transient as error:
             for job in batch:
                 await self._reschedule(job, str(error), error.retry_after)
-        except PermanentFailure as error:
+        except Permanent as error:
             for job in batch:
                 await self._fail(job, str(error))
         except asyncio.CancelledError:

@@ -24,8 +24,8 @@ from botframework.connector.auth import AuthenticationConstants, ClaimsIdentity,
 from bot.auth import build_authentication
 from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
 from config.settings import Settings
+from errors import Transient
 from handlers.replies import TEAMS_SEND, enqueue_reply
-from outbox.errors import RetryLater
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker
 from store.schema import utcnow
@@ -116,7 +116,7 @@ async def test_a_token_refused_even_when_new_is_retried_later_not_dropped(
     """401 to a token just issued too: transient (the connector or the directory having a bad
     moment), so the reply goes back to the outbox rather than being given up."""
     channel.connector.fail_next(2, status=401)
-    with pytest.raises(RetryLater):
+    with pytest.raises(Transient):
         await TeamsSender(connector).send({"address": address(channel), "message": notice("hello")})
     assert [r.status for r in channel.connector.recorded()] == [401, 401]
     assert channel.aad.token_request_count == 2
@@ -169,10 +169,10 @@ async def test_a_retry_after_date_holds_the_conversation_back_until_then(
     resume = utcnow() + timedelta(seconds=40)
     channel.connector.fail_next(status=503, retry_after=format_datetime(resume, usegmt=True))
 
-    with pytest.raises(RetryLater) as refused:
+    with pytest.raises(Transient) as refused:
         await sender.send({"address": where, "message": notice("hello")})
     assert refused.value.retry_after is not None and 35 < refused.value.retry_after <= 40
-    with pytest.raises(RetryLater) as held_back:  # not even tried: the connector said when
+    with pytest.raises(Transient) as held_back:  # not even tried: the connector said when
         await sender.send({"address": where, "message": notice("again")})
     assert held_back.value.retry_after is not None and held_back.value.retry_after > 35
     assert len(channel.connector.recorded()) == 1

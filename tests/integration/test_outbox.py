@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from outbox.errors import PermanentFailure, RetryLater
+from errors import Permanent, Transient
 from outbox.precedence import RequestsFirst
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker, batched, rerunnable
@@ -70,7 +70,7 @@ async def test_retry_after_is_honoured_then_the_job_succeeds(store: Store) -> No
     async def throttled(_: dict[str, Any]) -> None:
         attempts.append(time.monotonic())
         if len(attempts) < 3:
-            raise RetryLater("429 from the server", retry_after=0.4)
+            raise Transient("429 from the server", retry_after=0.4)
         done.set()
 
     worker = _worker(store, {"throttled": throttled})
@@ -93,7 +93,7 @@ async def test_a_long_throttling_storm_delays_a_job_but_never_fails_it(store: St
         nonlocal calls
         calls += 1
         if calls <= 10:  # more 429s than the job has attempts
-            raise RetryLater("429 from the server", retry_after=0.01)
+            raise Transient("429 from the server", retry_after=0.01)
         done.set()
 
     worker = _worker(store, {"storm": storm}, max_attempts=3)
@@ -111,7 +111,7 @@ async def test_permanent_failures_stop_at_once_and_unexpected_errors_after_max_a
     async def broken(payload: dict[str, Any]) -> None:
         calls.append(payload["how"])
         if payload["how"] == "permanent":
-            raise PermanentFailure("403 from the connector: the bot was removed")
+            raise Permanent("403 from the connector: the bot was removed")
         raise KeyError("a bug")
 
     worker = _worker(store, {"broken": broken}, max_attempts=3)
@@ -138,7 +138,7 @@ async def test_transient_failures_are_retried_past_max_attempts_until_the_time_b
 
     async def outage(_: dict[str, Any]) -> None:
         tries.append(time.monotonic())
-        raise RetryLater("could not send a Teams message: HTTP 503")
+        raise Transient("could not send a Teams message: HTTP 503")
 
     worker = _worker(store, {"outage": outage}, max_attempts=3, give_up_after=timedelta(seconds=1.5))
     task = asyncio.create_task(worker.run())
@@ -229,7 +229,7 @@ async def test_a_failed_batch_is_retried_whole_and_nothing_is_lost(store: Store)
     async def flaky(payloads: list[dict[str, Any]]) -> None:
         seen.append(sorted(payload["n"] for payload in payloads))
         if len(seen) == 1:
-            raise RetryLater("the database said busy", retry_after=0.1)
+            raise Transient("the database said busy", retry_after=0.1)
         if sum(len(batch) for batch in seen[1:]) == 4:
             done.set()
 
