@@ -484,11 +484,12 @@ def events() -> None:
 @_database_url
 def events_open(title: str, description: str | None, ends_at: str | None, timezone: Any, database_url: str) -> None:
     """Open an event called TITLE: questions asked from now on belong to it."""
+    from clock import SYSTEM_CLOCK
     from errors import Refused
     from handlers.hosting import open_event, parse_ends_at
 
     try:
-        ends = parse_ends_at(ends_at, timezone) if ends_at is not None else None
+        ends = parse_ends_at(ends_at, SYSTEM_CLOCK.now(), timezone) if ends_at is not None else None
     except Refused as bad:
         click.echo(f"Error: {bad}", err=True)
         sys.exit(2)

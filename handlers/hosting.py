@@ -18,7 +18,6 @@ from handlers.clock import DEFAULT_ZONE
 from handlers.plain import inert
 from handlers.references import reference_number
 from store.records import Event
-from store.schema import utcnow
 from store.store import Store, Unit
 
 MAX_TITLE_CHARS = 200
@@ -29,15 +28,15 @@ def event_number(given: str) -> int:
     return reference_number(given, "E", "an event", 3)
 
 
-def parse_ends_at(given: str, zone: ZoneInfo = DEFAULT_ZONE) -> datetime:
-    """An ISO 8601 time in the future. Without an offset it is in `zone` (TIMEZONE), the clock hosts use."""
+def parse_ends_at(given: str, now: datetime, zone: ZoneInfo = DEFAULT_ZONE) -> datetime:
+    """An ISO 8601 time after `now`. Without an offset it is in `zone` (TIMEZONE), the clock hosts use."""
     try:
         moment = datetime.fromisoformat(given.strip())
     except ValueError:
         raise Refused(f"{given!r} is not an ISO 8601 date and time, e.g. 2025-03-14T15:00.") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    if moment <= utcnow():
+    if moment <= now:
         raise Refused(f"{given!r} is in the past: an event has to end after it opens.")
     return moment
 

@@ -26,7 +26,6 @@ from handlers.triage import TRIAGE_JOB
 from mail.base import InboundMail, OutgoingMail
 from mail.inbound import is_automatic, question_ref, references_of, reply_text, untrusted_because
 from store.records import NewQuestion, Question, QuestionStatus
-from store.schema import utcnow
 from store.store import Unit
 
 #: Outbox job: an asker's mail about their own question, passed on to the moderators.
@@ -103,7 +102,7 @@ class _ReadConcurrently(Exception):
 async def _decide(
     deps: Deps, unit: Unit, policy: MailPolicy, mail: InboundMail, sender: str, said: str
 ) -> tuple[str, str | None, int | None]:
-    if policy.max_age_days is not None and mail.received_at < utcnow() - timedelta(days=policy.max_age_days):
+    if policy.max_age_days is not None and mail.received_at < deps.clock.now() - timedelta(days=policy.max_age_days):
         return "ignored", "older than the retention period", None
     automatic = is_automatic(mail)
     if automatic:

@@ -80,7 +80,8 @@ async def receive_mail_file(
 ) -> Received:
     """Read `path` and hand it to the inbox pipeline; say what it became."""
     mail = read_mail_file(path)
-    deps = Deps(store=store, faq=_Offline(), mail=_Offline(), directory=_Offline(), limits=limits, log=log)
+    deps = Deps(store=store, faq=_Offline(), mail=_Offline(), directory=_Offline(), limits=limits, log=log,
+                clock=store.clock)
     outcome = await handle_inbound(deps, policy, mail)
     async with store.unit() as unit:
         recorded = await unit.inbound_mail.outcome_of(mail.internet_message_id)

@@ -29,7 +29,6 @@ from handlers.queue import FIRST_POST, MODERATION_PAGE, MODERATORS_CHANNEL, chan
 from handlers.roles import Actor, NotAllowed, Role, require
 from mail.inbound import question_ref
 from store.records import Question, QuestionStatus
-from store.schema import utcnow
 from store.store import Unit
 from store.subjects import without_speaker
 
@@ -86,7 +85,7 @@ async def moderate_here(deps: Deps, said: Said, actor: Actor) -> None:
     async with deps.store.unit() as unit:
         await unit.state.put(MODERATORS_CHANNEL, json.dumps(without_speaker(said.address)))
         await unit.audit.record(actor.label, "moderators.channel", said.conversation_id)
-        without_card = [question for question in await unit.questions.waiting_since(utcnow(), limit=10_000)
+        without_card = [question for question in await unit.questions.waiting_since(deps.clock.now(), limit=10_000)
                         if not question.moderation_card_id]
         page = without_card[:PAGE]
         if page:

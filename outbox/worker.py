@@ -27,7 +27,6 @@ from typing import Any
 from errors import Permanent, Transient
 from outbox.retry import RetryPolicy
 from store.records import Job
-from store.schema import utcnow
 from store.store import Store
 from store.turns import background, foreground
 
@@ -251,7 +250,7 @@ class OutboxWorker:
         attempt is not counted, so it does not lengthen the backoff of later failures."""
         throttled = retry_after is not None
         delay = self._retry.delay(job.attempts, retry_after)
-        now = utcnow()
+        now = self._store.clock.now()
         if self._retry.out_of_time(job.created_at, now + timedelta(seconds=delay)):
             hours = self._retry.give_up_after.total_seconds() / 3600
             await self._fail(job, f"gave up after {hours:g} h: {reason}")

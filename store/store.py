@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from clock import SYSTEM_CLOCK, Clock
 from store.answers import AnswerRepo, InboundMailRepo, StateRepo
 from store.db import connection_limit
 from store.events import AuditRepo, EventRepo, PeopleRepo, RoleRepo, SupportRepo
@@ -46,8 +47,9 @@ Work = Callable[[Unit], Awaitable[Any]]
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock = SYSTEM_CLOCK) -> None:
         self.engine = engine
+        self.clock = clock  # what every timestamp the store writes, and every due time, is read from
         # The pool's connections go to requests first (store.turns).
         self._turns = Turns(connection_limit(engine))
         # Called after a commit that enqueued outbox jobs, so a local worker starts at once.
@@ -101,7 +103,7 @@ class Store:
     async def unit(self) -> AsyncIterator[Unit]:
         """A transaction: committed when the block ends, rolled back if it raises."""
         async with self._turns.turn(), self.engine.begin() as conn:
-            unit = _unit(conn)
+            unit = _unit(conn, self.clock)
             yield unit
         if unit.outbox.enqueued and self.after_enqueue is not None:
             self.after_enqueue()
@@ -116,19 +118,19 @@ class Store:
         return True
 
 
-def _unit(conn: AsyncConnection) -> Unit:
+def _unit(conn: AsyncConnection, clock: Clock) -> Unit:
     return Unit(
-        questions=QuestionRepo(conn),
-        outbox=OutboxRepo(conn),
-        answers=AnswerRepo(conn),
-        inbound_mail=InboundMailRepo(conn),
-        state=StateRepo(conn),
-        events=EventRepo(conn),
-        roles=RoleRepo(conn),
-        people=PeopleRepo(conn),
-        support=SupportRepo(conn),
-        audit=AuditRepo(conn),
-        faq=FaqRepo(conn),
+        questions=QuestionRepo(conn, clock),
+        outbox=OutboxRepo(conn, clock),
+        answers=AnswerRepo(conn, clock),
+        inbound_mail=InboundMailRepo(conn, clock),
+        state=StateRepo(conn, clock),
+        events=EventRepo(conn, clock),
+        roles=RoleRepo(conn, clock),
+        people=PeopleRepo(conn, clock),
+        support=SupportRepo(conn, clock),
+        audit=AuditRepo(conn, clock),
+        faq=FaqRepo(conn, clock),
         retention=RetentionRepo(conn),
         subjects=SubjectRepo(conn),
     )

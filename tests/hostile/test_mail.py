@@ -117,6 +117,7 @@ async def deps(store: Store, matcher: Matcher, tmp_path: Path) -> AsyncIterator[
     yield Deps(
         store=store, faq=matcher, mail=EmlOutbox(tmp_path / "outbox", MAILBOX), directory=_NoRoster(),
         limits=Limits(max_question_chars=2000, moderators_address=MAILBOX), log=logging.getLogger("hostile"),
+        clock=store.clock,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import quote
 
@@ -28,9 +28,9 @@ from errors import Transient
 from handlers.replies import TEAMS_SEND, enqueue_reply
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker
-from store.schema import utcnow
 from store.store import Store
 from tests.support.channel import FakeChannel
+from tests.support.clock import ShiftedClock
 
 APP_ID = "5d1c0a8e-0000-4000-8000-0000000c0a11"
 APP_PASSWORD = "connector-test-secret"
@@ -46,11 +46,18 @@ async def channel() -> AsyncIterator[FakeChannel]:
 
 
 @pytest.fixture
-async def connector(channel: FakeChannel, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TeamsConnector]:
+def clock() -> ShiftedClock:
+    return ShiftedClock()
+
+
+@pytest.fixture
+async def connector(
+    channel: FakeChannel, clock: ShiftedClock, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[TeamsConnector]:
     env = channel.bot_env(APP_ID, APP_PASSWORD)
     for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):  # MSAL's requests must trust the fake authority
         monkeypatch.setenv(name, env.pop(name))
-    started = TeamsConnector(build_authentication(Settings(**env)))
+    started = TeamsConnector(build_authentication(Settings(**env), clock), clock)
     yield started
     await started.close()
 
@@ -68,7 +75,7 @@ def notice(text: str) -> dict[str, object]:
 
 
 async def test_the_token_is_kept_until_shortly_before_it_expires_and_refreshed_once(
-    channel: FakeChannel, connector: TeamsConnector
+    channel: FakeChannel, connector: TeamsConnector, clock: ShiftedClock
 ) -> None:
     """A short-lived token is refreshed half way through its life (a real one, five minutes
     before expiry); until then no send asks for one, and sends arriving together share one."""
@@ -82,7 +89,7 @@ async def test_the_token_is_kept_until_shortly_before_it_expires_and_refreshed_o
         await sender.send({"address": a, "message": notice("second")})
     assert channel.aad.token_request_count == 1
 
-    await asyncio.sleep(2.5)  # past half of the 4-second life, still before it ends
+    clock.advance(2.5)  # past half of the 4-second life, still before it ends
     await asyncio.gather(*(sender.send({"address": a, "message": notice("third")}) for a in where))
     assert channel.aad.token_request_count == 2
     posts = channel.connector.posts()
@@ -166,7 +173,7 @@ async def test_a_retry_after_date_holds_the_conversation_back_until_then(
 ) -> None:
     sender = TeamsSender(connector)
     where = address(channel)
-    resume = utcnow() + timedelta(seconds=40)
+    resume = datetime.now(UTC) + timedelta(seconds=40)
     channel.connector.fail_next(status=503, retry_after=format_datetime(resume, usegmt=True))
 
     with pytest.raises(Transient) as refused:

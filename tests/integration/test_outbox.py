@@ -13,6 +13,7 @@ from outbox.precedence import RequestsFirst
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker, batched, rerunnable
 from store.store import Store
+from tests.support.clock import ShiftedClock
 
 
 def _worker(store: Store, handlers: dict[str, Any], **options: Any) -> OutboxWorker:
@@ -161,13 +162,15 @@ async def test_transient_failures_are_retried_past_max_attempts_until_the_time_b
 
 
 async def test_a_crashed_workers_jobs_come_back_when_the_lease_runs_out(store: Store) -> None:
+    clock = ShiftedClock()
+    store = Store(store.engine, clock)
     async with store.unit() as unit:
         await unit.outbox.enqueue("work", {}, dedupe_key="w")
     async with store.unit() as unit:  # a worker claims it, then dies without finishing
         assert len(await unit.outbox.claim(limit=10, lease_seconds=0.2)) == 1
     async with store.unit() as unit:
         assert await unit.outbox.claim(limit=10, lease_seconds=30) == []
-    await asyncio.sleep(0.3)
+    clock.advance(0.3)
     async with store.unit() as unit:
         reclaimed = await unit.outbox.claim(limit=10, lease_seconds=30)
     assert [job.attempts for job in reclaimed] == [2]
@@ -289,7 +292,9 @@ async def test_a_rerunnable_job_is_recorded_with_the_next_claim_and_a_rerun_chan
         if payload["mail"] not in effects:  # what the mail transports do with a mail's key
             effects.append(payload["mail"])
 
-    worker = _worker(store, {"forward": rerunnable(forward)}, lease_seconds=0.3)
+    clock = ShiftedClock()
+    store = Store(store.engine, clock)
+    worker = _worker(store, {"forward": rerunnable(forward)})
     task = asyncio.create_task(worker.run())
     await _enqueue(store, "forward", "f1", mail="forward:1")
     deadline = time.monotonic() + 5
@@ -300,6 +305,7 @@ async def test_a_rerunnable_job_is_recorded_with_the_next_claim_and_a_rerun_chan
         await task
     assert (await _status(store))["backlog"] == 1
 
+    clock.advance(30)  # the dead worker's lease runs out
     second = _worker(store, {"forward": rerunnable(forward)})
     task = asyncio.create_task(second.run())
     deadline = time.monotonic() + 10
