@@ -4,6 +4,9 @@ Every part that reads the time (timestamps written to the database, when an outb
 due, the board's coalescing interval, reminders, retention cut-offs, Retry-After dates) is
 given a `Clock`. Production uses `SYSTEM_CLOCK`; tests give the app a clock they move forward,
 so "a day later" or "after the board's 2-second interval" costs no sleeping.
+
+Waits that really sleep keep the system's time, since a test's jump must not cut them short:
+SQLite's lock wait (store.sqlite_inline, store.db) and the Graph send pacer (mail.graph).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,9 @@ class Received:
         return what
 
 
-def read_mail_file(path: Path) -> InboundMail:
-    """The mail in `path`; Refused (nothing read into the store) if it cannot be one."""
+def read_mail_file(path: Path, now: datetime) -> InboundMail:
+    """The mail in `path` (received `now` if it has no Date); Refused (nothing read into the
+    store) if it cannot be one."""
     try:
         size = path.stat().st_size
         if not path.is_file():
@@ -65,7 +67,7 @@ def read_mail_file(path: Path) -> InboundMail:
     if not data.strip() or b"\x00" in data:
         raise Refused(f"{path} is not a mail (RFC 5322 .eml): it is empty or binary.")
     try:
-        mail = inbound_from_eml(data)
+        mail = inbound_from_eml(data, now)
     except (ValueError, TypeError, LookupError, AssertionError) as error:  # a header no parser reads
         raise Refused(f"{path} is not a readable mail: {error}.") from None
     if "@" not in mail.sender or not {"message-id", "date", "subject"} & set(mail.headers):
@@ -79,7 +81,7 @@ async def receive_mail_file(
     store: Store, policy: MailPolicy, limits: Limits, path: Path, *, log: logging.Logger
 ) -> Received:
     """Read `path` and hand it to the inbox pipeline; say what it became."""
-    mail = read_mail_file(path)
+    mail = read_mail_file(path, store.clock.now())
     deps = Deps(store=store, faq=_Offline(), mail=_Offline(), directory=_Offline(), limits=limits, log=log,
                 clock=store.clock)
     outcome = await handle_inbound(deps, policy, mail)

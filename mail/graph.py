@@ -25,6 +25,7 @@ import requests
 import urllib3
 from O365.utils.utils import ApiComponent
 
+from clock import SYSTEM_CLOCK, Clock
 from errors import Permanent, Transient
 from mail.base import BOT_MARKER, KeptMail, MailSearchFailed, MailTrail, OutgoingMail, SentMail
 from mail.graph_auth import (
@@ -61,9 +62,10 @@ class GraphError(Permanent):
 class GraphClient:
     """One mailbox: token source, O365 connection, one worker thread, retry policy."""
 
-    def __init__(self, config: GraphConfig) -> None:
+    def __init__(self, config: GraphConfig, clock: Clock = SYSTEM_CLOCK) -> None:
         self.config = config
-        self.tokens = TokenSource(config)
+        self.clock = clock
+        self.tokens = TokenSource(config, clock)
         self.protocol = GraphProtocol(config.graph_url, config.mailbox)
         self.connection = GraphConnection(config, self.tokens)
         self._api = ApiComponent(protocol=self.protocol, main_resource=config.mailbox)
@@ -123,7 +125,7 @@ class GraphClient:
         code, message = _error_of(response)
         response.close()
         if status in TRANSIENT_STATUSES:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.now())
             raise Transient(f"Graph {method.upper()} HTTP {status} {code}", retry_after)
         raise GraphError(status, code, message)
 

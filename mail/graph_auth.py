@@ -23,14 +23,16 @@ from O365.connection import Connection, MSGraphProtocol
 from O365.utils.token import MemoryTokenBackend
 from requests.adapters import HTTPAdapter
 
+from clock import Clock
 from errors import Permanent, Transient
 from mail.graph_config import GraphConfig
 
 log = logging.getLogger(__name__)
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """`Retry-After` is either seconds or an HTTP date; None when absent or unreadable."""
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """`Retry-After` is either seconds or an HTTP date (counted from `now`); None when absent
+    or unreadable."""
     if not value:
         return None
     value = value.strip()
@@ -44,7 +46,7 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
 class TokenRefused(Permanent):
@@ -78,8 +80,9 @@ class _RecordingSession(PinnedSession):
     and throttling (429/503) must be told apart from a wrong secret (400/401).
     """
 
-    def __init__(self, verify: bool | str, timeout: float) -> None:
+    def __init__(self, verify: bool | str, timeout: float, clock: Clock) -> None:
         super().__init__(verify, timeout)
+        self._clock = clock
         self.last_status: int | None = None
         self.last_retry_after: float | None = None
 
@@ -87,7 +90,7 @@ class _RecordingSession(PinnedSession):
         response = super().request(method, url, *args, **kwargs)
         if str(method).upper() == "POST":
             self.last_status = response.status_code
-            self.last_retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            self.last_retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
         return response
 
 
@@ -98,11 +101,11 @@ class TokenSource:
     caller anyway, because MSAL's cache is not documented as thread-safe.
     """
 
-    def __init__(self, config: GraphConfig) -> None:
+    def __init__(self, config: GraphConfig, clock: Clock) -> None:
         self._config = config
         self.authority = f"{config.authority_host}/{config.tenant_id}"
         self.scope = f"{config.graph_url}/.default"
-        self._http = _RecordingSession(config.ca_bundle or True, config.request_timeout)
+        self._http = _RecordingSession(config.ca_bundle or True, config.request_timeout, clock)
         self._app: msal.ConfidentialClientApplication | None = None
         self._lock = threading.Lock()
 

@@ -163,7 +163,7 @@ class GraphInbox:
                 continue
             if "internetMessageHeaders" not in entry:
                 entry = self._full_message(gid) or entry
-            items.append(InboxItem(graph_id=gid, mail=inbound_from_graph(entry)))
+            items.append(InboxItem(graph_id=gid, mail=inbound_from_graph(entry, self.client.clock.now())))
         return InboxPage(
             items=tuple(items),
             delta_link=str(new_delta),
@@ -225,16 +225,16 @@ def _address(field_value: dict[str, Any] | None) -> tuple[str, str]:
     return str(email.get("address", "")).lower(), str(email.get("name", ""))
 
 
-def _received_at(value: str | None) -> datetime:
+def _received_at(value: str | None, now: datetime) -> datetime:
     if not value:
-        return datetime.now(UTC)
+        return now
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def inbound_from_graph(message: dict[str, Any]) -> InboundMail:
+def inbound_from_graph(message: dict[str, Any], now: datetime) -> InboundMail:
     """An `InboundMail` from a Graph message resource (as selected by `GraphInbox`), without
-    its body (`GraphInbox.read_body` adds it)."""
+    its body (`GraphInbox.read_body` adds it); received `now` if Graph gave no time."""
     headers = headers_dict(
         (h.get("name", ""), h.get("value", ""))
         for h in message.get("internetMessageHeaders") or []
@@ -253,7 +253,7 @@ def inbound_from_graph(message: dict[str, Any]) -> InboundMail:
         sender_name=name,
         subject=str(message.get("subject") or ""),
         text="",
-        received_at=_received_at(message.get("receivedDateTime")),
+        received_at=_received_at(message.get("receivedDateTime"), now),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=references,
         conversation_id=message.get("conversationId"),
