@@ -3,8 +3,9 @@
 `Refused`: a request turned down before anything changed (bad input, or not allowed); its
 message is written for the person who asked. `Transient` and `Permanent`: something sent or
 read failed; the outbox worker retries a `Transient` (not before its `retry_after`) and marks
-a job that raised `Permanent` failed at once, and the mail and Teams transports raise nothing
-else for the failures they recognise.
+a job that raised `Permanent` failed at once. The Teams and Graph senders turn the failures
+they recognise (a status, a dropped connection, a refused token) into one or the other;
+anything else is unexpected, and tried at most OUTBOX_MAX_ATTEMPTS times.
 """
 
 from __future__ import annotations
