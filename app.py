@@ -19,6 +19,7 @@ from bot.auth import build_authentication
 from bot.endpoint import MessagesEndpoint
 from bot.sender import PersonalChats, TeamsConnector, TeamsDirectory, TeamsSender
 from bot.teams import Audience, QuestionsBot
+from clock import SYSTEM_CLOCK, Clock
 from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
@@ -41,7 +42,6 @@ from outbox.precedence import RequestsFirst
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker, batched, rerunnable
 from store.db import create_engine
-from store.schema import utcnow
 from store.leadership import leading
 from store.migrate import upgrade_async
 from store.store import Store
@@ -57,8 +57,9 @@ WORKER = web.AppKey("worker", OutboxWorker)
 METRICS_LISTENER = web.AppKey("metrics_listener", MetricsListener)
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the app. Fails fast (FaqFormatError, ValidationError) on a bad FAQ or settings."""
+def create_app(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> web.Application:
+    """Build the app. Fails fast (FaqFormatError, ValidationError) on a bad FAQ or settings.
+    Every time it reads comes from `clock` (tests move theirs forward rather than sleep)."""
     matcher = live_matcher_for_file(
         settings.faq_path, threshold=settings.faq_threshold, min_precision=settings.faq_min_precision
     )
@@ -73,19 +74,20 @@ def create_app(settings: Settings) -> web.Application:
         },
     )
     engine = create_engine(settings.database_url)
-    store = Store(engine)
-    auth = build_authentication(settings)
-    connector = TeamsConnector(auth)
+    store = Store(engine, clock)
+    auth = build_authentication(settings, clock)
+    connector = TeamsConnector(auth, clock)
     teams = TeamsSender(connector)
-    graph = GraphClient(graph_config(settings)) if settings.graph_enabled else None
+    graph = GraphClient(graph_config(settings), clock) if settings.graph_enabled else None
     deps = Deps(
         store=store,
         faq=matcher,
-        mail=mail_transport(settings, graph),
+        mail=mail_transport(settings, graph, clock),
         directory=TeamsDirectory(connector, settings.tenants),
         limits=Limits(settings.max_question_chars, settings.forward_to, settings.retention_days,
                       settings.digest_names, ZoneInfo(settings.timezone)),
         log=log,
+        clock=clock,
         conversations=teams,
         personal_chats=PersonalChats(connector),
         admins=frozenset(settings.admins),
@@ -184,7 +186,7 @@ def background_duties(
         return ", ".join(f"removed {count} {table}" for table, count in removed.items() if count) or None
 
     async def remind() -> str | None:
-        listed = await remind_waiting(store, after=reminder_after, now=utcnow())
+        listed = await remind_waiting(store, after=reminder_after, now=store.clock.now())
         return f"{listed} waiting questions listed for the moderators" if listed else None
 
     async def take_in_faq_entries() -> None:
@@ -214,10 +216,10 @@ def graph_config(settings: Settings) -> GraphConfig:
     )
 
 
-def mail_transport(settings: Settings, graph: GraphClient | None) -> MailTransport:
+def mail_transport(settings: Settings, graph: GraphClient | None, clock: Clock) -> MailTransport:
     """Graph when a shared mailbox is configured, else `.eml` files in MAIL_OUTBOX_DIR."""
     if graph is None:
-        return EmlOutbox(settings.mail_outbox_dir, settings.mailbox_address)
+        return EmlOutbox(settings.mail_outbox_dir, settings.mailbox_address, clock)
     return GraphMailTransport(graph, pacer=SendPacer(settings.graph_max_sends_per_minute))
 
 
@@ -250,7 +252,7 @@ async def _mailbox_watcher(
         save_state=save_state,
         on_mail=partial(handle_inbound, deps, mail_policy(settings)),
         poll_seconds=settings.mail_poll_seconds,
-        now=utcnow,
+        now=deps.clock.now,
     )
     stopped = asyncio.Event()
 

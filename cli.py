@@ -47,13 +47,13 @@ def _timezone(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _with_store(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run `work(store)` once on its own engine. Bad input (handlers' BadRequest) is exit 2 with
+    """Run `work(store)` once on its own engine. Bad input (`Refused`) is exit 2 with
     the reason on stderr (handlers raise it before writing, so nothing changed); a database that
     cannot be used is exit 1."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError
 
-    from handlers.roles import BadRequest
+    from errors import Refused
     from store.db import create_engine
     from store.store import Store
 
@@ -66,7 +66,7 @@ def _with_store(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(run())
-    except BadRequest as bad:
+    except Refused as bad:
         click.echo(f"Error: {bad}", err=True)
         sys.exit(2)
     except (DBAPIError, OSError) as error:
@@ -484,12 +484,13 @@ def events() -> None:
 @_database_url
 def events_open(title: str, description: str | None, ends_at: str | None, timezone: Any, database_url: str) -> None:
     """Open an event called TITLE: questions asked from now on belong to it."""
+    from clock import SYSTEM_CLOCK
+    from errors import Refused
     from handlers.hosting import open_event, parse_ends_at
-    from handlers.roles import BadRequest
 
     try:
-        ends = parse_ends_at(ends_at, timezone) if ends_at is not None else None
-    except BadRequest as bad:
+        ends = parse_ends_at(ends_at, SYSTEM_CLOCK.now(), timezone) if ends_at is not None else None
+    except Refused as bad:
         click.echo(f"Error: {bad}", err=True)
         sys.exit(2)
     event_id = _with_store(database_url, lambda store: open_event(

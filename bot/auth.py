@@ -15,6 +15,7 @@ from botframework.connector.auth import (
 
 from bot.connectors import SharedClientsAuthentication
 from bot.credentials import CachingCredentialsFactory, OutgoingToken
+from clock import SYSTEM_CLOCK, Clock
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class Unauthorized(Exception):
     """The request's token did not prove it came from the channel for this bot."""
 
 
-def build_authentication(settings: Settings) -> SharedClientsAuthentication:
+def build_authentication(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> SharedClientsAuthentication:
     """botbuilder's configuration-driven authentication, with our caching credentials factory.
 
     Endpoint overrides left empty mean the public cloud; any one of them set switches botbuilder
@@ -64,7 +65,7 @@ def build_authentication(settings: Settings) -> SharedClientsAuthentication:
         if settings.auth_enabled
         else None
     )
-    return SharedClientsAuthentication(botbuilder, OutgoingToken(outgoing))
+    return SharedClientsAuthentication(botbuilder, OutgoingToken(outgoing, clock), clock)
 
 
 def _login_endpoint(configuration: SimpleNamespace) -> str:

@@ -11,7 +11,6 @@ audience) serves every turn. The bot's own sends do not use them (bot.connector_
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +27,7 @@ from botframework.connector.auth import (
 )
 
 from bot.credentials import OutgoingToken
+from clock import Clock
 
 VALIDATED_TOKENS_KEPT = 1024  # distinct (token, service URL, channel) pairs; Teams uses a few
 
@@ -46,8 +46,9 @@ class SharedClientsAuthentication(BotFrameworkAuthentication):
     """botbuilder's authentication, unchanged, except that the clients it makes are reused;
     with the outgoing token for the bot's own connector calls, from the same credentials."""
 
-    def __init__(self, inner: BotFrameworkAuthentication, outgoing_token: OutgoingToken) -> None:
+    def __init__(self, inner: BotFrameworkAuthentication, outgoing_token: OutgoingToken, clock: Clock) -> None:
         self._inner = inner
+        self._clock = clock
         self.outgoing_token = outgoing_token
         self._clients: dict[tuple[str, ...], Any] = {}
         self._making = asyncio.Lock()
@@ -65,7 +66,7 @@ class SharedClientsAuthentication(BotFrameworkAuthentication):
         """
         key = (auth_header or "", activity.service_url or "", activity.channel_id or "")
         known = self._validated.get(key) if auth_header else None
-        if known is not None and time.time() < known[0]:
+        if known is not None and self._clock.now().timestamp() < known[0]:
             self._validated.move_to_end(key)
             return known[1]
         result = await self._inner.authenticate_request(activity, auth_header)

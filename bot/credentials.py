@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from urllib.parse import urlsplit
 
 from msal import ConfidentialClientApplication
@@ -26,6 +25,8 @@ from botframework.connector.auth import (
     MicrosoftAppCredentials,
     ServiceClientCredentialsFactory,
 )
+
+from clock import Clock
 
 MULTI_TENANT_AUTHORITY_TENANT = AuthenticationConstants.DEFAULT_CHANNEL_AUTH_TENANT  # botframework.com
 TOKEN_REQUEST_TIMEOUT = 30.0  # seconds; MSAL's HTTP calls have no timeout of their own
@@ -135,8 +136,9 @@ class OutgoingToken:
     is no header, as botbuilder sends none.
     """
 
-    def __init__(self, credentials: CachedAppCredentials | None) -> None:
+    def __init__(self, credentials: CachedAppCredentials | None, clock: Clock) -> None:
         self.credentials = credentials
+        self._clock = clock
         self._header: str | None = None
         self._refresh_at = float("-inf")
         self._refreshing: asyncio.Task[None] | None = None
@@ -144,7 +146,7 @@ class OutgoingToken:
     async def authorization(self) -> str | None:
         if self.credentials is None:
             return None
-        if time.monotonic() >= self._refresh_at:
+        if self._clock.monotonic() >= self._refresh_at:
             if self._refreshing is None or self._refreshing.done():
                 self._refreshing = asyncio.create_task(self._refresh(self.credentials))
             await asyncio.shield(self._refreshing)  # a cancelled send does not cancel the refresh
@@ -162,7 +164,7 @@ class OutgoingToken:
         self.credentials.forget_token()
 
     async def _refresh(self, credentials: CachedAppCredentials) -> None:
-        requested_at = time.monotonic()
+        requested_at = self._clock.monotonic()
         token, lifetime = await asyncio.to_thread(credentials.acquire_token)
         self._header = f"Bearer {token}"
         # A token living under ten minutes (never, from Entra ID) is refreshed half way through.

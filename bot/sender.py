@@ -1,7 +1,7 @@
 """Sending to Teams from outside a turn: outbox job `teams.send` and roster look-ups.
 
 botbuilder 4.17 does not retry a POST, so a 429 or 503 from the Bot Connector would lose the
-reply. Every send here runs as an outbox job instead: throttling becomes `RetryLater` with the
+reply. Every send here runs as an outbox job instead: throttling becomes `Transient` with the
 connector's Retry-After, and the outbox tries again, durably, until it goes through.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -21,10 +21,10 @@ import aiohttp
 from bot.connector_http import BotConnectorApi, ConnectorRefused, model_json
 from bot.connectors import SharedClientsAuthentication
 from bot.render import render
+from clock import SYSTEM_CLOCK, Clock
+from errors import Permanent, Transient
 from handlers.deps import Contact
 from handlers.privacy import is_personal
-from outbox.errors import PermanentFailure, RetryLater
-from store.schema import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,10 @@ class TeamsConnector:
     """The bot's connections to the Bot Connector, closed together at shutdown: its own pooled
     session for sends and look-ups outside a turn, and the clients botbuilder's turns share."""
 
-    def __init__(self, auth: SharedClientsAuthentication) -> None:
+    def __init__(self, auth: SharedClientsAuthentication, clock: Clock = SYSTEM_CLOCK) -> None:
         self._auth = auth
         self.api = BotConnectorApi(auth.outgoing_token)
+        self.clock = clock
 
     async def close(self) -> None:
         await self.api.close()
@@ -59,7 +60,8 @@ class ConversationGate:
     outbox with the time left), not only the one that was refused; other conversations go on.
     """
 
-    def __init__(self, per_conversation: int = PER_CONVERSATION) -> None:
+    def __init__(self, clock: Clock, per_conversation: int = PER_CONVERSATION) -> None:
+        self._clock = clock
         self._per_conversation = per_conversation
         self._slots: weakref.WeakValueDictionary[str, asyncio.Semaphore] = weakref.WeakValueDictionary()
         self._resume_at: dict[str, float] = {}
@@ -70,18 +72,18 @@ class ConversationGate:
         if slot is None:
             slot = self._slots[conversation_id] = asyncio.Semaphore(self._per_conversation)
         async with slot:
-            wait = self._resume_at.get(conversation_id, 0.0) - time.monotonic()
+            wait = self._resume_at.get(conversation_id, 0.0) - self._clock.monotonic()
             if wait > 0:  # checked after the wait for the slot: the send before us may be refused
-                raise RetryLater("the connector is throttling this conversation", wait)
+                raise Transient("the connector is throttling this conversation", wait)
             try:
                 yield
-            except RetryLater as throttled:
+            except Transient as throttled:
                 if throttled.retry_after:
                     self._hold_back(conversation_id, throttled.retry_after)
                 raise
 
     def _hold_back(self, conversation_id: str, seconds: float) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if len(self._resume_at) > MAX_THROTTLED_CONVERSATIONS:
             self._resume_at = {c: t for c, t in self._resume_at.items() if t > now}
         self._resume_at[conversation_id] = max(self._resume_at.get(conversation_id, 0.0), now + seconds)
@@ -94,18 +96,19 @@ class PersonalChats:
 
     def __init__(self, connector: TeamsConnector) -> None:
         self._api = connector.api
+        self._clock = connector.clock
 
     async def open(self, address: dict[str, Any]) -> dict[str, Any] | None:
         """The address of the 1:1 chat with the user `address` names (the same chat every time:
         Teams keeps one per user and bot), or None when Teams refuses because the app is not
-        installed for them. Other failures raise RetryLater or PermanentFailure."""
+        installed for them. Other failures raise Transient or Permanent."""
         if is_personal(address):
             return address
         conversation = address.get("conversation") or {}
         user, bot, tenant = address.get("user") or {}, address.get("bot") or {}, conversation.get("tenantId")
         parameters = {"isGroup": False, "bot": bot, "members": [{"id": user.get("id")}],
                       "tenantId": tenant, "channelData": {"tenant": {"id": tenant}}}
-        async with _connector_errors("open a personal chat"):
+        async with _connector_errors("open a personal chat", self._clock):
             try:
                 created = await self._api.create_conversation(address["serviceUrl"], parameters)
             except ConnectorRefused as refused:
@@ -114,7 +117,7 @@ class PersonalChats:
                     return None
                 raise
         if not isinstance(created, dict) or not isinstance(created.get("id"), str) or not created["id"]:
-            raise PermanentFailure("the connector opened a personal chat but gave no conversation id")
+            raise Permanent("the connector opened a personal chat but gave no conversation id")
         personal = {"id": created["id"], "conversationType": "personal", "tenantId": tenant}
         return {**{part: address.get(part) for part in ("channelId", "serviceUrl", "locale", "bot", "user")},
                 "conversation": personal}
@@ -125,7 +128,8 @@ class TeamsSender:
 
     def __init__(self, connector: TeamsConnector, gate: ConversationGate | None = None) -> None:
         self._api = connector.api
-        self._gate = gate or ConversationGate()
+        self._clock = connector.clock
+        self._gate = gate or ConversationGate(connector.clock)
         self._personal = PersonalChats(connector)
 
     async def send(self, payload: dict[str, Any]) -> None:
@@ -136,12 +140,12 @@ class TeamsSender:
         if payload.get("personal"):
             address = await self._personal.open(address)
             if address is None:
-                raise PermanentFailure("the colleague has no personal chat with the bot; a private "
+                raise Permanent("the colleague has no personal chat with the bot; a private "
                                        "message is not posted in a shared conversation")
             reply_to_id = None
         activity = _addressed(payload["message"], address)
         conversation_id = address["conversation"]["id"]
-        async with self._gate.slot(conversation_id), _connector_errors("send a Teams message"):
+        async with self._gate.slot(conversation_id), _connector_errors("send a Teams message", self._clock):
             if reply_to_id:
                 activity["replyToId"] = reply_to_id
                 await self._api.reply(address["serviceUrl"], conversation_id, reply_to_id, activity)
@@ -155,10 +159,10 @@ class TeamsSender:
         # In a channel, the command's thread id is ";messageid=..."; a card starts its own thread.
         conversation_id = address["conversation"]["id"].split(";messageid=")[0]
         activity["conversation"] = {**activity["conversation"], "id": conversation_id}
-        async with self._gate.slot(conversation_id), _connector_errors("post a Teams card"):
+        async with self._gate.slot(conversation_id), _connector_errors("post a Teams card", self._clock):
             activity_id = await self._api.send(address["serviceUrl"], conversation_id, activity)
         if not activity_id:
-            raise PermanentFailure("the connector took the card but gave no activity id to update it by")
+            raise Permanent("the connector took the card but gave no activity id to update it by")
         return activity_id
 
     async def update(self, address: dict[str, Any], activity_id: str, message: dict[str, Any]) -> None:
@@ -167,7 +171,7 @@ class TeamsSender:
         activity["id"] = activity_id
         activity.pop("replyToId", None)
         conversation_id = address["conversation"]["id"]
-        async with self._gate.slot(conversation_id), _connector_errors("update a Teams card"):
+        async with self._gate.slot(conversation_id), _connector_errors("update a Teams card", self._clock):
             await self._api.update(address["serviceUrl"], conversation_id, activity_id, activity)
 
 
@@ -181,13 +185,14 @@ class TeamsDirectory:
 
     def __init__(self, connector: TeamsConnector, tenants: frozenset[str] = frozenset()) -> None:
         self._api = connector.api
+        self._clock = connector.clock
         self._tenants = tenants  # lower-case; empty only while auth is off (the Emulator)
 
     async def lookup(self, address: dict[str, Any], user_id: str) -> Contact | None:
         try:
-            async with _connector_errors("look up a roster member"):
+            async with _connector_errors("look up a roster member", self._clock):
                 member = await self._api.member(address["serviceUrl"], address["conversation"]["id"], user_id)
-        except PermanentFailure as error:
+        except Permanent as error:
             log.info("roster look-up gave nothing: %s", error)
             return None
         if not isinstance(member, dict):
@@ -201,17 +206,17 @@ class TeamsDirectory:
 
 
 @asynccontextmanager
-async def _connector_errors(doing: str) -> AsyncIterator[None]:
+async def _connector_errors(doing: str, clock: Clock) -> AsyncIterator[None]:
     """Map connector failures onto the outbox's retry vocabulary."""
     try:
         yield
     except ConnectorRefused as error:
         message = f"could not {doing}: HTTP {error.status}"
         if error.status in RETRYABLE_STATUS or error.status >= 500:
-            raise RetryLater(message, _retry_after(error.headers)) from error
-        raise PermanentFailure(message) from error
+            raise Transient(message, _retry_after(error.headers, clock.now())) from error
+        raise Permanent(message) from error
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
-        raise RetryLater(f"could not {doing}: {type(error).__name__}") from error
+        raise Transient(f"could not {doing}: {type(error).__name__}") from error
 
 
 def _addressed(message: dict[str, Any], address: dict[str, Any]) -> dict[str, Any]:
@@ -247,7 +252,7 @@ def _text(member: dict[str, Any], field: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _retry_after(headers: Any) -> float | None:
+def _retry_after(headers: Any, now: datetime) -> float | None:
     """Retry-After in seconds, from either of its two forms (delta-seconds or an HTTP date)."""
     value = headers.get("Retry-After") if headers is not None else None
     if not value:
@@ -257,6 +262,6 @@ def _retry_after(headers: Any) -> float | None:
     except ValueError:
         pass
     try:
-        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
+        return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
     except (TypeError, ValueError):
         return None

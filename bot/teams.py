@@ -13,6 +13,7 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
 from bot.connector_http import model_json
 from bot.render import ADAPTIVE_CARD, NO_EVENT, invoke_text, updated_card
+from errors import Refused
 from handlers import asking, commands, feedback, moderation
 from handlers.asking import Asker, Said
 from handlers.deps import Deps
@@ -33,7 +34,7 @@ REFUSAL = "Sorry, this bot only serves the colleagues of the organisation that r
 log = logging.getLogger(__name__)
 
 
-class BadSubmission(ValueError):
+class BadSubmission(Refused):
     """A card submission whose data is not what our cards send."""
 
 

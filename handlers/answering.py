@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from errors import Transient
 from handlers import replies
 from handlers.board import board_changed
 from handlers.deps import Deps
@@ -14,7 +15,6 @@ from handlers.privacy import is_personal
 from handlers.queue import queue_card_refresh
 from handlers.templating import templates
 from mail.base import OutgoingMail
-from outbox.errors import RetryLater
 from store.records import Question, QuestionStatus
 from store.store import Unit
 
@@ -109,7 +109,7 @@ async def record_in_mailbox(deps: Deps, payload: dict[str, Any]) -> None:
     if question is None or answer is None:
         return  # purged or erased since
     if not question.forward_message_id:
-        raise RetryLater("the forward mail is not sent yet", retry_after=FORWARD_WAIT_SECONDS)
+        raise Transient("the forward mail is not sent yet", retry_after=FORWARD_WAIT_SECONDS)
     context = {"q": question, "answer": answer, "follow_up": answers[0].id != answer.id}
     await deps.mail.send(OutgoingMail(
         key=f"{MAIL_THREAD}:{answer.id}",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from errors import Permanent, Transient
 from handlers import replies
 from handlers.deps import Deps
 from handlers.board import board_changed
 from handlers.privacy import is_personal, privacy_notice, with_notice, with_place
 from handlers.queue import queue_card_refresh
 from handlers.triage import TRIAGE_JOB
-from outbox.errors import PermanentFailure, RetryLater
 from store.outbox import OutboxRepo
 from store.records import Event, NewQuestion, Question, QuestionStatus
 from store.store import Unit
@@ -164,7 +164,7 @@ async def ask_in_confidence(deps: Deps, said: Said, text: str, *, anonymous: boo
     if not is_personal(said.address):
         try:
             personal_chat = await deps.personal_chats.open(said.address) if deps.personal_chats else None
-        except (RetryLater, PermanentFailure) as failure:
+        except (Transient, Permanent) as failure:
             deps.log.warning("could not open a personal chat for %s: %s", said.delivery_key, failure)
             await _reply_only(deps, said, NO_PERSONAL_CHAT_NOW)
             return

@@ -9,14 +9,12 @@ the final counts.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
+from errors import Transient
 from handlers.clock import clock_time
 from handlers.deps import Deps
-from outbox.errors import RetryLater
 from store.outbox import OutboxRepo
-from store.schema import utcnow
 
 BOARD_REFRESH = "board.refresh"
 INTERVAL_SECONDS = 2.0
@@ -27,7 +25,7 @@ async def board_changed(outbox: OutboxRepo, event_id: int | None, interval: floa
     """Queue (at most once per interval) a refresh of the event's board, in the caller's transaction."""
     if event_id is None:
         return
-    now = time.time()
+    now = outbox.clock.now().timestamp()
     bucket = math.floor(now / interval)
     delay = (bucket + 1) * interval - now
     await outbox.enqueue(
@@ -54,7 +52,7 @@ async def refresh_board(deps: Deps, payload: dict[str, Any]) -> None:
         "title": event.title,
         "status": event.status,
         "counts": _counts(tallies),
-        "updated": clock_time(utcnow(), deps.limits.timezone),
+        "updated": clock_time(deps.clock.now(), deps.limits.timezone),
         "newest": [_line(q) for q in newest],
         "most_supported": [_line(q) for q in supported],
     }
@@ -62,7 +60,7 @@ async def refresh_board(deps: Deps, payload: dict[str, Any]) -> None:
         await deps.conversations.update(event.board_address, event.board_card_id, message)
         return
     if not payload.get("first"):
-        raise RetryLater("the board is being posted by its first job", retry_after=INTERVAL_SECONDS)
+        raise Transient("the board is being posted by its first job", retry_after=INTERVAL_SECONDS)
     card_id = await deps.conversations.post(event.board_address, message)
     async with deps.store.unit() as unit:
         await unit.events.set_board_card(event.id, card_id)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from errors import Refused
 from handlers import faq_links, hosting, replies
 from handlers.asking import Said, ask_in_confidence, is_asker, record_question
 from handlers.board import BOARD_REFRESH, board_changed
@@ -21,7 +22,7 @@ from handlers.digest import publish_here
 from handlers.moderation import moderate_here, show_card
 from handlers.plain import cut, inert
 from handlers.privacy import is_personal, privacy_notice
-from handlers.roles import Actor, BadRequest, NotAllowed, Role, change_role, describe, require, roles_of
+from handlers.roles import Actor, Role, change_role, describe, require, roles_of
 from mail.inbound import question_ref
 from store.records import Event
 from store.store import Unit
@@ -107,7 +108,7 @@ async def handle_text(deps: Deps, said: Said) -> None:
         if found:
             try:
                 answer = await handler(deps, said, actor, found)
-            except (NotAllowed, BadRequest) as refusal:
+            except Refused as refusal:
                 answer = f"{refusal} Nothing was changed."
             if answer:
                 await _reply(deps, said, replies.notice(answer))

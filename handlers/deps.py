@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from clock import Clock
 from faq.store import Faq
 from handlers.clock import DEFAULT_ZONE
 from mail.base import MailTransport
@@ -83,6 +84,7 @@ class Deps:
     directory: Directory
     limits: Limits
     log: logging.Logger
+    clock: Clock  # every time a handler reads (never the system's own)
     conversations: Conversations | None = None
     personal_chats: PersonalChats | None = None
     admins: frozenset[str] = frozenset()

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from errors import Refused
 from handlers import replies
 from handlers.asking import Said
 from handlers.clock import DEFAULT_ZONE
@@ -28,7 +29,7 @@ from handlers.deps import Deps
 from handlers.hosting import find_event
 from handlers.event_report import load_report
 from handlers.publishing import DigestQuestion, EventDigest, PublishedAnswer, render_digest
-from handlers.roles import Actor, BadRequest, Role, require
+from handlers.roles import Actor, Role, require
 from store.records import Answer, Event, Question, QuestionStatus
 from store.store import Store, Unit
 
@@ -86,7 +87,7 @@ async def digest_of(
 ) -> str:
     """The rendered digest of the event `given` names (`3` or `E-3`); audit-logged."""
     if fmt not in ("md", "html"):
-        raise BadRequest(f"unknown digest format {fmt!r}: use md or html")
+        raise Refused(f"unknown digest format {fmt!r}: use md or html")
     async with store.unit() as unit:
         event = await find_event(unit, given)
         digest = await load_digest(unit, event, names=names)
@@ -100,7 +101,7 @@ async def export_of(store: Store, given: str, fmt: Literal["csv", "jsonl"], *, b
 
     Audit-logged: the export names colleagues who asked openly."""
     if fmt not in ("csv", "jsonl"):
-        raise BadRequest(f"unknown export format {fmt!r}: use csv or jsonl")
+        raise Refused(f"unknown export format {fmt!r}: use csv or jsonl")
     async with store.unit() as unit:
         event = await find_event(unit, given)
         everything = await unit.questions.of_event(event.id)

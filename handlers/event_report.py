@@ -13,6 +13,7 @@ import base64
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from errors import Refused
 from handlers.hosting import find_event
 from handlers.publishing import _clean_html
 from handlers.chart import report_chart_svg
@@ -25,7 +26,6 @@ from handlers.report import (
     render_report,
     report_figures,
 )
-from handlers.roles import BadRequest
 from handlers.templating import templates
 from store.records import Answer, Event, Question, QuestionStatus
 from store.store import Store, Unit
@@ -62,7 +62,7 @@ async def report_of(store: Store, given: str, fmt: Literal["md", "text", "html"]
                     zone: ZoneInfo = DEFAULT_ZONE) -> str:
     """The figures of the event `given` names (`3` or `E-3`), with a chart in HTML; audit-logged."""
     if fmt not in ("md", "text", "html"):
-        raise BadRequest(f"unknown report format {fmt!r}: use md, text or html")
+        raise Refused(f"unknown report format {fmt!r}: use md, text or html")
     async with store.unit() as unit:
         event = await find_event(unit, given)
         report, timings = await load_report(unit, event)

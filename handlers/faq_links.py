@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+from errors import Refused
 from faq.store import Faq, FaqEntry
 from handlers.answering import Answerer, record_answer
 from handlers.asking import Said
@@ -22,7 +23,7 @@ from handlers.deps import Deps
 from handlers.plain import cut, inert
 from handlers.queue import queue_card_refresh
 from handlers.references import reference_number
-from handlers.roles import Actor, BadRequest, Role, require
+from handlers.roles import Actor, Role, require
 from store.records import Question, QuestionStatus
 from store.store import Store, Unit
 
@@ -39,37 +40,37 @@ MAIL_COMMAND = re.compile(r"#faq\b:?[ \t]*(?P<entry>.*)", re.IGNORECASE)
 
 
 def question_number(given: str) -> int:
-    """`12`, `Q-12` or `q12` → 12; BadRequest for anything else."""
+    """`12`, `Q-12` or `q12` → 12; Refused for anything else."""
     return reference_number(given, "Q", "a question", 12)
 
 
 async def link_question(store: Store, faq: Faq, ref: str, entry_id: str, *, by: str) -> str:
-    """`cli.py faq link`: link the question to the entry and answer it if it waits; BadRequest
+    """`cli.py faq link`: link the question to the entry and answer it if it waits; Refused
     (nothing changed) for an unknown question or entry, or a private question."""
     number = question_number(ref)
     entry = known_entry(faq, entry_id)
     async with store.unit() as unit:
         question = await unit.questions.lock(number)
         if question is None:
-            raise BadRequest(f"There is no question Q-{number} (never asked, or erased or purged).")
+            raise Refused(f"There is no question Q-{number} (never asked, or erased or purged).")
         return await link(unit, question, entry, by=Answerer(by, None))
 
 
 def known_entry(faq: Faq, entry_id: str) -> FaqEntry:
-    """The entry with this id; BadRequest naming the id when the FAQ has none."""
+    """The entry with this id; Refused naming the id when the FAQ has none."""
     entry = faq.get(entry_id.strip())
     if entry is None:
-        raise BadRequest(f"The FAQ has no entry {entry_id.strip()!r}: check the id (in a chat with the "
+        raise Refused(f"The FAQ has no entry {entry_id.strip()!r}: check the id (in a chat with the "
                          "bot in Teams, faq search and a few words lists entries with theirs).")
     return entry
 
 
 async def link(unit: Unit, question: Question, entry: FaqEntry, *, by: Answerer) -> str:
     """In the caller's transaction: store the link, answer a waiting asker once, queue the
-    matcher's rebuild and the card's update. Returns what happened; BadRequest (nothing
+    matcher's rebuild and the card's update. Returns what happened; Refused (nothing
     changed) for a private question. A second link of the same question changes nothing."""
     if question.private:
-        raise BadRequest(f"{question.ref} is private: its text is not used for the FAQ.")
+        raise Refused(f"{question.ref} is private: its text is not used for the FAQ.")
     who = by.name or by.id
     if not await unit.faq.link(question.id, entry.id, text=question.text, linked_by=who):
         return f"{question.ref} was linked to an FAQ entry before; nothing changed."

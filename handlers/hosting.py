@@ -12,42 +12,41 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from errors import Refused
 from handlers.board import board_changed
 from handlers.clock import DEFAULT_ZONE
 from handlers.plain import inert
 from handlers.references import reference_number
-from handlers.roles import BadRequest
 from store.records import Event
-from store.schema import utcnow
 from store.store import Store, Unit
 
 MAX_TITLE_CHARS = 200
 
 
 def event_number(given: str) -> int:
-    """`3`, `E-3` or `e3` → 3; BadRequest for anything else."""
+    """`3`, `E-3` or `e3` → 3; Refused for anything else."""
     return reference_number(given, "E", "an event", 3)
 
 
-def parse_ends_at(given: str, zone: ZoneInfo = DEFAULT_ZONE) -> datetime:
-    """An ISO 8601 time in the future. Without an offset it is in `zone` (TIMEZONE), the clock hosts use."""
+def parse_ends_at(given: str, now: datetime, zone: ZoneInfo = DEFAULT_ZONE) -> datetime:
+    """An ISO 8601 time after `now`. Without an offset it is in `zone` (TIMEZONE), the clock hosts use."""
     try:
         moment = datetime.fromisoformat(given.strip())
     except ValueError:
-        raise BadRequest(f"{given!r} is not an ISO 8601 date and time, e.g. 2025-03-14T15:00.") from None
+        raise Refused(f"{given!r} is not an ISO 8601 date and time, e.g. 2025-03-14T15:00.") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    if moment <= utcnow():
-        raise BadRequest(f"{given!r} is in the past: an event has to end after it opens.")
+    if moment <= now:
+        raise Refused(f"{given!r} is in the past: an event has to end after it opens.")
     return moment
 
 
 async def find_event(unit: Unit, given: str) -> Event:
-    """The event a reference names; BadRequest if there is none."""
+    """The event a reference names; Refused if there is none."""
     number = event_number(given)
     event = await unit.events.get(number)
     if event is None:
-        raise BadRequest(f"There is no event E-{number} (see the list of events).")
+        raise Refused(f"There is no event E-{number} (see the list of events).")
     return event
 
 
@@ -68,9 +67,9 @@ async def open_event(
     try than a second event: SameTitleOpen, and nothing is opened."""
     title = " ".join(title.split())
     if not title:
-        raise BadRequest("An event needs a title.")
+        raise Refused("An event needs a title.")
     if len(title) > MAX_TITLE_CHARS:
-        raise BadRequest(f"That title is {len(title)} characters; the limit is {MAX_TITLE_CHARS}.")
+        raise Refused(f"That title is {len(title)} characters; the limit is {MAX_TITLE_CHARS}.")
     async with store.unit() as unit:
         same = [event for event in await unit.events.open_events() if event.title.casefold() == title.casefold()]
         if same and not same_title_ok:
@@ -85,7 +84,7 @@ async def open_event(
     return event_id
 
 
-class SameTitleOpen(BadRequest):
+class SameTitleOpen(Refused):
     """An event of that title is open already: the host confirms before a second one opens."""
 
     def __init__(self, event: Event) -> None:

@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from errors import Refused
 from handlers.answering import AlreadyRecorded, Answerer, record_answer
 from handlers.board import board_changed
 from handlers.deps import Deps
 from handlers.faq_links import known_entry, link, mail_command
 from handlers.queue import queue_card_refresh
-from handlers.roles import BadRequest, Role
+from handlers.roles import Role
 from handlers.triage import TRIAGE_JOB
 from mail.base import InboundMail, OutgoingMail
 from mail.inbound import is_automatic, question_ref, references_of, reply_text, untrusted_because
 from store.records import NewQuestion, Question, QuestionStatus
-from store.schema import utcnow
 from store.store import Unit
 
 #: Outbox job: an asker's mail about their own question, passed on to the moderators.
@@ -106,7 +106,7 @@ class _ReadConcurrently(Exception):
 async def _decide(
     deps: Deps, unit: Unit, policy: MailPolicy, mail: InboundMail, sender: str, said: str
 ) -> tuple[str, str | None, int | None]:
-    if policy.max_age_days is not None and mail.received_at < utcnow() - timedelta(days=policy.max_age_days):
+    if policy.max_age_days is not None and mail.received_at < deps.clock.now() - timedelta(days=policy.max_age_days):
         return "ignored", "older than the retention period", None
     automatic = is_automatic(mail)
     if automatic:
@@ -183,10 +183,10 @@ async def _link(
     refusal (no such entry, a private question) goes back to them by mail; nothing changes."""
     try:
         if not entry_id:
-            raise BadRequest("Put the entry's id after #faq on the first line, e.g. #faq it-equipment.")
+            raise Refused("Put the entry's id after #faq on the first line, e.g. #faq it-equipment.")
         done = await link(unit, question, known_entry(deps.faq.faq, entry_id),
                           by=Answerer(id=sender, name=mail.sender_name or None))
-    except BadRequest as refusal:
+    except Refused as refusal:
         key = "faq-link-refused:" + hashlib.sha256(mail.internet_message_id.encode()).hexdigest()[:32]
         await unit.outbox.enqueue(LINK_REFUSED, {"question_id": question.id, "to": sender, "text": str(refusal),
                                                  "key": key, "in_reply_to": mail.internet_message_id},

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from errors import Refused
 from handlers.deps import Contact, Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound
-from handlers.roles import BadRequest
 from mail.base import InboundMail, OutgoingMail, SentMail
 from mail.inbound import inbound_from_eml
 from store.store import Store
@@ -49,27 +50,28 @@ class Received:
         return what
 
 
-def read_mail_file(path: Path) -> InboundMail:
-    """The mail in `path`; BadRequest (nothing read into the store) if it cannot be one."""
+def read_mail_file(path: Path, now: datetime) -> InboundMail:
+    """The mail in `path` (received `now` if it has no Date); Refused (nothing read into the
+    store) if it cannot be one."""
     try:
         size = path.stat().st_size
         if not path.is_file():
-            raise BadRequest(f"{path} is not a file.")
+            raise Refused(f"{path} is not a file.")
         if size > MAX_MAIL_BYTES:
-            raise BadRequest(f"{path} is {size:,} bytes; a mail file can be at most {MAX_MAIL_BYTES:,} (1 MiB).")
+            raise Refused(f"{path} is {size:,} bytes; a mail file can be at most {MAX_MAIL_BYTES:,} (1 MiB).")
         data = path.read_bytes()
     except OSError as error:
-        raise BadRequest(f"cannot read {path}: {error.strerror or error}.") from None
+        raise Refused(f"cannot read {path}: {error.strerror or error}.") from None
     if len(data) > MAX_MAIL_BYTES:  # grew while we looked
-        raise BadRequest(f"{path} is larger than {MAX_MAIL_BYTES:,} bytes (1 MiB).")
+        raise Refused(f"{path} is larger than {MAX_MAIL_BYTES:,} bytes (1 MiB).")
     if not data.strip() or b"\x00" in data:
-        raise BadRequest(f"{path} is not a mail (RFC 5322 .eml): it is empty or binary.")
+        raise Refused(f"{path} is not a mail (RFC 5322 .eml): it is empty or binary.")
     try:
-        mail = inbound_from_eml(data)
+        mail = inbound_from_eml(data, now)
     except (ValueError, TypeError, LookupError, AssertionError) as error:  # a header no parser reads
-        raise BadRequest(f"{path} is not a readable mail: {error}.") from None
+        raise Refused(f"{path} is not a readable mail: {error}.") from None
     if "@" not in mail.sender or not {"message-id", "date", "subject"} & set(mail.headers):
-        raise BadRequest(
+        raise Refused(
             f"{path} is not a mail (RFC 5322 .eml): it needs a From address and a Message-ID, Date or Subject header."
         )
     return mail
@@ -79,8 +81,9 @@ async def receive_mail_file(
     store: Store, policy: MailPolicy, limits: Limits, path: Path, *, log: logging.Logger
 ) -> Received:
     """Read `path` and hand it to the inbox pipeline; say what it became."""
-    mail = read_mail_file(path)
-    deps = Deps(store=store, faq=_Offline(), mail=_Offline(), directory=_Offline(), limits=limits, log=log)
+    mail = read_mail_file(path, store.clock.now())
+    deps = Deps(store=store, faq=_Offline(), mail=_Offline(), directory=_Offline(), limits=limits, log=log,
+                clock=store.clock)
     outcome = await handle_inbound(deps, policy, mail)
     async with store.unit() as unit:
         recorded = await unit.inbound_mail.outcome_of(mail.internet_message_id)

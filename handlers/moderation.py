@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from errors import Refused, Transient
 from faq.live import faq_ids, new_entry_id, reload_faq
 from faq.store import MAX_ANSWER_CHARS as FAQ_MAX_ANSWER_CHARS
 from faq.store import MAX_QUESTION_CHARS as FAQ_MAX_QUESTION_CHARS
@@ -27,11 +28,9 @@ from handlers.deps import Deps, Matcher
 from handlers.faq_links import ANOTHER_ENTRY, FAQ_REBUILD, WAITING, known_entry, link
 from handlers.privacy import asked_in
 from handlers.queue import FIRST_POST, MODERATION_PAGE, MODERATORS_CHANNEL, channel_itself, queue_card_refresh
-from handlers.roles import Actor, BadRequest, NotAllowed, Role, require
+from handlers.roles import Actor, NotAllowed, Role, require
 from mail.inbound import question_ref
-from outbox.errors import RetryLater
 from store.records import Question, QuestionStatus
-from store.schema import utcnow
 from store.store import Unit
 from store.subjects import without_speaker
 
@@ -87,7 +86,7 @@ async def moderate_here(deps: Deps, said: Said, actor: Actor) -> None:
     async with deps.store.unit() as unit:
         await unit.state.put(MODERATORS_CHANNEL, json.dumps(without_speaker(said.address)))
         await unit.audit.record(actor.label, "moderators.channel", said.conversation_id)
-        without_card = [question for question in await unit.questions.waiting_since(utcnow(), limit=10_000)
+        without_card = [question for question in await unit.questions.waiting_since(deps.clock.now(), limit=10_000)
                         if not question.moderation_card_id]
         page = without_card[:PAGE]
         if page:
@@ -174,7 +173,7 @@ async def _link(unit: Unit, question: Question, action: Action, actor: Actor, fa
     try:
         done = await link(unit, question, known_entry(faq.faq, entry_id),
                           by=Answerer(id=actor.aad_id or actor.id, name=actor.label))
-    except BadRequest as refusal:
+    except Refused as refusal:
         return await _reply(unit, said, f"{refusal} Nothing was changed.")
     return replies.notice(done)
 
@@ -288,7 +287,7 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
     if not payload.get("first"):
         async with deps.store.unit() as unit:  # the channel was set up after the forward
             await queue_card_refresh(unit, question.id, reason=FIRST_POST)
-        raise RetryLater("the card is being posted by its first job", retry_after=CARD_WAIT_SECONDS)
+        raise Transient("the card is being posted by its first job", retry_after=CARD_WAIT_SECONDS)
     card_id = await deps.conversations.post(target, message)
     async with deps.store.unit() as unit:
         await unit.questions.set_fields(question.id, moderation_card_id=card_id)

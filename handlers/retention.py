@@ -12,7 +12,6 @@ from typing import Protocol
 
 from store.db import truncate_wal
 from store.retention import no_rows
-from store.schema import utcnow
 from store.store import Store
 
 BATCH = 500
@@ -45,13 +44,12 @@ async def purge_expired(
     policy: RetentionPolicy,
     *,
     dry_run: bool = False,
-    now: datetime | None = None,
     mail: ExpiringMail | None = None,
 ) -> dict[str, int]:
     """Rows removed per table (or, with `dry_run`, rows that would be), and with `mail`, the
     mail files past the same period. After removing rows, SQLite's write-ahead log, which
     still holds the pages as they were, is emptied (a busy log is emptied by the next run)."""
-    cutoff, audit_cutoff = policy.cutoffs(now or utcnow())
+    cutoff, audit_cutoff = policy.cutoffs(store.clock.now())
     counts = await _purge_rows(store, cutoff, audit_cutoff, dry_run=dry_run)
     if mail is not None:
         counts[MAIL_FILES] = await mail.expire(cutoff, dry_run=dry_run)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from errors import Refused
 from handlers.deps import Deps
 from store.store import Store
 
@@ -41,7 +42,7 @@ class Actor:
         return self.name or self.email or self.aad_id or self.id
 
 
-class NotAllowed(Exception):
+class NotAllowed(Refused):
     """The sender lacks the role an action needs."""
 
     def __init__(self, role: Role) -> None:
@@ -82,10 +83,6 @@ async def _email_of(deps: Deps, actor: Actor, address: dict[str, Any] | None) ->
     return contact.email
 
 
-class BadRequest(ValueError):
-    """Input a host, admin or the CLI gave that cannot be acted on; the message says why."""
-
-
 # An ASCII address: RFC 5322 dot-atoms for the local part, DNS labels for the domain. Anything
 # else (a zero-width space, a Cyrillic look-alike, "eve@x.example;drop") could never be the
 # address Teams reports for a sender, so it would grant nothing while looking as if it did.
@@ -102,21 +99,21 @@ def grantable_role(name: str) -> Role:
     for role in GRANTABLE:
         if name.strip().lower() == role.value:
             return role
-    raise BadRequest(f"{name!r} is not a role that can be granted: use host or moderator.")
+    raise Refused(f"{name!r} is not a role that can be granted: use host or moderator.")
 
 
 def principal(who: str) -> str:
     """What `roles_of` compares a sender with: an ASCII email address or an Entra object id,
-    normalised (NFKC, trimmed, lower-case). BadRequest, naming the problem, for anything else."""
+    normalised (NFKC, trimmed, lower-case). Refused, naming the problem, for anything else."""
     value = unicodedata.normalize("NFKC", who).strip().lower()
     value = value.removeprefix("mailto:")
     odd = next((char for char in value if not (char.isascii() and char.isprintable())), None)
     if odd is not None:
         name = unicodedata.name(odd, "a control character")
-        raise BadRequest(f"{ascii(who)} contains U+{ord(odd):04X} ({name}): give a plain ASCII email "
+        raise Refused(f"{ascii(who)} contains U+{ord(odd):04X} ({name}): give a plain ASCII email "
                          "address or an Entra object id.")
     if len(value) > MAX_PRINCIPAL_CHARS or not (_EMAIL.fullmatch(value) or _OBJECT_ID.fullmatch(value)):
-        raise BadRequest(f"{ascii(who)} is neither an email address nor an Entra object id (a GUID).")
+        raise Refused(f"{ascii(who)} is neither an email address nor an Entra object id (a GUID).")
     return value
 
 
@@ -129,7 +126,7 @@ class RoleChange:
 
 
 async def change_role(store: Store, *, grant: bool, role: str, who: str, by: str) -> RoleChange:
-    """Grant or revoke a role; audit-logged when it changed. BadRequest (nothing changed) for
+    """Grant or revoke a role; audit-logged when it changed. Refused (nothing changed) for
     an unknown role or a principal that could never match a sender."""
     checked_role, checked = grantable_role(role), principal(who)
     async with store.unit() as unit:

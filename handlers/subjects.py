@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from errors import Refused
 from mail.base import KeptMail, MailSearchFailed, MailTrail
 from store.db import truncate_wal
 from store.store import Store
@@ -21,7 +22,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL_CHARS = 320
 
 
-class BadSubject(ValueError):
+class BadSubject(Refused):
     """The person was not named by a usable email address."""
 
 

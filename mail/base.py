@@ -54,7 +54,7 @@ class InboundMail:
 
 
 class MailTransport(Protocol):
-    """Sends mail. Raises `outbox.errors.RetryLater` for throttling and transient failures."""
+    """Sends mail. Raises `errors.Transient` for throttling and transient failures."""
 
     async def send(self, mail: OutgoingMail) -> SentMail: ...
 

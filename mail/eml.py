@@ -22,8 +22,8 @@ from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from datetime import datetime
 from pathlib import Path
 
+from clock import SYSTEM_CLOCK, Clock
 from mail.base import BOT_MARKER, KeptMail, MailSearchFailed, MailTrail, OutgoingMail, SentMail
-from store.schema import utcnow
 
 MAIL_FILE = "mail file"
 #: Shorter texts (a one-word question) would match other people's mail by chance.
@@ -41,9 +41,10 @@ def _text(content: str, subtype: str) -> MIMEText:
 
 
 class EmlOutbox:
-    def __init__(self, directory: Path, sender: str) -> None:
+    def __init__(self, directory: Path, sender: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self._directory = directory
         self._sender = sender
+        self._clock = clock
 
     async def send(self, mail: OutgoingMail) -> SentMail:
         return await asyncio.to_thread(self._write, mail)
@@ -116,7 +117,7 @@ class EmlOutbox:
             with path.open("rb") as existing:
                 return SentMail(BytesHeaderParser(policy=policy.default).parse(existing)["Message-ID"])
         message_id = make_msgid(domain=self._sender.rpartition("@")[2] or None)
-        data = _compose(mail, sender=self._sender, message_id=message_id)
+        data = _compose(mail, sender=self._sender, message_id=message_id, date=self._clock.now())
         self._directory.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".eml.partial")
         with partial.open("wb") as out:
@@ -144,7 +145,7 @@ def _folded(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _compose(mail: OutgoingMail, *, sender: str, message_id: str) -> bytes:
+def _compose(mail: OutgoingMail, *, sender: str, message_id: str, date: datetime) -> bytes:
     """The mail as RFC 5322 bytes, built with the email package's compat32 MIME classes.
 
     Why not `EmailMessage`: its header objects parse and refold every header; writing a
@@ -158,7 +159,7 @@ def _compose(mail: OutgoingMail, *, sender: str, message_id: str) -> bytes:
     body["From"] = _addresses((sender,))
     body["To"] = _addresses(mail.to)
     body["Subject"] = mail.subject if mail.subject.isascii() else Header(mail.subject, _UTF8)  # type: ignore[assignment]
-    body["Date"] = format_datetime(utcnow())
+    body["Date"] = format_datetime(date)
     body["Message-ID"] = message_id
     body[BOT_MARKER] = mail.key
     if mail.in_reply_to:

@@ -25,16 +25,17 @@ import requests
 import urllib3
 from O365.utils.utils import ApiComponent
 
+from clock import SYSTEM_CLOCK, Clock
+from errors import Permanent, Transient
 from mail.base import BOT_MARKER, KeptMail, MailSearchFailed, MailTrail, OutgoingMail, SentMail
 from mail.graph_auth import (
     GraphConnection,
     GraphProtocol,
+    TokenRefused,
     TokenSource,
-    TokenUnavailable,
     parse_retry_after,
 )
 from mail.graph_config import GraphConfig
-from outbox.errors import PermanentFailure, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +50,7 @@ REFERENCES_PROPERTY = "String 0x1039"
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-class GraphTransient(Exception):
-    """Throttled or unavailable; may succeed after `retry_after` seconds."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class GraphError(Exception):
+class GraphError(Permanent):
     """Graph refused the request; retrying the same request will not help."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -69,9 +62,10 @@ class GraphError(Exception):
 class GraphClient:
     """One mailbox: token source, O365 connection, one worker thread, retry policy."""
 
-    def __init__(self, config: GraphConfig) -> None:
+    def __init__(self, config: GraphConfig, clock: Clock = SYSTEM_CLOCK) -> None:
         self.config = config
-        self.tokens = TokenSource(config)
+        self.clock = clock
+        self.tokens = TokenSource(config, clock)
         self.protocol = GraphProtocol(config.graph_url, config.mailbox)
         self.connection = GraphConnection(config, self.tokens)
         self._api = ApiComponent(protocol=self.protocol, main_resource=config.mailbox)
@@ -95,7 +89,7 @@ class GraphClient:
         data: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """One Graph call (worker thread). Raises GraphTransient or GraphError on failure."""
+        """One Graph call (worker thread). Raises Transient or GraphError on failure."""
         kwargs: dict[str, Any] = {"headers": dict(headers or {})}
         if params:
             kwargs["params"] = params
@@ -113,41 +107,39 @@ class GraphClient:
         try:
             return response.raw.read(limit, decode_content=True)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise GraphTransient(f"GET failed while reading: {type(exc).__name__}") from None
+            raise Transient(f"GET failed while reading: {type(exc).__name__}") from None
         finally:
             response.close()
 
     def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> requests.Response:
-        """The response to one call if it succeeded; GraphTransient or GraphError if not."""
+        """The response to one call if it succeeded; Transient or GraphError if not."""
         try:
             response = self.connection.oauth_request(url, method, **kwargs)
-        except TokenUnavailable as exc:
-            if exc.transient:
-                raise GraphTransient(str(exc), exc.retry_after) from None
+        except TokenRefused as exc:
             raise GraphError(401, "token_unavailable", str(exc)) from None
         except requests.RequestException as exc:
-            raise GraphTransient(f"{method.upper()} failed: {type(exc).__name__}") from None
+            raise Transient(f"{method.upper()} failed: {type(exc).__name__}") from None
         status = response.status_code
         if status < 300:
             return response
         code, message = _error_of(response)
         response.close()
         if status in TRANSIENT_STATUSES:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise GraphTransient(f"Graph {method.upper()} HTTP {status} {code}", retry_after)
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.now())
+            raise Transient(f"Graph {method.upper()} HTTP {status} {code}", retry_after)
         raise GraphError(status, code, message)
 
     def with_retries(self, what: str, operation: Callable[[], T]) -> T:
         """Run `operation` again on transient failures, honouring Retry-After (worker thread).
 
-        Gives up with `RetryLater` once attempts run out or the server asks for a wait longer
+        Gives up with `Transient` once attempts run out or the server asks for a wait longer
         than `max_inline_wait`, so the durable outbox reschedules instead of a thread sleeping.
         """
         cfg = self.config
         for attempt in range(cfg.max_attempts):
             try:
                 return operation()
-            except GraphTransient as exc:
+            except Transient as exc:
                 if exc.retry_after is not None:
                     delay = exc.retry_after + random.uniform(0, 0.1 * exc.retry_after + 0.05)
                 else:
@@ -155,7 +147,7 @@ class GraphClient:
                     delay = random.uniform(backoff / 2, backoff)
                 last = attempt == cfg.max_attempts - 1
                 if last or delay > cfg.max_inline_wait:
-                    raise RetryLater(f"{what}: {exc}", exc.retry_after or delay) from None
+                    raise Transient(f"{what}: {exc}", exc.retry_after or delay) from None
                 log.info("%s: %s; retrying in %.1fs", what, exc, delay)
                 time.sleep(delay)
         raise AssertionError("unreachable")
@@ -234,7 +226,7 @@ class GraphMailTransport:
 
     async def send(self, mail: OutgoingMail) -> SentMail:
         if not mail.to:
-            raise PermanentFailure(f"mail {mail.key} has no recipients")
+            raise Permanent(f"mail {mail.key} has no recipients")
         async with self._order:  # one send at a time, in the order asked
             await self.pacer.wait()
             try:
@@ -246,7 +238,7 @@ class GraphMailTransport:
         try:
             return self.client.with_retries(f"send {mail.key}", lambda: self._attempt(mail))
         except GraphError as exc:
-            raise PermanentFailure(f"send {mail.key}: {exc}") from None
+            raise Permanent(f"send {mail.key}: {exc}") from None
 
     def _attempt(self, mail: OutgoingMail) -> SentMail:
         client = self.client
@@ -276,7 +268,7 @@ class GraphMailTransport:
         except GraphError as exc:
             if exc.status == 404:
                 # gone from Drafts: an earlier send is in flight; look again next attempt
-                raise GraphTransient(f"draft of {mail.key} is being sent", 2.0) from None
+                raise Transient(f"draft of {mail.key} is being sent", 2.0) from None
             raise
         return self._sent_mail(draft_id, None)
 
@@ -291,11 +283,11 @@ class GraphMailTransport:
             )
         except GraphError as exc:
             if exc.status == 404:  # moving to Sent Items; the next attempt finds it by key
-                raise GraphTransient("sent mail not readable yet", 1.0) from None
+                raise Transient("sent mail not readable yet", 1.0) from None
             raise
         imid = message.get("internetMessageId")
         if not imid:
-            raise GraphTransient("sent mail has no Message-ID yet", 1.0)
+            raise Transient("sent mail has no Message-ID yet", 1.0)
         return SentMail(internet_message_id=imid)
 
     def _payload(self, mail: OutgoingMail) -> dict[str, Any]:
@@ -396,7 +388,7 @@ class SharedMailbox:
         query = {**params, "$select": _FOUND_FIELDS, "$top": _FOUND_PER_QUERY}
         try:
             result = client.with_retries("find mail", partial(client.request, "get", client.url("/messages"), params=query))
-        except (GraphError, RetryLater) as exc:
+        except (GraphError, Transient) as exc:
             raise MailSearchFailed(f"could not search the shared mailbox: {exc}") from None
         return list(result.get("value", []))
 
@@ -415,6 +407,6 @@ class SharedMailbox:
             except GraphError as exc:
                 if exc.status != 404:  # 404: already gone
                     left.append(mail)
-            except RetryLater:
+            except Transient:
                 left.append(mail)
         return left

@@ -23,13 +23,16 @@ from O365.connection import Connection, MSGraphProtocol
 from O365.utils.token import MemoryTokenBackend
 from requests.adapters import HTTPAdapter
 
+from clock import Clock
+from errors import Permanent, Transient
 from mail.graph_config import GraphConfig
 
 log = logging.getLogger(__name__)
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """`Retry-After` is either seconds or an HTTP date; None when absent or unreadable."""
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """`Retry-After` is either seconds or an HTTP date (counted from `now`); None when absent
+    or unreadable."""
     if not value:
         return None
     value = value.strip()
@@ -43,16 +46,12 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
-class TokenUnavailable(Exception):
-    """Entra ID gave no token. `transient` says whether trying again later can help."""
-
-    def __init__(self, reason: str, *, transient: bool, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.transient = transient
-        self.retry_after = retry_after
+class TokenRefused(Permanent):
+    """Entra ID gave no token and trying again will not help (unknown tenant, wrong secret or
+    certificate). A failure that may pass (a 5xx, no connection) is `Transient` instead."""
 
 
 class PinnedSession(requests.Session):
@@ -81,8 +80,9 @@ class _RecordingSession(PinnedSession):
     and throttling (429/503) must be told apart from a wrong secret (400/401).
     """
 
-    def __init__(self, verify: bool | str, timeout: float) -> None:
+    def __init__(self, verify: bool | str, timeout: float, clock: Clock) -> None:
         super().__init__(verify, timeout)
+        self._clock = clock
         self.last_status: int | None = None
         self.last_retry_after: float | None = None
 
@@ -90,7 +90,7 @@ class _RecordingSession(PinnedSession):
         response = super().request(method, url, *args, **kwargs)
         if str(method).upper() == "POST":
             self.last_status = response.status_code
-            self.last_retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            self.last_retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
         return response
 
 
@@ -101,11 +101,11 @@ class TokenSource:
     caller anyway, because MSAL's cache is not documented as thread-safe.
     """
 
-    def __init__(self, config: GraphConfig) -> None:
+    def __init__(self, config: GraphConfig, clock: Clock) -> None:
         self._config = config
         self.authority = f"{config.authority_host}/{config.tenant_id}"
         self.scope = f"{config.graph_url}/.default"
-        self._http = _RecordingSession(config.ca_bundle or True, config.request_timeout)
+        self._http = _RecordingSession(config.ca_bundle or True, config.request_timeout, clock)
         self._app: msal.ConfidentialClientApplication | None = None
         self._lock = threading.Lock()
 
@@ -132,18 +132,11 @@ class TokenSource:
                 )
             except requests.HTTPError as exc:  # 5xx from discovery
                 status = exc.response.status_code if exc.response is not None else None
-                raise TokenUnavailable(
-                    f"OpenID discovery failed with HTTP {status}", transient=True
-                ) from None
+                raise Transient(f"OpenID discovery failed with HTTP {status}") from None
             except requests.RequestException as exc:
-                raise TokenUnavailable(
-                    f"cannot reach the login endpoint: {type(exc).__name__}", transient=True
-                ) from None
+                raise Transient(f"cannot reach the login endpoint: {type(exc).__name__}") from None
             except ValueError as exc:  # 4xx from discovery: unknown tenant or wrong host
-                raise TokenUnavailable(
-                    f"OpenID discovery refused: {str(exc).splitlines()[0][:200]}",
-                    transient=False,
-                ) from None
+                raise TokenRefused(f"OpenID discovery refused: {str(exc).splitlines()[0][:200]}") from None
         return self._app
 
     def token(self) -> str:
@@ -152,9 +145,7 @@ class TokenSource:
             try:
                 result = self.app.acquire_token_for_client(scopes=[self.scope])
             except requests.RequestException as exc:
-                raise TokenUnavailable(
-                    f"cannot reach the token endpoint: {type(exc).__name__}", transient=True
-                ) from None
+                raise Transient(f"cannot reach the token endpoint: {type(exc).__name__}") from None
         if "access_token" in result:
             return str(result["access_token"])
         status = self._http.last_status
@@ -162,11 +153,10 @@ class TokenSource:
         transient = status is None or status == 429 or status >= 500
         if error in ("temporarily_unavailable", "server_error"):
             transient = True
-        raise TokenUnavailable(
-            f"token request failed: {error} (HTTP {status})",
-            transient=transient,
-            retry_after=self._http.last_retry_after if transient else None,
-        )
+        reason = f"token request failed: {error} (HTTP {status})"
+        if transient:
+            raise Transient(reason, self._http.last_retry_after)
+        raise TokenRefused(reason)
 
     def forget(self) -> None:
         """Drop cached access tokens after Graph rejected one (revoked, clock skew)."""

@@ -32,7 +32,7 @@ class GraphConfig:
     max_attempts: int = 4
     #: first back-off step when Graph sent no Retry-After
     retry_base_delay: float = 1.0
-    #: waits longer than this are not slept in-process: RetryLater goes to the outbox instead
+    #: waits longer than this are not slept in-process: Transient goes to the outbox instead
     max_inline_wait: float = 15.0
 
     def __post_init__(self) -> None:

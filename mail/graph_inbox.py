@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from errors import Permanent
 from mail.base import InboundMail
 from mail.graph import (
     IN_REPLY_TO_PROPERTY,
@@ -29,7 +30,6 @@ from mail.inbound import (
     message_ids,
     normalise_message_id,
 )
-from outbox.errors import PermanentFailure
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class GraphInbox:
             except GraphError as exc:
                 stale = exc.status == 410 or "syncstate" in exc.code.lower()
                 if not stale or resynced:
-                    raise PermanentFailure(f"inbox delta: {exc}") from None
+                    raise Permanent(f"inbox delta: {exc}") from None
                 log.warning("inbox delta token no longer valid (%s); reading afresh", exc.code)
                 url, params = self._initial()
                 changed.clear()
@@ -145,12 +145,12 @@ class GraphInbox:
             next_link = page.get("@odata.nextLink")
             if next_link:
                 if not str(next_link).startswith(graph_root):
-                    raise PermanentFailure("Graph nextLink points at another host")
+                    raise Permanent("Graph nextLink points at another host")
                 url, params = str(next_link), None
                 continue
             new_delta = page.get("@odata.deltaLink")
             if not new_delta:
-                raise PermanentFailure("Graph delta page had neither nextLink nor deltaLink")
+                raise Permanent("Graph delta page had neither nextLink nor deltaLink")
             break
         items: list[InboxItem] = []
         skipped = 0
@@ -163,7 +163,7 @@ class GraphInbox:
                 continue
             if "internetMessageHeaders" not in entry:
                 entry = self._full_message(gid) or entry
-            items.append(InboxItem(graph_id=gid, mail=inbound_from_graph(entry)))
+            items.append(InboxItem(graph_id=gid, mail=inbound_from_graph(entry, self.client.clock.now())))
         return InboxPage(
             items=tuple(items),
             delta_link=str(new_delta),
@@ -183,7 +183,7 @@ class GraphInbox:
         except GraphError as exc:
             if exc.status == 404:
                 return None
-            raise PermanentFailure(f"read message: {exc}") from None
+            raise Permanent(f"read message: {exc}") from None
 
     def _body_blocking(self, graph_message_id: str) -> str:
         url = self.client.url(f"/messages/{quote(graph_message_id, safe='')}/$value")
@@ -195,7 +195,7 @@ class GraphInbox:
             if exc.status == 404:
                 log.warning("message to read is gone from the mailbox; read as empty")
                 return ""
-            raise PermanentFailure(f"read mail body: {exc}") from None
+            raise Permanent(f"read mail body: {exc}") from None
         return body_from_mime(source)
 
     def _mark_blocking(self, graph_message_id: str, category: str) -> None:
@@ -217,7 +217,7 @@ class GraphInbox:
             if exc.status == 404:
                 log.warning("message to tag is gone from the mailbox; nothing to tag")
                 return
-            raise PermanentFailure(f"tag processed: {exc}") from None
+            raise Permanent(f"tag processed: {exc}") from None
 
 
 def _address(field_value: dict[str, Any] | None) -> tuple[str, str]:
@@ -225,16 +225,16 @@ def _address(field_value: dict[str, Any] | None) -> tuple[str, str]:
     return str(email.get("address", "")).lower(), str(email.get("name", ""))
 
 
-def _received_at(value: str | None) -> datetime:
+def _received_at(value: str | None, now: datetime) -> datetime:
     if not value:
-        return datetime.now(UTC)
+        return now
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def inbound_from_graph(message: dict[str, Any]) -> InboundMail:
+def inbound_from_graph(message: dict[str, Any], now: datetime) -> InboundMail:
     """An `InboundMail` from a Graph message resource (as selected by `GraphInbox`), without
-    its body (`GraphInbox.read_body` adds it)."""
+    its body (`GraphInbox.read_body` adds it); received `now` if Graph gave no time."""
     headers = headers_dict(
         (h.get("name", ""), h.get("value", ""))
         for h in message.get("internetMessageHeaders") or []
@@ -253,7 +253,7 @@ def inbound_from_graph(message: dict[str, Any]) -> InboundMail:
         sender_name=name,
         subject=str(message.get("subject") or ""),
         text="",
-        received_at=_received_at(message.get("receivedDateTime")),
+        received_at=_received_at(message.get("receivedDateTime"), now),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=references,
         conversation_id=message.get("conversationId"),

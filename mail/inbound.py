@@ -340,8 +340,9 @@ def body_from_mime(data: bytes) -> str:
         return ""
 
 
-def inbound_from_eml(data: bytes) -> InboundMail:
-    """An `InboundMail` from raw RFC 5322 bytes (a saved .eml file)."""
+def inbound_from_eml(data: bytes, now: datetime) -> InboundMail:
+    """An `InboundMail` from raw RFC 5322 bytes (a saved .eml file); without a readable Date,
+    received `now`."""
     message = email.message_from_bytes(data, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     headers = headers_dict((k, str(v)) for k, v in message.items())
@@ -358,7 +359,7 @@ def inbound_from_eml(data: bytes) -> InboundMail:
         if received.tzinfo is None:
             received = received.replace(tzinfo=UTC)
     except (KeyError, TypeError, ValueError):
-        received = datetime.now(UTC)
+        received = now
     in_reply_to = message_ids(headers.get("in-reply-to"))
     return InboundMail(
         internet_message_id=imid,

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from errors import Transient
 from mail.base import InboundMail
 from mail.graph_inbox import GraphInbox
-from outbox.errors import RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class InboxWatcher:
             delay = self._poll_seconds
             try:
                 await self.sync_once()
-            except RetryLater as error:
+            except Transient as error:
                 delay = max(delay, error.retry_after or 0.0)
                 log.warning("mailbox sync will retry in %.0fs: %s", delay, error)
             except Exception:

@@ -1,7 +1,7 @@
 """When to try a failed job again, and when to stop.
 
 A transient failure (throttling, a 5xx, a timeout, a dropped connection, a refused token:
-`RetryLater`) is retried for as long as the job is younger than `give_up_after`
+`Transient`) is retried for as long as the job is younger than `give_up_after`
 (OUTBOX_GIVE_UP_AFTER_HOURS): an outage that ends, however many attempts it took, delays the
 reply but does not drop it. An error the job did not expect (a bug, an answer nobody planned
 for) looks permanent, so it is tried only `max_attempts` times (OUTBOX_MAX_ATTEMPTS).

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from outbox.errors import PermanentFailure, RetryLater
+from errors import Permanent, Transient
 from outbox.retry import RetryPolicy
 from store.records import Job
-from store.schema import utcnow
 from store.store import Store
 
 JobHandler = Callable[[dict[str, Any]], Awaitable[None]]
@@ -183,15 +182,15 @@ class OutboxWorker:
         handler = self._handlers.get(first.kind)
         try:
             if handler is None:
-                raise PermanentFailure(f"no handler for job kind {first.kind!r}")
+                raise Permanent(f"no handler for job kind {first.kind!r}")
             if isinstance(handler, batched):
                 await handler.handler([job.payload for job in batch])
             else:
                 await (handler.handler if isinstance(handler, rerunnable) else handler)(first.payload)
-        except RetryLater as error:
+        except Transient as error:
             for job in batch:
                 await self._reschedule(job, str(error), error.retry_after)
-        except PermanentFailure as error:
+        except Permanent as error:
             for job in batch:
                 await self._fail(job, str(error))
         except asyncio.CancelledError:
@@ -249,7 +248,7 @@ class OutboxWorker:
         attempt is not counted, so it does not lengthen the backoff of later failures."""
         throttled = retry_after is not None
         delay = self._retry.delay(job.attempts, retry_after)
-        now = utcnow()
+        now = self._store.clock.now()
         if self._retry.out_of_time(job.created_at, now + timedelta(seconds=delay)):
             hours = self._retry.give_up_after.total_seconds() / 3600
             await self._fail(job, f"gave up after {hours:g} h: {reason}")

@@ -7,14 +7,16 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from clock import Clock
 from store.dialect import insert_ignoring_duplicates, upsert
 from store.records import Answer
-from store.schema import answers, inbound_mail, questions, service_state, utcnow
+from store.schema import answers, inbound_mail, questions, service_state
 
 
 class AnswerRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn = conn
+        self._clock = clock
 
     async def add(
         self, question_id: int, *, text: str, author: str, author_name: str | None, via: str, source_key: str
@@ -27,7 +29,7 @@ class AnswerRepo:
             "author_name": author_name,
             "via": via,
             "source_key": source_key,
-            "created_at": utcnow(),
+            "created_at": self._clock.now(),
         }
         statement = insert_ignoring_duplicates(self._conn, answers, values, "source_key")
         return (await self._conn.execute(statement.returning(answers.c.id))).scalar()
@@ -61,8 +63,9 @@ class AnswerRepo:
 
 
 class InboundMailRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn = conn
+        self._clock = clock
 
     async def seen(self, internet_message_id: str) -> bool:
         row = await self._conn.execute(
@@ -98,15 +101,16 @@ class InboundMailRepo:
             "detail": detail,
             "question_id": question_id,
             "received_at": received_at,
-            "created_at": utcnow(),
+            "created_at": self._clock.now(),
         }
         statement = insert_ignoring_duplicates(self._conn, inbound_mail, values, "internet_message_id")
         return (await self._conn.execute(statement.returning(inbound_mail.c.id))).scalar() is not None
 
 
 class StateRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn = conn
+        self._clock = clock
         # Read once per transaction: triage asks for the moderators' channel per question.
         self._read: dict[str, str | None] = {}
 
@@ -119,5 +123,5 @@ class StateRepo:
     async def put(self, name: str, value: str) -> None:
         self._read[name] = value
         await self._conn.execute(
-            upsert(self._conn, service_state, {"name": name, "value": value, "updated_at": utcnow()}, "name")
+            upsert(self._conn, service_state, {"name": name, "value": value, "updated_at": self._clock.now()}, "name")
         )

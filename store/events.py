@@ -10,14 +10,16 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from clock import Clock
 from store.dialect import insert_ignoring_duplicates, upsert
 from store.records import MAX_ROW_ID, AuditEntry, Event
-from store.schema import audit_log, events, people, question_support, questions, roles, utcnow
+from store.schema import audit_log, events, people, question_support, questions, roles
 
 
 class EventRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn = conn
+        self._clock = clock
         # Read once per transaction: questions committed together (Store.grouped) each ask.
         self._open_events: list[Event] | None = None
 
@@ -33,7 +35,7 @@ class EventRepo:
         """(event id, True if this call opened it). A `source_key` seen before returns the event
         it opened then and opens nothing."""
         values = {"title": title, "description": description, "status": "open", "opened_by": by,
-                  "opened_at": utcnow(), "ends_at": ends_at, "source_key": source_key}
+                  "opened_at": self._clock.now(), "ends_at": ends_at, "source_key": source_key}
         statement = (insert_ignoring_duplicates(self._conn, events, values, "source_key")
                      if source_key else events.insert().values(**values))
         opened = (await self._change(statement.returning(events.c.id))).scalar()
@@ -46,7 +48,7 @@ class EventRepo:
         """Close once; True if this call closed it."""
         result = await self._change(
             update(events).where(events.c.id == event_id, events.c.status == "open")
-            .values(status="closed", closed_at=utcnow())
+            .values(status="closed", closed_at=self._clock.now())
         )
         return result.rowcount == 1
 
@@ -95,11 +97,12 @@ class EventRepo:
 
 
 class RoleRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn = conn
+        self._clock = clock
 
     async def grant(self, principal: str, role: str, *, by: str) -> bool:
-        values = {"principal": principal.lower(), "role": role, "granted_by": by, "granted_at": utcnow()}
+        values = {"principal": principal.lower(), "role": role, "granted_by": by, "granted_at": self._clock.now()}
         statement = insert_ignoring_duplicates(self._conn, roles, values, ["principal", "role"])
         return (await self._conn.execute(statement.returning(roles.c.role))).scalar() is not None
 
@@ -124,11 +127,12 @@ class RoleRepo:
 
 
 class PeopleRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn = conn
+        self._clock = clock
 
     async def remember(self, aad_id: str, *, email: str | None, name: str | None) -> None:
-        values = {"aad_id": aad_id, "email": email.lower() if email else None, "name": name, "updated_at": utcnow()}
+        values = {"aad_id": aad_id, "email": email.lower() if email else None, "name": name, "updated_at": self._clock.now()}
         await self._conn.execute(upsert(self._conn, people, values, "aad_id"))
 
     async def email_of(self, aad_id: str) -> str | None:
@@ -136,12 +140,13 @@ class PeopleRepo:
 
 
 class SupportRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn = conn
+        self._clock = clock
 
     async def add(self, question_id: int, supporter: str, address: dict[str, Any] | None = None) -> bool:
         """One "me too" per colleague per question; raises the question's count once."""
-        values = {"question_id": question_id, "supporter": supporter, "created_at": utcnow(),
+        values = {"question_id": question_id, "supporter": supporter, "created_at": self._clock.now(),
                   "address": json.dumps(address) if address else None}
         statement = insert_ignoring_duplicates(self._conn, question_support, values, ["question_id", "supporter"])
         added = (await self._conn.execute(statement.returning(question_support.c.question_id))).scalar() is not None
@@ -163,12 +168,13 @@ class SupportRepo:
 
 
 class AuditRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn = conn
+        self._clock = clock
 
     async def record(self, actor: str, action: str, target: str, detail: str | None = None) -> None:
         await self._conn.execute(
-            audit_log.insert().values(at=utcnow(), actor=actor, action=action, target=target, detail=detail)
+            audit_log.insert().values(at=self._clock.now(), actor=actor, action=action, target=target, detail=detail)
         )
 
     async def find(self, action: str, target: str) -> list[AuditEntry]:

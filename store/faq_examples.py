@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from clock import Clock
 from store.dialect import insert_ignoring_duplicates
-from store.schema import answers, faq_entries, faq_feedback, faq_phrasings, questions, utcnow
+from store.schema import answers, faq_entries, faq_feedback, faq_phrasings, questions
 
 # States in which a question tells the matcher something: answered from the FAQ (with or without
 # a verdict), or sent to the moderators (answered by them or still waiting).
@@ -56,8 +57,9 @@ class Use:
 
 
 class FaqRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn = conn
+        self._clock = clock
 
     async def entries(self) -> list[StoredEntry]:
         """Moderators' entries, oldest first (the order they are appended to the FAQ)."""
@@ -97,7 +99,7 @@ class FaqRepo:
             "answer": answer,
             "question_id": question_id,
             "created_by": created_by,
-            "created_at": utcnow(),
+            "created_at": self._clock.now(),
             "topic": topic,
         }
         return await self._insert_new(faq_entries, values, "id")
@@ -124,7 +126,7 @@ class FaqRepo:
             "entry_id": entry_id,
             "text": text,
             "linked_by": linked_by,
-            "created_at": utcnow(),
+            "created_at": self._clock.now(),
         }
         return await self._insert_new(faq_phrasings, values, "question_id")
 

@@ -16,23 +16,30 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from clock import Clock
 from store.dialect import insert_new, supports_skip_locked
 from store.records import FailedJob, Job
-from store.schema import outbox, utcnow
+from store.schema import outbox
 
 TODO, DOING, DONE, FAILED = "todo", "doing", "done", "failed"
 
 
 class OutboxRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn = conn
+        self._clock = clock
         self.enqueued = 0
+
+    @property
+    def clock(self) -> Clock:
+        """The clock `enqueue` counts a delay from, for callers that pick the delay by the time."""
+        return self._clock
 
     async def enqueue(
         self, kind: str, payload: dict[str, Any], *, dedupe_key: str, delay: float = 0.0
     ) -> bool:
         """Add a job unless one with the same key exists; True if it was added."""
-        now = utcnow()
+        now = self._clock.now()
         values = {
             "kind": kind,
             "payload": json.dumps(payload),
@@ -49,7 +56,7 @@ class OutboxRepo:
 
     async def claim(self, *, limit: int, lease_seconds: float) -> list[Job]:
         """Take up to `limit` due jobs (or jobs whose lease ran out) and lease them to the caller."""
-        now = utcnow()
+        now = self._clock.now()
         statement = _claim_statement(supports_skip_locked(self._conn))
         parameters = {"now": now, "limit": limit, "new_lease_until": now + timedelta(seconds=lease_seconds)}
         rows = (await self._conn.execute(statement, parameters)).all()
@@ -63,13 +70,13 @@ class OutboxRepo:
 
     async def complete_many(self, job_ids: Sequence[int]) -> None:
         """Mark finished jobs done, all in one statement."""
-        await self._conn.execute(_COMPLETE, {"ids": list(job_ids), "now": utcnow()})
+        await self._conn.execute(_COMPLETE, {"ids": list(job_ids), "now": self._clock.now()})
 
     async def fail(self, job_id: int, error: str) -> None:
         await self._conn.execute(
             update(outbox)
             .where(outbox.c.id == job_id)
-            .values(status=FAILED, lease_until=None, last_error=error, updated_at=utcnow())
+            .values(status=FAILED, lease_until=None, last_error=error, updated_at=self._clock.now())
         )
 
     async def retry(self, job_id: int, *, at: datetime, error: str, count_attempt: bool = True) -> None:
@@ -80,7 +87,7 @@ class OutboxRepo:
             .where(outbox.c.id == job_id)
             .values(
                 status=TODO, run_after=at, lease_until=None, last_error=error[:2000],
-                attempts=attempts, updated_at=utcnow(),
+                attempts=attempts, updated_at=self._clock.now(),
             )
         )
 
@@ -108,7 +115,7 @@ class OutboxRepo:
     async def requeue_failed(self, job_ids: Sequence[int] | None) -> list[int]:
         """Put failed jobs (these, or all with None) back to run now, as if just queued: no
         attempts, and a retry budget that starts again. Returns the ids re-queued."""
-        now = utcnow()
+        now = self._clock.now()
         statement = update(outbox).where(outbox.c.status == FAILED)
         if job_ids is not None:
             statement = statement.where(outbox.c.id.in_(list(job_ids)))
@@ -132,8 +139,8 @@ class OutboxRepo:
         if oldest is None:
             return 0, 0.0
         if oldest.tzinfo is None:  # func.min bypasses the column type on SQLite
-            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
-        return count, (utcnow() - oldest).total_seconds()
+            oldest = oldest.replace(tzinfo=self._clock.now().tzinfo)
+        return count, (self._clock.now() - oldest).total_seconds()
 
 
 # The statements every question runs, built once (see store.dialect.insert_new for why).

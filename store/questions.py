@@ -11,18 +11,20 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from clock import Clock
 from store.dialect import insert_ignoring_duplicates, insert_new
 from store.records import MAX_ROW_ID, NewQuestion, Question, QuestionStatus
-from store.schema import faq_feedback, questions, utcnow
+from store.schema import faq_feedback, questions
 
 
 class QuestionRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, clock: Clock) -> None:
         self._conn = conn
+        self._clock = clock
 
     async def add(self, new: NewQuestion) -> int | None:
         """Insert; None when this delivery was recorded before (a redelivered activity)."""
-        now = utcnow()
+        now = self._clock.now()
         values: dict[str, Any] = {
             "dedupe_key": new.dedupe_key,
             "source": new.source,
@@ -96,7 +98,7 @@ class QuestionRepo:
         two workers racing on one question take effect once.
         """
         statement = _move_statement(tuple(sorted(changes)))
-        parameters = _update_parameters(question_id, changes)
+        parameters = _update_parameters(question_id, changes, self._clock.now())
         parameters.update(only_from=[status.value for status in only_from], new_status=to.value)
         return (await self._conn.execute(statement, parameters)).rowcount == 1
 
@@ -109,7 +111,7 @@ class QuestionRepo:
         if contact is not None:
             changes.update(asker_name=contact[0], asker_email=contact[1])
         await self._conn.execute(
-            _update_statement(tuple(sorted(changes))), _update_parameters(question_id, changes)
+            _update_statement(tuple(sorted(changes))), _update_parameters(question_id, changes, self._clock.now())
         )
 
     async def add_feedback(self, question_id: int, entry_id: str, *, helpful: bool) -> bool:
@@ -121,7 +123,7 @@ class QuestionRepo:
                 "question_id": question_id,
                 "entry_id": entry_id,
                 "helpful": helpful,
-                "created_at": utcnow(),
+                "created_at": self._clock.now(),
             },
             "question_id",
         )
@@ -189,7 +191,7 @@ class QuestionRepo:
         """Change descriptive fields (card id, privacy, topic); never the state."""
         assert "status" not in changes, "use move() to change state"
         await self._conn.execute(
-            update(questions).where(questions.c.id == question_id).values(updated_at=utcnow(), **changes)
+            update(questions).where(questions.c.id == question_id).values(updated_at=self._clock.now(), **changes)
         )
 
     async def counts(self) -> dict[str, int]:
@@ -220,9 +222,9 @@ def _update_statement(columns: tuple[str, ...]) -> Any:
     )
 
 
-def _update_parameters(question_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+def _update_parameters(question_id: int, changes: dict[str, Any], now: datetime) -> dict[str, Any]:
     parameters = {f"new_{column}": value for column, value in changes.items()}
-    parameters.update(question_id=question_id, new_updated_at=utcnow())
+    parameters.update(question_id=question_id, new_updated_at=now)
     return parameters
 
 

@@ -263,8 +263,3 @@ audit_log = Table(
     Column("detail", Text),
 )
 Index("ix_audit_log_at", audit_log.c.at)
-
-
-def utcnow() -> datetime:
-    """The one clock the store uses; aware UTC."""
-    return datetime.now(UTC)

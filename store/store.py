@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from clock import SYSTEM_CLOCK, Clock
 from store.answers import AnswerRepo, InboundMailRepo, StateRepo
 from store.db import connection_limit
 from store.events import AuditRepo, EventRepo, PeopleRepo, RoleRepo, SupportRepo
@@ -61,8 +62,9 @@ class Store:
     """Units of work at one priority (store.turns): `Store(engine)` is a request's,
     `in_background()` the same store for work nobody is waiting for."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock = SYSTEM_CLOCK) -> None:
         self.engine = engine
+        self.clock = clock  # what every timestamp the store writes, and every due time, is read from
         self.priority = Priority.REQUEST
         # The pool's connections go to requests first (store.turns).
         self._shared = _Shared(Turns(connection_limit(engine)))
@@ -134,7 +136,7 @@ class Store:
     @asynccontextmanager
     async def _unit(self, priority: Priority) -> AsyncIterator[Unit]:
         async with self._shared.turns.turn(priority), self.engine.begin() as conn:
-            unit = _unit(conn)
+            unit = _unit(conn, self.clock)
             yield unit
         if unit.outbox.enqueued and self._shared.after_enqueue is not None:
             self._shared.after_enqueue()
@@ -149,19 +151,19 @@ class Store:
         return True
 
 
-def _unit(conn: AsyncConnection) -> Unit:
+def _unit(conn: AsyncConnection, clock: Clock) -> Unit:
     return Unit(
-        questions=QuestionRepo(conn),
-        outbox=OutboxRepo(conn),
-        answers=AnswerRepo(conn),
-        inbound_mail=InboundMailRepo(conn),
-        state=StateRepo(conn),
-        events=EventRepo(conn),
-        roles=RoleRepo(conn),
-        people=PeopleRepo(conn),
-        support=SupportRepo(conn),
-        audit=AuditRepo(conn),
-        faq=FaqRepo(conn),
+        questions=QuestionRepo(conn, clock),
+        outbox=OutboxRepo(conn, clock),
+        answers=AnswerRepo(conn, clock),
+        inbound_mail=InboundMailRepo(conn, clock),
+        state=StateRepo(conn, clock),
+        events=EventRepo(conn, clock),
+        roles=RoleRepo(conn, clock),
+        people=PeopleRepo(conn, clock),
+        support=SupportRepo(conn, clock),
+        audit=AuditRepo(conn, clock),
+        faq=FaqRepo(conn, clock),
         retention=RetentionRepo(conn),
         subjects=SubjectRepo(conn),
     )

@@ -20,6 +20,7 @@ from faq.store import load_faq
 from store.db import create_engine
 from store.schema import outbox, questions, service_state
 from tests.support.channel import FakeChannel, TeamsUser
+from tests.support.clock import ShiftedClock
 from tests.support.graph import GraphWorld, start_world, stop_world
 
 T = TypeVar("T")
@@ -37,12 +38,14 @@ APP_PASSWORD = "test-secret-value-do-not-log"
 
 @dataclass
 class Bot:
-    """What a test needs: the HTTP client, the channel, and ways to see what was stored and sent."""
+    """What a test needs: the HTTP client, the channel, the app's clock, and ways to see what
+    was stored and sent."""
 
     client: TestClient
     channel: FakeChannel
     settings: Settings
     outbox_dir: Path
+    clock: ShiftedClock
 
     async def post(self, activity: dict[str, Any], *, authorization: str | None = "valid") -> ClientResponse:
         return await self.channel.deliver(self.client, activity, authorization=authorization)
@@ -106,6 +109,12 @@ class Bot:
         finally:
             await engine.dispose()
 
+    async def after(self, seconds: float) -> None:
+        """Move the app's clock on by `seconds`, then wait for what that made due (a board
+        refresh queued for the end of its interval) to run: time passes without sleeping."""
+        self.clock.advance(seconds)
+        await self.drained()
+
 
 @pytest.fixture
 async def channel() -> AsyncIterator[FakeChannel]:
@@ -166,8 +175,9 @@ def settings_overrides() -> dict[str, str]:
 @asynccontextmanager
 async def serving(channel: FakeChannel, settings: Settings) -> AsyncIterator[Bot]:
     """The real app on a loopback port, with these settings, talking to `channel`."""
-    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
-        yield Bot(client, channel, settings, settings.mail_outbox_dir)
+    clock = ShiftedClock()
+    async with TestClient(TestServer(create_app(settings, clock), host="127.0.0.1")) as client:
+        yield Bot(client, channel, settings, settings.mail_outbox_dir, clock)
 
 
 @pytest.fixture

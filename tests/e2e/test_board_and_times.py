@@ -3,7 +3,6 @@ organisation's TIMEZONE. Over real HTTP with the local Bot Framework channel; ma
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
@@ -13,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
+from handlers.board import INTERVAL_SECONDS
 from tests.e2e.conftest import OFF_TOPIC, Bot, an_faq_entry, board_counts, bot_settings
 from tests.e2e.test_live_events import ADMIN_EMAIL, HOSTS_CHANNEL, _cards_in, _command, _staff
 from tests.support.channel import FakeChannel
@@ -54,9 +54,7 @@ async def test_the_board_shows_count_tiles_a_state_per_question_support_and_the_
     await bot.say(bot.channel.new_user("Fay Faq"), faq_question)  # Q-2: answered from the FAQ
     await bot.drained()
     await bot.say(bot.channel.new_user("Kim Kind"), "me too Q-1")
-    await bot.drained()
-    await asyncio.sleep(2.5)  # a refresh may be scheduled for the end of the current 2-s interval
-    await bot.drained()
+    await bot.after(INTERVAL_SECONDS)  # a refresh may be queued for the end of the current interval
 
     board = (_cards_in(bot, HOSTS_CHANNEL, "update") or _cards_in(bot, HOSTS_CHANNEL))[-1].body
     assert board_counts(board) == {"Asked": 2, "Answered": 0, "Waiting": 1, "From the FAQ": 1}
@@ -65,7 +63,7 @@ async def test_the_board_shows_count_tiles_a_state_per_question_support_and_the_
     assert _line(board, "Q-2").startswith("Q-2 FAQ · Pay ")
     assert "'width': 'Full'" in str(board)
     updated = next(word for word in str(board).split("'") if word.startswith("Updated "))
-    assert updated.removeprefix("Updated ") in _local_minutes(datetime.now(UTC))
+    assert updated.removeprefix("Updated ") in _local_minutes(bot.clock.now())
 
 
 async def test_a_forward_mail_names_the_event_its_supporters_and_the_local_time(bot: Bot) -> None:

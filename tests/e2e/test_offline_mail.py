@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from store.schema import utcnow
 from tests.e2e.conftest import OFF_TOPIC, Bot, eventually, resolved
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def reply_to(
     reply["From"] = f"Mo Derator <{sender}>"
     reply["To"] = original["From"]
     reply["Subject"] = f"RE: {original['Subject']}"
-    reply["Date"] = format_datetime(utcnow())
+    reply["Date"] = format_datetime(datetime.now(UTC))
     reply["Message-ID"] = make_msgid(domain="council.example")
     reply["In-Reply-To"] = original["Message-ID"]
     reply["References"] = original["Message-ID"]

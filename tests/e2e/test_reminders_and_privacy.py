@@ -4,15 +4,16 @@ the board, never published), over real HTTP with the fake Teams channel."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
+from handlers.board import INTERVAL_SECONDS
 from handlers.reminders import remind_waiting
 from store.db import create_engine
-from store.schema import outbox, questions, utcnow
+from store.schema import outbox, questions
 from store.store import Store
 from tests.e2e.conftest import OFF_TOPIC, Bot, board_counts, eventually, resolved
 from tests.e2e.test_live_events import ADMIN_EMAIL, HOSTS_CHANNEL, MODERATORS_CHANNEL, _cards_in, _command, _staff
@@ -47,7 +48,7 @@ async def _asked_hours_ago(bot: Bot, question_ids: list[int], hours: float) -> N
     try:
         async with engine.begin() as conn:
             await conn.execute(update(questions).where(questions.c.id.in_(question_ids))
-                               .values(created_at=utcnow() - timedelta(hours=hours)))
+                               .values(created_at=datetime.now(UTC) - timedelta(hours=hours)))
     finally:
         await engine.dispose()
 
@@ -59,9 +60,7 @@ def _reminders(bot: Bot) -> list[Any]:
 
 async def _board_after_refresh(bot: Bot) -> Any:
     """The board as the hosts see it once every queued refresh has run."""
-    await bot.drained()
-    await asyncio.sleep(2.5)  # a refresh may be scheduled for the end of the current 2-s interval
-    await bot.drained()
+    await bot.after(INTERVAL_SECONDS)  # a refresh may be queued for the end of the current interval
     cards = _cards_in(bot, HOSTS_CHANNEL, "update") or _cards_in(bot, HOSTS_CHANNEL)
     return cards[-1].body
 
@@ -94,7 +93,7 @@ async def test_questions_waiting_too_long_are_listed_once_per_period_in_the_mode
     jobs = await bot.outbox_count()
     engines = [create_engine(bot.settings.database_url) for _ in range(2)]
     try:
-        listed = await asyncio.gather(*(remind_waiting(Store(e), after=timedelta(hours=24), now=utcnow())
+        listed = await asyncio.gather(*(remind_waiting(Store(e), after=timedelta(hours=24), now=datetime.now(UTC))
                                         for e in engines))
     finally:
         for engine in engines:
@@ -108,7 +107,7 @@ async def test_two_instances_checking_at_once_queue_one_reminder(bot: Bot) -> No
     await bot.say(bot.channel.new_user("Sam Staff"), OFF_TOPIC)
     await _card_for(bot, OFF_TOPIC)
     # A period far in the future: the bot's own checks (24-h periods) have nothing to do with it.
-    later = utcnow() + timedelta(days=400)
+    later = datetime.now(UTC) + timedelta(days=400)
     engines = [create_engine(bot.settings.database_url) for _ in range(3)]
     try:
         listed = await asyncio.gather(*(remind_waiting(Store(e), after=timedelta(hours=1), now=later)

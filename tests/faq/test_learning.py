@@ -58,6 +58,7 @@ def make_deps(store: Store, matcher: Any, tmp_path: Path) -> Deps:
         directory=NoRoster(),
         limits=Limits(2000, "questions@example.org"),
         log=logging.getLogger("test"),
+        clock=store.clock,
         admins=frozenset({"mo@example.org"}),
     )
 

@@ -117,6 +117,7 @@ async def deps(store: Store, matcher: Matcher, tmp_path: Path) -> AsyncIterator[
     yield Deps(
         store=store, faq=matcher, mail=EmlOutbox(tmp_path / "outbox", MAILBOX), directory=_NoRoster(),
         limits=Limits(max_question_chars=2000, moderators_address=MAILBOX), log=logging.getLogger("hostile"),
+        clock=store.clock,
     )
 
 
@@ -167,10 +168,10 @@ def test_classifying_a_mail_never_fails_and_keeps_no_markup(mail: InboundMail) -
 
 @given(data=st.binary(max_size=3000) | BODIES.map(lambda body: ("Subject: x\r\nFrom: a@b.c\r\n\r\n" + body).encode()))
 def test_any_eml_file_reads_as_a_mail(data: bytes) -> None:
-    mail = inbound_from_eml(data)
+    mail = inbound_from_eml(data, datetime.now(UTC))
     assert mail.internet_message_id.startswith("<")
     assert mail.sender == mail.sender.lower()
-    assert inbound_from_eml(data).internet_message_id == mail.internet_message_id  # same file, same mail
+    assert inbound_from_eml(data, datetime.now(UTC)).internet_message_id == mail.internet_message_id  # same file, same mail
 
 
 async def test_a_mail_older_than_the_retention_period_is_not_a_new_question(deps: Deps) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import quote
 
@@ -24,13 +24,13 @@ from botframework.connector.auth import AuthenticationConstants, ClaimsIdentity,
 from bot.auth import build_authentication
 from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
 from config.settings import Settings
+from errors import Transient
 from handlers.replies import TEAMS_SEND, enqueue_reply
-from outbox.errors import RetryLater
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker
-from store.schema import utcnow
 from store.store import Store
 from tests.support.channel import FakeChannel
+from tests.support.clock import ShiftedClock
 
 APP_ID = "5d1c0a8e-0000-4000-8000-0000000c0a11"
 APP_PASSWORD = "connector-test-secret"
@@ -46,11 +46,18 @@ async def channel() -> AsyncIterator[FakeChannel]:
 
 
 @pytest.fixture
-async def connector(channel: FakeChannel, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TeamsConnector]:
+def clock() -> ShiftedClock:
+    return ShiftedClock()
+
+
+@pytest.fixture
+async def connector(
+    channel: FakeChannel, clock: ShiftedClock, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[TeamsConnector]:
     env = channel.bot_env(APP_ID, APP_PASSWORD)
     for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):  # MSAL's requests must trust the fake authority
         monkeypatch.setenv(name, env.pop(name))
-    started = TeamsConnector(build_authentication(Settings(**env)))
+    started = TeamsConnector(build_authentication(Settings(**env), clock), clock)
     yield started
     await started.close()
 
@@ -68,7 +75,7 @@ def notice(text: str) -> dict[str, object]:
 
 
 async def test_the_token_is_kept_until_shortly_before_it_expires_and_refreshed_once(
-    channel: FakeChannel, connector: TeamsConnector
+    channel: FakeChannel, connector: TeamsConnector, clock: ShiftedClock
 ) -> None:
     """A short-lived token is refreshed half way through its life (a real one, five minutes
     before expiry); until then no send asks for one, and sends arriving together share one."""
@@ -82,7 +89,7 @@ async def test_the_token_is_kept_until_shortly_before_it_expires_and_refreshed_o
         await sender.send({"address": a, "message": notice("second")})
     assert channel.aad.token_request_count == 1
 
-    await asyncio.sleep(2.5)  # past half of the 4-second life, still before it ends
+    clock.advance(2.5)  # past half of the 4-second life, still before it ends
     await asyncio.gather(*(sender.send({"address": a, "message": notice("third")}) for a in where))
     assert channel.aad.token_request_count == 2
     posts = channel.connector.posts()
@@ -116,7 +123,7 @@ async def test_a_token_refused_even_when_new_is_retried_later_not_dropped(
     """401 to a token just issued too: transient (the connector or the directory having a bad
     moment), so the reply goes back to the outbox rather than being given up."""
     channel.connector.fail_next(2, status=401)
-    with pytest.raises(RetryLater):
+    with pytest.raises(Transient):
         await TeamsSender(connector).send({"address": address(channel), "message": notice("hello")})
     assert [r.status for r in channel.connector.recorded()] == [401, 401]
     assert channel.aad.token_request_count == 2
@@ -166,13 +173,13 @@ async def test_a_retry_after_date_holds_the_conversation_back_until_then(
 ) -> None:
     sender = TeamsSender(connector)
     where = address(channel)
-    resume = utcnow() + timedelta(seconds=40)
+    resume = datetime.now(UTC) + timedelta(seconds=40)
     channel.connector.fail_next(status=503, retry_after=format_datetime(resume, usegmt=True))
 
-    with pytest.raises(RetryLater) as refused:
+    with pytest.raises(Transient) as refused:
         await sender.send({"address": where, "message": notice("hello")})
     assert refused.value.retry_after is not None and 35 < refused.value.retry_after <= 40
-    with pytest.raises(RetryLater) as held_back:  # not even tried: the connector said when
+    with pytest.raises(Transient) as held_back:  # not even tried: the connector said when
         await sender.send({"address": where, "message": notice("again")})
     assert held_back.value.retry_after is not None and held_back.value.retry_after > 35
     assert len(channel.connector.recorded()) == 1

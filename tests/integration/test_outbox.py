@@ -8,11 +8,12 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from outbox.errors import PermanentFailure, RetryLater
+from errors import Permanent, Transient
 from outbox.precedence import RequestsFirst
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker, batched, rerunnable
 from store.store import Store
+from tests.support.clock import ShiftedClock
 
 
 def _worker(store: Store, handlers: dict[str, Any], **options: Any) -> OutboxWorker:
@@ -70,7 +71,7 @@ async def test_retry_after_is_honoured_then_the_job_succeeds(store: Store) -> No
     async def throttled(_: dict[str, Any]) -> None:
         attempts.append(time.monotonic())
         if len(attempts) < 3:
-            raise RetryLater("429 from the server", retry_after=0.4)
+            raise Transient("429 from the server", retry_after=0.4)
         done.set()
 
     worker = _worker(store, {"throttled": throttled})
@@ -93,7 +94,7 @@ async def test_a_long_throttling_storm_delays_a_job_but_never_fails_it(store: St
         nonlocal calls
         calls += 1
         if calls <= 10:  # more 429s than the job has attempts
-            raise RetryLater("429 from the server", retry_after=0.01)
+            raise Transient("429 from the server", retry_after=0.01)
         done.set()
 
     worker = _worker(store, {"storm": storm}, max_attempts=3)
@@ -111,7 +112,7 @@ async def test_permanent_failures_stop_at_once_and_unexpected_errors_after_max_a
     async def broken(payload: dict[str, Any]) -> None:
         calls.append(payload["how"])
         if payload["how"] == "permanent":
-            raise PermanentFailure("403 from the connector: the bot was removed")
+            raise Permanent("403 from the connector: the bot was removed")
         raise KeyError("a bug")
 
     worker = _worker(store, {"broken": broken}, max_attempts=3)
@@ -138,7 +139,7 @@ async def test_transient_failures_are_retried_past_max_attempts_until_the_time_b
 
     async def outage(_: dict[str, Any]) -> None:
         tries.append(time.monotonic())
-        raise RetryLater("could not send a Teams message: HTTP 503")
+        raise Transient("could not send a Teams message: HTTP 503")
 
     worker = _worker(store, {"outage": outage}, max_attempts=3, give_up_after=timedelta(seconds=1.5))
     task = asyncio.create_task(worker.run())
@@ -161,13 +162,15 @@ async def test_transient_failures_are_retried_past_max_attempts_until_the_time_b
 
 
 async def test_a_crashed_workers_jobs_come_back_when_the_lease_runs_out(store: Store) -> None:
+    clock = ShiftedClock()
+    store = Store(store.engine, clock)
     async with store.unit() as unit:
         await unit.outbox.enqueue("work", {}, dedupe_key="w")
     async with store.unit() as unit:  # a worker claims it, then dies without finishing
         assert len(await unit.outbox.claim(limit=10, lease_seconds=0.2)) == 1
     async with store.unit() as unit:
         assert await unit.outbox.claim(limit=10, lease_seconds=30) == []
-    await asyncio.sleep(0.3)
+    clock.advance(0.3)
     async with store.unit() as unit:
         reclaimed = await unit.outbox.claim(limit=10, lease_seconds=30)
     assert [job.attempts for job in reclaimed] == [2]
@@ -229,7 +232,7 @@ async def test_a_failed_batch_is_retried_whole_and_nothing_is_lost(store: Store)
     async def flaky(payloads: list[dict[str, Any]]) -> None:
         seen.append(sorted(payload["n"] for payload in payloads))
         if len(seen) == 1:
-            raise RetryLater("the database said busy", retry_after=0.1)
+            raise Transient("the database said busy", retry_after=0.1)
         if sum(len(batch) for batch in seen[1:]) == 4:
             done.set()
 
@@ -289,7 +292,9 @@ async def test_a_rerunnable_job_is_recorded_with_the_next_claim_and_a_rerun_chan
         if payload["mail"] not in effects:  # what the mail transports do with a mail's key
             effects.append(payload["mail"])
 
-    worker = _worker(store, {"forward": rerunnable(forward)}, lease_seconds=0.3)
+    clock = ShiftedClock()
+    store = Store(store.engine, clock)
+    worker = _worker(store, {"forward": rerunnable(forward)})
     task = asyncio.create_task(worker.run())
     await _enqueue(store, "forward", "f1", mail="forward:1")
     deadline = time.monotonic() + 5
@@ -300,6 +305,7 @@ async def test_a_rerunnable_job_is_recorded_with_the_next_claim_and_a_rerun_chan
         await task
     assert (await _status(store))["backlog"] == 1
 
+    clock.advance(30)  # the dead worker's lease runs out
     second = _worker(store, {"forward": rerunnable(forward)})
     task = asyncio.create_task(second.run())
     deadline = time.monotonic() + 10

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from errors import Permanent, Transient
 from mail.base import OutgoingMail
 from mail.graph import (
     IN_REPLY_TO_PROPERTY,
@@ -17,7 +18,6 @@ from mail.graph import (
     SendPacer,
 )
 from mail.graph_config import GraphConfig
-from outbox.errors import PermanentFailure, RetryLater
 from tests.mail.conftest import config_for
 from tests.support.graph import AppRegistration, GraphWorld, make_client_certificate
 
@@ -98,7 +98,7 @@ async def test_draft_left_behind_is_sent_instead_of_a_second_one(
 ) -> None:
     transport = GraphMailTransport(client)
     world.graph.fail_next("POST */send", count=10, status=500)
-    with pytest.raises(RetryLater):
+    with pytest.raises(Transient):
         await transport.send(forward())
     assert len(world.graph.drafts()) == 1 and world.graph.sent_items() == []
 
@@ -128,7 +128,7 @@ async def test_long_retry_after_goes_back_to_the_outbox(
 ) -> None:
     world.graph.fail_next("POST */messages", status=429, retry_after=120)
 
-    with pytest.raises(RetryLater) as caught:
+    with pytest.raises(Transient) as caught:
         await GraphMailTransport(client).send(forward())
 
     assert caught.value.retry_after == 120
@@ -147,13 +147,13 @@ async def test_503_that_persists_becomes_retry_later(
     world: GraphWorld, client: GraphClient
 ) -> None:
     world.graph.fail_next("GET", count=50, status=503, retry_after=0.1)
-    with pytest.raises(RetryLater):
+    with pytest.raises(Transient):
         await GraphMailTransport(client).send(forward())
 
 
 async def test_client_error_is_permanent(world: GraphWorld, client: GraphClient) -> None:
     world.graph.fail_next("POST */messages", status=400)
-    with pytest.raises(PermanentFailure):
+    with pytest.raises(Permanent):
         await GraphMailTransport(client).send(forward())
 
 
@@ -169,7 +169,7 @@ async def test_throttled_token_endpoint_is_retried(world: GraphWorld, client: Gr
 async def test_wrong_secret_is_permanent(world: GraphWorld) -> None:
     client = GraphClient(config_for(world, client_secret="not-the-secret"))
     try:
-        with pytest.raises(PermanentFailure):
+        with pytest.raises(Permanent):
             await GraphMailTransport(client).send(forward())
     finally:
         await client.aclose()

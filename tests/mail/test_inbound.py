@@ -194,7 +194,7 @@ Content-Type: text/html; charset="utf-8"
 
 
 def test_eml_parsing() -> None:
-    m = inbound_from_eml(EML)
+    m = inbound_from_eml(EML, datetime.now(UTC))
     assert m.internet_message_id == "<CAF9@mail.council.example>"
     assert m.sender == "sam.patel@council.example" and m.sender_name == "Sam Patel"
     assert m.subject == "RE: [Q-9] Caf\u00e9 opening hours"
@@ -209,8 +209,8 @@ def test_eml_parsing() -> None:
 
 def test_eml_without_message_id_gets_a_stable_one() -> None:
     data = b"From: a@x.example\nSubject: hi\n\nbody\n"
-    assert inbound_from_eml(data).internet_message_id == inbound_from_eml(data).internet_message_id
-    assert inbound_from_eml(data).text.strip() == "body"
+    assert inbound_from_eml(data, datetime.now(UTC)).internet_message_id == inbound_from_eml(data, datetime.now(UTC)).internet_message_id
+    assert inbound_from_eml(data, datetime.now(UTC)).text.strip() == "body"
 
 
 def test_html_only_eml_is_converted_to_text() -> None:
@@ -218,7 +218,7 @@ def test_html_only_eml_is_converted_to_text() -> None:
         b"From: a@x.example\nSubject: hi\nContent-Type: text/html; charset=utf-8\n\n"
         b"<html><body><p>First</p><script>bad()</script><p>Second</p></body></html>\n"
     )
-    assert inbound_from_eml(data).text == "First\n\nSecond"
+    assert inbound_from_eml(data, datetime.now(UTC)).text == "First\n\nSecond"
 
 
 INTERNAL = {

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, func, select, update
 
 from store.records import NewQuestion
 from store import schema
-from store.schema import utcnow
 from store.store import Store
 
 
@@ -88,7 +87,7 @@ async def backdate(store: Store, table: Table, column: str, days: float, *where:
     """Make rows look `days` old: the clock is the only thing a test cannot wait for."""
     async with store.engine.begin() as conn:
         await conn.execute(
-            update(table).where(*where).values({column: utcnow() - timedelta(days=days)})
+            update(table).where(*where).values({column: datetime.now(UTC) - timedelta(days=days)})
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from cli import cli
 from handlers.reminders import remind_waiting
 from store.db import create_engine
-from store.schema import audit_log, questions, utcnow
+from store.schema import audit_log, questions
 from store.store import Store
 from tests.e2e.conftest import APP_ID, Bot, bot_settings, eventually, graph_mail_env, resolved, serving
 from tests.e2e.test_live_events import ADMIN_EMAIL, HOSTS_CHANNEL, MODERATORS_CHANNEL, _command, _staff
@@ -203,8 +203,8 @@ async def test_private_and_anonymous_questions_stay_private_and_anonymous_everyw
     try:
         async with engine.begin() as conn:
             await conn.execute(update(questions).where(questions.c.id == number[WAITING])
-                               .values(created_at=utcnow() - timedelta(hours=30)))
-        assert await remind_waiting(Store(engine), after=timedelta(hours=24), now=utcnow()) == 1
+                               .values(created_at=datetime.now(UTC) - timedelta(hours=30)))
+        assert await remind_waiting(Store(engine), after=timedelta(hours=24), now=datetime.now(UTC)) == 1
     finally:
         await engine.dispose()
     await bot.drained()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ import pytest
 from handlers.retention import RetentionPolicy, purge_expired
 from store.db import create_engine
 from store.migrate import upgrade
-from store.schema import audit_log, inbound_mail, outbox, people, questions, utcnow
+from store.schema import audit_log, inbound_mail, outbox, people, questions
 from store.store import Store
 from tests.e2e.conftest import OFF_TOPIC, Bot, eventually
 from tests.privacy.seed import ask, backdate, counts
@@ -47,9 +47,9 @@ async def _seed_a_year_of_data(store: Store) -> dict[str, int]:
         await unit.people.remember("aad-rita", email="rita@council.example", name="Rita Recent")
         await unit.people.remember("aad-ghost", email="ghost@council.example", name="Gone Ghost")
         await unit.inbound_mail.record("<old-mail@x>", sender="olive@council.example", outcome="question",
-                                       detail=None, question_id=old, received_at=utcnow())
+                                       detail=None, question_id=old, received_at=datetime.now(UTC))
         await unit.inbound_mail.record("<new-mail@x>", sender="paul@council.example", outcome="question",
-                                       detail=None, question_id=paul, received_at=utcnow())
+                                       detail=None, question_id=paul, received_at=datetime.now(UTC))
         await unit.outbox.enqueue("teams.send", {"question_id": old}, dedupe_key="done-old")
         await unit.outbox.enqueue("teams.send", {"question_id": old}, dedupe_key="owed-old")
         await unit.outbox.enqueue("teams.send", {"question_id": recent}, dedupe_key="done-recent")
@@ -210,7 +210,7 @@ def test_retention_settings_have_documented_defaults_and_limits() -> None:
 def _mail_files(folder: Path, ages_in_days: dict[str, int]) -> None:
     """Forward mails as the .eml transport leaves them, written `age` days ago."""
     folder.mkdir(parents=True, exist_ok=True)
-    now = utcnow().timestamp()
+    now = datetime.now(UTC).timestamp()
     for name, age in ages_in_days.items():
         path = folder / name
         path.write_text("Subject: [Q-1] Is the old depot closing?\r\n\r\nAsked by Olive Old\r\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 import json
 import os
 import sys
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from handlers.queue import MODERATORS_CHANNEL
-from store.schema import audit_log, outbox, questions, utcnow
+from store.schema import audit_log, outbox, questions
 from store.store import Store
 from tests.privacy.seed import ask, channel_address, counts, dump
 
@@ -60,7 +61,7 @@ async def _seed(store: Store) -> dict[str, int]:
         await unit.audit.record("Mo Moderator", "question.dismiss", f"Q-{sam_public}", "duplicate")
         await unit.audit.record("asker", "answer.feedback", f"Q-{jo_anon}", '{"answer_id": 1, "helpful": true}')
         await unit.inbound_mail.record("<jo@mail>", sender=JO_EMAIL, outcome="question", detail=None,
-                                       question_id=jo_mail, received_at=utcnow())
+                                       question_id=jo_mail, received_at=datetime.now(UTC))
         await unit.outbox.enqueue("mail.reply", {"question_id": jo_mail, "message": {"type": "forwarded"},
                                                  "key": "k"}, dedupe_key=f"reply:{jo_mail}")
         address = {"user": {"id": JO_TEAMS, "aad_object_id": JO_AAD}, "conversation": {"id": "a:jo"}}
