@@ -57,7 +57,7 @@ def activity_from_json(data: dict[str, Any]) -> Activity:
 class _ModelPlan:
     """How msrest reads one model class from a JSON object, decided once per class."""
 
-    __slots__ = ("cls", "fields", "known", "blank")
+    __slots__ = ("blank", "cls", "fields", "known")
 
     def __init__(self, cls: type[Model]) -> None:
         self.cls = cls

@@ -88,6 +88,6 @@ async def authenticate(
     KeyError, IndexError or PyJWT errors for others) becomes `Unauthorized`, i.e. HTTP 401."""
     try:
         return await auth.authenticate_request(activity, auth_header or None)
-    except Exception as error:  # noqa: BLE001 - every failure to authenticate is a 401
+    except Exception as error:
         log.info("rejected activity: %s: %s", type(error).__name__, error)
         raise Unauthorized(str(error)) from error

@@ -82,7 +82,9 @@ class SharedClientsAuthentication(BotFrameworkAuthentication):
                 self._validated.popitem(last=False)
         return result
 
-    async def authenticate_streaming_request(self, auth_header: str, channel_id_header: str) -> AuthenticateRequestResult:
+    async def authenticate_streaming_request(
+        self, auth_header: str, channel_id_header: str
+    ) -> AuthenticateRequestResult:
         return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:

@@ -16,15 +16,14 @@ import asyncio
 import threading
 from urllib.parse import urlsplit
 
-from msal import ConfidentialClientApplication
-from msrest.authentication import Authentication
-
 from botframework.connector.auth import (
     AppCredentials,
     AuthenticationConstants,
     MicrosoftAppCredentials,
     ServiceClientCredentialsFactory,
 )
+from msal import ConfidentialClientApplication
+from msrest.authentication import Authentication
 
 from clock import Clock
 

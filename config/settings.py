@@ -248,16 +248,24 @@ class TeamsAppSettings(BaseSettings):
 
     teams_developer_name: str = Field("Example County Council", min_length=1, max_length=32,
                                       validation_alias="TEAMS_DEVELOPER_NAME")
-    teams_website_url: str = Field("https://www.example.org/", pattern=r"^https://", validation_alias="TEAMS_WEBSITE_URL")
-    teams_privacy_url: str = Field("https://www.example.org/privacy", pattern=r"^https://",
-                                   validation_alias="TEAMS_PRIVACY_URL")
-    teams_terms_url: str = Field("https://www.example.org/terms", pattern=r"^https://",
-                                 validation_alias="TEAMS_TERMS_URL")
+    teams_website_url: str = Field(
+        "https://www.example.org/", pattern=r"^https://", validation_alias="TEAMS_WEBSITE_URL"
+    )
+    teams_privacy_url: str = Field(
+        "https://www.example.org/privacy", pattern=r"^https://", validation_alias="TEAMS_PRIVACY_URL"
+    )
+    teams_terms_url: str = Field(
+        "https://www.example.org/terms", pattern=r"^https://", validation_alias="TEAMS_TERMS_URL"
+    )
 
     def developer(self) -> dict[str, str]:
         """The manifest's `developer` object."""
-        return {"name": self.teams_developer_name, "websiteUrl": self.teams_website_url,
-                "privacyUrl": self.teams_privacy_url, "termsOfUseUrl": self.teams_terms_url}
+        return {
+            "name": self.teams_developer_name,
+            "websiteUrl": self.teams_website_url,
+            "privacyUrl": self.teams_privacy_url,
+            "termsOfUseUrl": self.teams_terms_url,
+        }
 
 
 def load_settings() -> Settings:

@@ -9,7 +9,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-
 from faq.calibration import Calibration, CurvePoint, LabelledQuery, load_labelled, split_labelled
 from faq.learning import Example, suggest
 from faq.live import faq_yaml, live_matcher_for_file, merged_faq, stored_entries, with_phrasings
@@ -35,8 +34,8 @@ def check(path: Path) -> str:
     counts = Counter(len(entry.phrasings) for entry in faq.entries)
     thin = [entry for entry in faq.entries if len(entry.phrasings) < RELIABLE_PHRASINGS]
     lines = [
-        f"{path}: OK, {len(faq.entries)} entries, "
-        f"{sum(len(entry.phrasings) for entry in faq.entries)} phrasings",
+        (f"{path}: OK, {len(faq.entries)} entries, "
+         f"{sum(len(entry.phrasings) for entry in faq.entries)} phrasings"),
         "phrasings per entry (question + alternates): "
         + ", ".join(f"{k}: {counts[k]} entries" for k in sorted(counts)),
     ]

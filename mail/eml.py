@@ -11,6 +11,7 @@ import asyncio
 import html
 import os
 import re
+from datetime import datetime
 from email import policy
 from email.charset import QP, Charset
 from email.header import Header
@@ -19,7 +20,6 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.parser import BytesHeaderParser, BytesParser
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
-from datetime import datetime
 from pathlib import Path
 
 from clock import SYSTEM_CLOCK, Clock

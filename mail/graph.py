@@ -387,7 +387,8 @@ class SharedMailbox:
         client = self.client
         query = {**params, "$select": _FOUND_FIELDS, "$top": _FOUND_PER_QUERY}
         try:
-            result = client.with_retries("find mail", partial(client.request, "get", client.url("/messages"), params=query))
+            find = partial(client.request, "get", client.url("/messages"), params=query)
+            result = client.with_retries("find mail", find)
         except (GraphError, Transient) as exc:
             raise MailSearchFailed(f"could not search the shared mailbox: {exc}") from None
         return list(result.get("value", []))

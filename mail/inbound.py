@@ -165,8 +165,11 @@ def untrusted_because(headers: Mapping[str, str]) -> str | None:
     if not headers.get(AUTH_SOURCE, "").strip():
         return "X-MS-Exchange-Organization-AuthSource missing"
     failed = sorted(
-        {f"{name.lower()}={result.lower()}" for name, result in _VERDICT.findall(headers.get("authentication-results", ""))
-         if result.lower() in _FAILED.get(name.lower(), ())}
+        {
+            f"{name.lower()}={result.lower()}"
+            for name, result in _VERDICT.findall(headers.get("authentication-results", ""))
+            if result.lower() in _FAILED.get(name.lower(), ())
+        }
     )
     if failed:
         return f"Authentication-Results: {' '.join(failed)}"
@@ -290,9 +293,7 @@ def plain_text(text: str) -> str:
     """
     current = text
     for _ in range(5):
-        cleaned = html.unescape(
-            nh3.clean(current, tags=set(), clean_content_tags={"script", "style"})
-        )
+        cleaned = html.unescape(nh3.clean(current, tags=set(), clean_content_tags={"script", "style"}))
         if cleaned == current:
             return cleaned
         current = cleaned

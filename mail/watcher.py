@@ -67,7 +67,9 @@ class InboxWatcher:
     async def sync_once(self) -> list[str]:
         """One delta round: handle new mail, then save where we got to. Returns the outcomes."""
         saved = await self._load_state()
-        state: dict[str, Any] = json.loads(saved) if saved else {"delta_link": None, "baseline": self._now().isoformat()}
+        state: dict[str, Any] = (
+            json.loads(saved) if saved else {"delta_link": None, "baseline": self._now().isoformat()}
+        )
         # Graph's receivedDateTime has whole seconds; so must the comparison.
         baseline = datetime.fromisoformat(state["baseline"]).replace(microsecond=0)
         page = await self._inbox.sync(state["delta_link"])

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-
 Round = Callable[[], Awaitable[str | None]]
 
 
@@ -34,7 +33,7 @@ class Periodic:
         while not self._stopped.is_set():
             try:
                 said = await self._one_round()
-            except Exception:
+            except Exception:  # noqa: BLE001 - logged; the next round comes at its time
                 self._log.exception("%s: round failed; trying again at the next one", self.name)
             else:
                 if said:

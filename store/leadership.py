@@ -73,7 +73,7 @@ async def _release(conn: AsyncConnection, key: int) -> None:
         await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
         await conn.commit()
         await conn.close()
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever went wrong, the connection is dropped below
         log.warning("could not release the advisory lock cleanly; dropping the connection")
         await conn.invalidate()
         await conn.close()

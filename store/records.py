@@ -7,7 +7,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-
 #: Row ids are 32-bit INTEGER columns; PostgreSQL rejects a larger number outright, so a larger
 #: number typed or submitted by someone names no row (repositories answer None for it).
 MAX_ROW_ID = 2**31 - 1

@@ -45,7 +45,7 @@ def run(db: Path, *args: str) -> Result:
 def rows(db: Path, table: str) -> list[dict[str, Any]]:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1")]  # noqa: S608
+        return [dict(row) for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1")]
 
 
 def snapshot(db: Path) -> dict[str, list[dict[str, Any]]]:
@@ -163,17 +163,27 @@ def test_the_html_digest_goes_to_a_file_with_colleagues_markup_made_harmless(db:
 
 def test_the_export_has_every_question_for_organisers_with_askers_only_when_named(db: Path) -> None:
     asyncio.run(_seed(db))
-    exported = [json.loads(line) for line in run(db, "events", "export", "E-1", "--format", "jsonl").stdout.splitlines()]
+    lines = run(db, "events", "export", "E-1", "--format", "jsonl").stdout.splitlines()
+    exported = [json.loads(line) for line in lines]
     by_ref = {row["ref"]: row for row in exported}
     assert list(by_ref) == ["Q-1", "Q-2", "Q-3", "Q-4", "Q-6"]  # Q-5 is private, Q-7 another event's
     assert by_ref["Q-1"] | {"asked_at": None} == {
-        "ref": "Q-1", "asked_at": None, "status": "answered", "asker": "Sam Staff", "support": 2,
+        "ref": "Q-1",
+        "asked_at": None,
+        "status": "answered",
+        "asker": "Sam Staff",
+        "support": 2,
         "text": "Will the car park reopen after the works? <script>alert(1)</script>",
-        "answer": "Yes, from 3 March.", "merged_into": "", "faq_entry": "",
+        "answer": "Yes, from 3 March.",
+        "merged_into": "",
+        "faq_entry": "",
     }
     assert (by_ref["Q-2"]["asker"], by_ref["Q-2"]["answer"]) == ("", "No changes are planned for your team.")
     assert (by_ref["Q-3"]["status"], by_ref["Q-3"]["merged_into"], by_ref["Q-3"]["answer"]) == (
-        "merged", "Q-1", "Yes, from 3 March.")
+        "merged",
+        "Q-1",
+        "Yes, from 3 March.",
+    )
     assert (by_ref["Q-4"]["status"], by_ref["Q-4"]["text"], by_ref["Q-4"]["answer"]) == ("dismissed", FORMULA, "")
     assert (by_ref["Q-6"]["status"], by_ref["Q-6"]["faq_entry"]) == ("answered_faq", "pay-date")
 
@@ -186,8 +196,15 @@ def test_the_export_has_every_question_for_organisers_with_askers_only_when_name
 
 def test_as_a_process_bad_input_is_exit_2_on_stderr(db: Path) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}"}
-    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "events", "publish", "E-4"], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "events", "publish", "E-4"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == "Error: There is no event E-4 (see the list of events).\n"
 
@@ -198,14 +215,32 @@ async def _seed(db: Path) -> None:
     store = Store(engine)
     try:
         event_id = await open_event(store, "All-staff briefing", by="Hana Host")
-        await _question(store, event_id, "Sam Staff", "Will the car park reopen after the works? <script>alert(1)</script>",
-                        answer="Yes, from 3 March.", supporters=2)
-        await _question(store, event_id, "Priya Private", "Is my team affected by the restructure?",
-                        anonymous=True, answer="No changes are planned for your team.")
+        await _question(
+            store,
+            event_id,
+            "Sam Staff",
+            "Will the car park reopen after the works? <script>alert(1)</script>",
+            answer="Yes, from 3 March.",
+            supporters=2,
+        )
+        await _question(
+            store,
+            event_id,
+            "Priya Private",
+            "Is my team affected by the restructure?",
+            anonymous=True,
+            answer="No changes are planned for your team.",
+        )
         await _question(store, event_id, "Dee Duplicate", "When does the car park open again?", merged_into=1)
         await _question(store, event_id, "Tom Tables", FORMULA, dismissed="Not about the briefing.")
-        await _question(store, event_id, "Pat Person", "A private matter about my own pay",
-                        private=True, answer="We will write to you.")
+        await _question(
+            store,
+            event_id,
+            "Pat Person",
+            "A private matter about my own pay",
+            private=True,
+            answer="We will write to you.",
+        )
         await _question(store, event_id, "Fay Faq", "When is payday?", faq="pay-date")
         await _question(store, None, "Else Where", "Elsewhere: a question outside the event", answer="Noted.")
     finally:
@@ -228,32 +263,62 @@ async def _question(
 ) -> None:
     async with store.unit() as unit:
         key = f"teams:seed:{text}"
-        question_id = await unit.questions.add(NewQuestion(
-            dedupe_key=key, source="teams", text=text, asker_id=f"29:{asker}", asker_aad_id=None,
-            asker_name=asker, asker_email=None, conversation_id="a:seed", conversation_type="personal",
-            address={"conversation": {"id": "a:seed"}}, reply_to_id=None, event_id=event_id, anonymous=anonymous,
-        ))
+        question_id = await unit.questions.add(
+            NewQuestion(
+                dedupe_key=key,
+                source="teams",
+                text=text,
+                asker_id=f"29:{asker}",
+                asker_aad_id=None,
+                asker_name=asker,
+                asker_email=None,
+                conversation_id="a:seed",
+                conversation_type="personal",
+                address={"conversation": {"id": "a:seed"}},
+                reply_to_id=None,
+                event_id=event_id,
+                anonymous=anonymous,
+            )
+        )
         assert question_id is not None
         if private:
             await unit.questions.set_fields(question_id, private=True)
         for n in range(supporters):
             await unit.support.add(question_id, f"supporter-{n}")
         if faq:
-            await unit.questions.move(question_id, to=QuestionStatus.ANSWERED_FAQ,
-                                      only_from=[QuestionStatus.RECEIVED], faq_entry_id=faq)
+            await unit.questions.move(
+                question_id, to=QuestionStatus.ANSWERED_FAQ, only_from=[QuestionStatus.RECEIVED], faq_entry_id=faq
+            )
             return
         await unit.questions.move(question_id, to=QuestionStatus.FORWARDED, only_from=[QuestionStatus.RECEIVED])
         if merged_into:
-            await unit.questions.move(question_id, to=QuestionStatus.MERGED, only_from=[QuestionStatus.FORWARDED],
-                                      merged_into=merged_into, acted_by="Mo One")
+            await unit.questions.move(
+                question_id,
+                to=QuestionStatus.MERGED,
+                only_from=[QuestionStatus.FORWARDED],
+                merged_into=merged_into,
+                acted_by="Mo One",
+            )
         if dismissed:
-            await unit.questions.move(question_id, to=QuestionStatus.DISMISSED, only_from=[QuestionStatus.FORWARDED],
-                                      dismissed_reason=dismissed, acted_by="Mo One")
+            await unit.questions.move(
+                question_id,
+                to=QuestionStatus.DISMISSED,
+                only_from=[QuestionStatus.FORWARDED],
+                dismissed_reason=dismissed,
+                acted_by="Mo One",
+            )
         if answer:
             question = await unit.questions.get(question_id)
             assert question is not None
-            assert await record_answer(unit, question, text=answer, by=Answerer(id="mo@council.example", name="Mo One"),
-                                       via="teams", source_key=f"seed:{question_id}", follow_ups=False)
+            assert await record_answer(
+                unit,
+                question,
+                text=answer,
+                by=Answerer(id="mo@council.example", name="Mo One"),
+                via="teams",
+                source_key=f"seed:{question_id}",
+                follow_ups=False,
+            )
 
 
 def test_a_database_that_was_never_migrated_is_named_with_what_to_do(tmp_path: Path) -> None:

@@ -3,14 +3,21 @@ connector and from invoke responses)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests.cards.test_cards import VALIDATOR, _shown_text
-from tests.e2e.conftest import OFF_TOPIC, Bot, eventually, resolved
+from tests.e2e.conftest import Bot, eventually, resolved
 from tests.e2e.test_live_events import (
-    ADMIN_EMAIL, MODERATORS_CHANNEL, _button, _cards_in, _click, _moderated_question, _staff,
+    ADMIN_EMAIL,
+    MODERATORS_CHANNEL,
+    _button,
+    _cards_in,
+    _click,
+    _moderated_question,
+    _staff,
 )
 
 HOSTILE = "Is [the bonus](https://evil.example/pay) **really** paid via www.evil.example this year?"
@@ -46,9 +53,13 @@ async def test_help_lists_the_commands_each_person_may_use_with_an_example(bot: 
 
 async def test_a_command_without_its_argument_asks_for_it_and_records_nothing(bot: Bot) -> None:
     user = bot.channel.new_user("Mia Menu", email="mia@council.example")
-    for text, asks_for in (("ask anonymously", "Type your question after it"),
-                           ("ask privately", "Type your question after it"), ("me too", "Say which question"),
-                           ("open event", "Give the event's title"), ("grant moderator", "Say the role and whose email")):
+    for text, asks_for in (
+        ("ask anonymously", "Type your question after it"),
+        ("ask privately", "Type your question after it"),
+        ("me too", "Say which question"),
+        ("open event", "Give the event's title"),
+        ("grant moderator", "Say the role and whose email"),
+    ):
         reply = await _reply_to(bot, user, text)
         assert asks_for in reply and "Nothing was recorded" in reply, text
     await bot.drained()
@@ -57,8 +68,12 @@ async def test_a_command_without_its_argument_asks_for_it_and_records_nothing(bo
 
 async def test_text_that_starts_like_a_command_gets_did_you_mean_and_anything_else_is_a_question(bot: Bot) -> None:
     user = bot.channel.new_user("Nat Nearmiss", email="nat@council.example")
-    for text, suggestion in (("my questions?", "my questions"), ("grant admin x", "grant moderator"),
-                             ("show Q3 now", None), ("queue", None)):
+    for text, suggestion in (
+        ("my questions?", "my questions"),
+        ("grant admin x", "grant moderator"),
+        ("show Q3 now", None),
+        ("queue", None),
+    ):
         reply = await _reply_to(bot, user, text)
         assert "didn't recognise that command" in reply and "nothing was recorded" in reply, text
         assert "**help**" in reply and (suggestion is None or f"Did you mean **{suggestion}" in reply), text
@@ -68,18 +83,20 @@ async def test_text_that_starts_like_a_command_gets_did_you_mean_and_anything_el
     assert await bot.question_rows() == [] and bot.mails() == []
     await bot.say(user, "Show me how to book annual leave for next month please")
     await bot.drained()
-    assert [row["text"] for row in await bot.question_rows()] == ["Show me how to book annual leave for next month please"]
+    assert [row["text"] for row in await bot.question_rows()] == [
+        "Show me how to book annual leave for next month please"
+    ]
 
 
 def _no_live_colleague_text(activity: dict[str, Any]) -> None:
     """What the connector received shows the colleague's words as typed, never a link."""
 
-    class Shown:
-        text = activity.get("text")
-        summary = activity.get("summary")
-        attachments = [type("A", (), {"content": a["content"]}) for a in activity.get("attachments") or []]
-
-    markdown, plain = _shown_text(Shown)
+    shown = SimpleNamespace(
+        text=activity.get("text"),
+        summary=activity.get("summary"),
+        attachments=[SimpleNamespace(content=a["content"]) for a in activity.get("attachments") or []],
+    )
+    markdown, plain = _shown_text(shown)
     for text in markdown + plain:
         assert "https://evil" not in text and "www.evil" not in text, repr(text)
     for text in markdown:  # plain text shows "[the bonus](" as typed; Markdown must not read it
@@ -88,10 +105,12 @@ def _no_live_colleague_text(activity: dict[str, Any]) -> None:
 
 async def test_a_colleague_s_links_and_formatting_are_never_live_in_cards_or_replies(bot: Bot) -> None:
     people = await _staff(bot)
-    asker, here, card = await _moderated_question(bot, people)
+    asker, _, _ = await _moderated_question(bot, people)
     await bot.say(asker, HOSTILE)
-    hostile_card = await eventually(lambda: resolved(next(
-        (c for c in _cards_in(bot, MODERATORS_CHANNEL) if "evil" in str(c.body)), None)), what="the card")
+    hostile_card = await eventually(
+        lambda: resolved(next((c for c in _cards_in(bot, MODERATORS_CHANNEL) if "evil" in str(c.body)), None)),
+        what="the card",
+    )
     content = hostile_card.attachments[0]["content"]
     assert not list(VALIDATOR.iter_errors({k: v for k, v in content.items() if k != "msteams"}))
     _no_live_colleague_text(hostile_card.body)
@@ -105,12 +124,15 @@ async def test_helpful_on_an_answer_replaces_its_buttons_with_what_was_said(bot:
     asker, here, card = await _moderated_question(bot, people)
     send = _button(card, "Send answer")
     assert (await bot.post(_click(bot, people["mod1"], card, here, send, answer="Yes, 6pm."))).status == 200
-    answer = await eventually(lambda: resolved(next(
-        (r for r in bot.channel.connector.posts() if r.text and "Yes, 6pm." in r.text), None)), what="the answer")
+    answer = await eventually(
+        lambda: resolved(next((r for r in bot.channel.connector.posts() if r.text and "Yes, 6pm." in r.text), None)),
+        what="the answer",
+    )
     helpful = _button(answer, "Helpful")
     assert helpful["fallback"]["type"] == "Action.Submit"
-    response = await bot.post(bot.channel.activities.invoke_action(
-        asker, helpful["verb"], helpful["data"], reply_to_id=answer.created_id))
+    response = await bot.post(
+        bot.channel.activities.invoke_action(asker, helpful["verb"], helpful["data"], reply_to_id=answer.created_id)
+    )
     body = await response.json()
     assert (body["statusCode"], body["type"]) == (200, "application/vnd.microsoft.card.adaptive")
     assert "✓ You said this answer helped." in str(body["value"]) and "actions" not in body["value"]
@@ -124,8 +146,12 @@ async def test_a_claimed_question_can_be_released_and_its_card_offers_claim_agai
     assert claim["associatedInputs"] == "none"  # claiming never asks for the answer box
     body = await (await bot.post(_click(bot, people["mod1"], card, here, claim))).json()
     assert body["value"] == "You claimed Q-1."
-    claimed = await eventually(lambda: resolved(next((u for u in _cards_in(bot, MODERATORS_CHANNEL, "update")
-                                                      if "Release" in str(u.body)), None)), what="Release")
+    claimed = await eventually(
+        lambda: resolved(
+            next((u for u in _cards_in(bot, MODERATORS_CHANNEL, "update") if "Release" in str(u.body)), None)
+        ),
+        what="Release",
+    )
     [row] = await bot.question_rows()
     assert (row["status"], row["claimed_by"]) == ("claimed", "Mo One")
     release = _button(claimed, "Release")

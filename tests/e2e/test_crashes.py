@@ -53,9 +53,9 @@ class Instance:
 
     async def ask(self, channel: FakeChannel, user: TeamsUser, text: str) -> dict[str, Any]:
         activity = channel.activities.personal_message(user, text)
-        async with aiohttp.ClientSession() as session:
-            async with await channel.deliver(session, activity, path=f"{self.url}/api/messages") as response:
-                assert response.status == 200
+        async with aiohttp.ClientSession() as session, \
+                await channel.deliver(session, activity, path=f"{self.url}/api/messages") as response:
+            assert response.status == 200
         return activity
 
 

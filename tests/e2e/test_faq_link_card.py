@@ -18,7 +18,14 @@ from store.db import create_engine
 from store.schema import faq_phrasings
 from tests.e2e.conftest import Bot, bot_settings, eventually, graph_mail_env, resolved, serving
 from tests.e2e.test_live_events import (
-    ADMIN_EMAIL, MODERATORS_CHANNEL, _actions, _button, _cards_in, _click, _command, _staff,
+    ADMIN_EMAIL,
+    MODERATORS_CHANNEL,
+    _actions,
+    _button,
+    _cards_in,
+    _click,
+    _command,
+    _staff,
 )
 from tests.support.channel import FakeChannel, TeamsUser
 from tests.support.graph import GraphWorld

@@ -40,7 +40,7 @@ async def instances(
         urls = []
         for number in (1, 2):
             port = free_port()
-            log = stack.enter_context(open(tmp_path / f"instance-{number}.log", "wb"))
+            log = stack.enter_context((tmp_path / f"instance-{number}.log").open("wb"))
             await stack.enter_async_context(bot_process({**env, "PORT": str(port)}, output=log))
             urls.append(f"http://127.0.0.1:{port}")
         await asyncio.gather(*(wait_healthy(url) for url in urls))
@@ -111,13 +111,18 @@ async def test_an_faq_entry_added_through_one_instance_is_answered_by_the_other(
         await engine.dispose()
 
     async def answered_from_the_new_entry() -> object | None:
-        activity = channel.activities.personal_message(channel.new_user("Dee Dogowner"), "Can I bring my dog to the office?")
-        async with aiohttp.ClientSession() as session:
-            async with await channel.deliver(session, activity, path=f"{instances[1]}/api/messages") as response:
-                assert response.status == 200
+        activity = channel.activities.personal_message(
+            channel.new_user("Dee Dogowner"), "Can I bring my dog to the office?"
+        )
+        async with (
+            aiohttp.ClientSession() as session,
+            await channel.deliver(session, activity, path=f"{instances[1]}/api/messages") as response,
+        ):
+            assert response.status == 200
         reply = await eventually(
             lambda: resolved(next((p for p in channel.connector.posts() if p.activity_id == activity["id"]), None)),
-            timeout=30, what="the bot's reply",
+            timeout=30,
+            what="the bot's reply",
         )
         return reply if DOG_ANSWER in str(reply.attachments) else None
 

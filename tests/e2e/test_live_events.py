@@ -46,7 +46,9 @@ async def _staff(bot: Bot) -> dict[str, TeamsUser]:
 
 
 def _cards_in(bot: Bot, conversation_prefix: str, kind: str = "send") -> list[Any]:
-    return [r for r in bot.channel.connector.recorded(kind, ok=True) if r.conversation_id.startswith(conversation_prefix)]
+    return [
+        r for r in bot.channel.connector.recorded(kind, ok=True) if r.conversation_id.startswith(conversation_prefix)
+    ]
 
 
 async def _moderated_question(bot: Bot, people: dict[str, TeamsUser]) -> tuple[TeamsUser, dict[str, Any], Any]:
@@ -79,7 +81,7 @@ async def test_only_a_moderator_can_set_up_the_queue(bot: Bot) -> None:
 
 async def test_a_moderator_answers_from_the_card_and_the_asker_gets_it(bot: Bot) -> None:
     people = await _staff(bot)
-    asker, here, card = await _moderated_question(bot, people)
+    _, here, card = await _moderated_question(bot, people)
     assert card.attachments[0]["content"]["body"][1]["inlines"][0]["text"] == OFF_TOPIC
     submit = _submit(bot, people["mod1"], card, here, op="answer", answer="Yes: 12 December, 6pm.")
     assert (await bot.post(submit)).status == 200
@@ -131,8 +133,10 @@ async def test_marking_a_duplicate_sends_one_answer_to_both_askers(bot: Bot) -> 
     await bot.say(second_asker, OFF_TOPIC + " (again)")
     second_card = await eventually(lambda: resolved(_cards_in(bot, MODERATORS_CHANNEL)[1:]), what="second card")
     merge = bot.channel.activities.card_submit(
-        people["mod2"], {"action": "moderate", "op": "merge", "question_id": 2, "duplicate_of": "Q-1"},
-        reply_to_id=second_card[0].created_id, context=here,
+        people["mod2"],
+        {"action": "moderate", "op": "merge", "question_id": 2, "duplicate_of": "Q-1"},
+        reply_to_id=second_card[0].created_id,
+        context=here,
     )
     assert (await bot.post(merge)).status == 200
     await bot.drained()
@@ -197,8 +201,9 @@ def _button(card: Any, title: str) -> dict[str, Any]:
     return next(action for action in _actions(card.attachments[0]["content"]) if action["title"] == title)
 
 
-def _click(bot: Bot, user: TeamsUser, card: Any, here: dict[str, Any], button: dict[str, Any],
-           **inputs: Any) -> dict[str, Any]:
+def _click(
+    bot: Bot, user: TeamsUser, card: Any, here: dict[str, Any], button: dict[str, Any], **inputs: Any
+) -> dict[str, Any]:
     """What Teams sends for a click on an Action.Execute button: the inputs merged into its data."""
     return bot.channel.activities.invoke_action(
         user, button["verb"], {**button["data"], **inputs}, reply_to_id=card.created_id, context=here
@@ -285,8 +290,9 @@ async def test_a_malformed_action_execute_is_a_400_and_changes_nothing(bot: Bot)
 
 
 def _event_picker(bot: Bot) -> Any:
-    return next((r for r in bot.channel.connector.posts()
-                 if "Which event is your question about?" in str(r.attachments)), None)
+    return next(
+        (r for r in bot.channel.connector.posts() if "Which event is your question about?" in str(r.attachments)), None
+    )
 
 
 async def _board_update_showing(bot: Bot, text: str) -> Any:
@@ -309,24 +315,36 @@ async def test_with_two_events_open_the_asker_picks_the_event_once(bot: Bot) -> 
     [choices] = [block for block in content["body"] if block["type"] == "Input.ChoiceSet"]
     assert (choices["style"], choices["isRequired"]) == ("expanded", True)
     assert [c["title"] for c in choices["choices"]] == [
-        "E-1: Morning briefing", "E-2: Afternoon briefing", "None of these"]
+        "E-1: Morning briefing",
+        "E-2: Afternoon briefing",
+        "None of these",
+    ]
     assert [a["title"] for a in content["actions"]] == ["Send"]
     forwarded = await eventually(  # the question is not held back waiting for the choice
-        lambda: resolved([r for r in bot.channel.connector.posts() if r.text and "sent your question to the team" in r.text]),
-        what="the forwarded reply")
+        lambda: resolved(
+            [r for r in bot.channel.connector.posts() if r.text and "sent your question to the team" in r.text]
+        ),
+        what="the forwarded reply",
+    )
     assert "Q-1" in forwarded[0].text
     send = _button(picker, "Send")
     assert send["fallback"]["type"] == "Action.Submit"  # for clients without Universal Actions
 
     other = bot.channel.new_user("Olly Other")
-    refused = await bot.post(bot.channel.activities.invoke_action(
-        other, send["verb"], {**send["data"], "event_id": "2"}, reply_to_id=picker.created_id))
+    refused = await bot.post(
+        bot.channel.activities.invoke_action(
+            other, send["verb"], {**send["data"], "event_id": "2"}, reply_to_id=picker.created_id
+        )
+    )
     assert (await refused.json())["value"] == "Only the colleague who asked that question can answer this card."
     [row] = await bot.question_rows()
     assert row["event_id"] is None
 
-    chosen = await bot.post(bot.channel.activities.invoke_action(
-        asker, send["verb"], {**send["data"], "event_id": "2"}, reply_to_id=picker.created_id, context=asked))
+    chosen = await bot.post(
+        bot.channel.activities.invoke_action(
+            asker, send["verb"], {**send["data"], "event_id": "2"}, reply_to_id=picker.created_id, context=asked
+        )
+    )
     assert chosen.status == 200
     body = await chosen.json()
     assert body["type"] == "application/vnd.microsoft.card.adaptive"  # the picker, used: no choices left
@@ -338,8 +356,9 @@ async def test_with_two_events_open_the_asker_picks_the_event_once(bot: Bot) -> 
     assert board_counts(board.body)["Asked"] == 1
 
     # A second choice, here from the card as it was first posted (Action.Submit), changes nothing.
-    again = bot.channel.activities.card_submit(asker, {**send["data"], "event_id": "1"},
-                                               reply_to_id=picker.created_id, context=asked)
+    again = bot.channel.activities.card_submit(
+        asker, {**send["data"], "event_id": "1"}, reply_to_id=picker.created_id, context=asked
+    )
     assert (await bot.post(again)).status == 200
     await bot.drained()
     told = [r for r in bot.channel.connector.posts() if r.text and "already said which event Q-1" in r.text]
@@ -358,8 +377,11 @@ async def test_none_of_these_leaves_the_question_out_of_every_event(bot: Bot) ->
     told = []
     send = _button(picker, "Send")
     for choice in ("0", "1"):  # "None of these", then E-1
-        response = await bot.post(bot.channel.activities.invoke_action(
-            asker, send["verb"], {**send["data"], "event_id": choice}, reply_to_id=picker.created_id, context=asked))
+        response = await bot.post(
+            bot.channel.activities.invoke_action(
+                asker, send["verb"], {**send["data"], "event_id": choice}, reply_to_id=picker.created_id, context=asked
+            )
+        )
         assert response.status == 200
         told.append(str((await response.json())["value"]))
     assert "✓ Noted: Q-1 is not about any of those events." in told[0]
@@ -376,7 +398,10 @@ async def test_a_redelivered_open_event_command_opens_one_event(bot: Bot) -> Non
     await bot.drained()
     await bot.say(people["host"], "events")
     await bot.drained()
-    [listing] = [p for p in bot.channel.connector.posts() if p.text and "All-staff briefing" in p.text
-                 and "E-1" in p.text and "is open" not in p.text]
+    [listing] = [
+        p
+        for p in bot.channel.connector.posts()
+        if p.text and "All-staff briefing" in p.text and "E-1" in p.text and "is open" not in p.text
+    ]
     assert "E-2" not in listing.text
     assert len([p for p in bot.channel.connector.posts() if p.text and "is open" in p.text]) == 1

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import asyncio
-import time
 
 import pytest
 
@@ -96,7 +95,9 @@ async def test_a_reply_from_outside_the_moderators_is_not_an_answer(mail_bot: Bo
     assert row["status"] == "forwarded"
 
 
-async def test_a_colleague_can_ask_by_mail_and_gets_the_faq_answer_by_mail(mail_bot: Bot, graph_world: GraphWorld) -> None:
+async def test_a_colleague_can_ask_by_mail_and_gets_the_faq_answer_by_mail(
+    mail_bot: Bot, graph_world: GraphWorld
+) -> None:
     _, question, answer = an_faq_entry()
     message_id = "<ask-1@council.example>"
     graph_world.graph.deliver_to_inbox(
@@ -104,7 +105,9 @@ async def test_a_colleague_can_ask_by_mail_and_gets_the_faq_answer_by_mail(mail_
     )
 
     async def reply() -> dict[str, Any] | None:
-        return next((m for m in graph_world.graph.sent_items() if "jo.bloggs@council.example" in str(m["toRecipients"])), None)
+        return next(
+            (m for m in graph_world.graph.sent_items() if "jo.bloggs@council.example" in str(m["toRecipients"])), None
+        )
 
     sent = await eventually(reply, what="the FAQ answer by mail")
     assert answer.split()[0] in sent["body"]["content"]
@@ -124,7 +127,10 @@ async def test_a_mail_question_asked_while_an_event_is_open_belongs_to_that_even
     finally:
         await engine.dispose()
     graph_world.graph.deliver_to_inbox(
-        "jo.bloggs@council.example", "Question for the briefing", text=OFF_TOPIC, sender_name="Jo Bloggs",
+        "jo.bloggs@council.example",
+        "Question for the briefing",
+        text=OFF_TOPIC,
+        sender_name="Jo Bloggs",
     )
 
     async def recorded() -> list[dict[str, Any]]:
@@ -136,12 +142,16 @@ async def test_a_mail_question_asked_while_an_event_is_open_belongs_to_that_even
 
 async def test_automatic_and_outside_mail_is_never_answered(mail_bot: Bot, graph_world: GraphWorld) -> None:
     graph_world.graph.deliver_to_inbox(
-        "away@council.example", "Automatic reply: Out of office", text="I am away until Monday.",
+        "away@council.example",
+        "Automatic reply: Out of office",
+        text="I am away until Monday.",
         headers={"Auto-Submitted": "auto-replied"},
     )
     graph_world.graph.deliver_to_inbox("stranger@elsewhere.example", "Question", text="What is your pay scale?")
     graph_world.graph.deliver_to_inbox(
-        "mailer-daemon@council.example", "Undeliverable: Q-9", text="Delivery has failed.",
+        "mailer-daemon@council.example",
+        "Undeliverable: Q-9",
+        text="Delivery has failed.",
         headers={"Return-Path": "<>"},
     )
     await eventually(lambda: _processed(graph_world, 3), what="three mails handled")
@@ -176,7 +186,9 @@ async def test_outlook_reply_as_the_shared_mailbox_is_the_answer_out_of_the_box(
         what="the forward in the mailbox's Inbox",
     )
     reply = graph_world.graph.deliver_to_inbox(
-        graph_world.mailbox, f"RE: {forward['subject']}", sender_name="Staff questions",
+        graph_world.mailbox,
+        f"RE: {forward['subject']}",
+        sender_name="Staff questions",
         text="Yes, on 12 December at 6pm.\n\nFrom: Staff questions\nSent: today\n" + OFF_TOPIC,
         in_reply_to=forward["internetMessageId"],
     )
@@ -204,11 +216,15 @@ async def test_a_granted_moderators_own_reply_is_the_answer_by_default(
     await bot.say(bot.channel.new_user("Tom Reed"), OFF_TOPIC)
     [forward] = await _forwarded(graph_world)
     graph_world.graph.deliver_to_inbox(
-        "not.a.moderator@council.example", f"RE: {forward['subject']}", text="Friday, I think.",
+        "not.a.moderator@council.example",
+        f"RE: {forward['subject']}",
+        text="Friday, I think.",
         in_reply_to=forward["internetMessageId"],
     )
     graph_world.graph.deliver_to_inbox(
-        "Mo.Derator@council.example", f"RE: {forward['subject']}", text="Yes, on 12 December.",
+        "Mo.Derator@council.example",
+        f"RE: {forward['subject']}",
+        text="Yes, on 12 December.",
         in_reply_to=forward["internetMessageId"],
     )
     await eventually(lambda: _answers_in_teams(bot, "12 December"), what="the answer in Teams")
@@ -219,9 +235,7 @@ async def test_a_granted_moderators_own_reply_is_the_answer_by_default(
 
 
 @pytest.mark.parametrize("via", ["internet", "forged AuthAs", "DMARC fail"])
-async def test_a_spoofed_moderator_reply_is_never_delivered(
-    mail_bot: Bot, graph_world: GraphWorld, via: str
-) -> None:
+async def test_a_spoofed_moderator_reply_is_never_delivered(mail_bot: Bot, graph_world: GraphWorld, via: str) -> None:
     """The moderators' own address, the right thread and [Q-1], but Exchange does not vouch for
     it: not stored, not sent, tagged for a person to look at."""
     await mail_bot.say(mail_bot.channel.new_user("Pat Target"), OFF_TOPIC)
@@ -231,15 +245,23 @@ async def test_a_spoofed_moderator_reply_is_never_delivered(
     headers = {
         "internet": {},
         # the header firewall drops what an internet sender writes in Exchange's own headers
-        "forged AuthAs": {"X-MS-Exchange-Organization-AuthAs": "Internal",
-                          "X-MS-Exchange-Organization-AuthSource": "AM9PR07MB7105.eurprd07.prod.outlook.com"},
-        "DMARC fail": {"Authentication-Results": "spf=fail smtp.mailfrom=council.example; dkim=fail "
-                       "header.d=council.example;dmarc=fail action=none header.from=council.example"},
+        "forged AuthAs": {
+            "X-MS-Exchange-Organization-AuthAs": "Internal",
+            "X-MS-Exchange-Organization-AuthSource": "AM9PR07MB7105.eurprd07.prod.outlook.com",
+        },
+        "DMARC fail": {
+            "Authentication-Results": "spf=fail smtp.mailfrom=council.example; dkim=fail "
+            "header.d=council.example;dmarc=fail action=none header.from=council.example"
+        },
     }[via]
     spoof = graph_world.graph.deliver_to_inbox(
-        "moderator.one@council.example", f"RE: {forward['subject']}", sender_name="Moderator One",
-        text="Please re-enter your password at http://evil.example/login", headers=headers,
-        in_reply_to=forward["internetMessageId"], from_internet=via != "DMARC fail",
+        "moderator.one@council.example",
+        f"RE: {forward['subject']}",
+        sender_name="Moderator One",
+        text="Please re-enter your password at http://evil.example/login",
+        headers=headers,
+        in_reply_to=forward["internetMessageId"],
+        from_internet=via != "DMARC fail",
     )
     await eventually(lambda: resolved(NOT_TRUSTED in _categories(graph_world, spoof)), what="the spoof tagged")
     await mail_bot.drained()
@@ -264,7 +286,9 @@ async def test_the_askers_own_reply_is_a_follow_up_for_the_team_never_an_answer(
 
     answered = await eventually(faq_answer, what="the FAQ answer by mail")
     graph_world.graph.deliver_to_inbox(
-        "jo.bloggs@council.example", f"RE: {answered['subject']}", text="That didn't help: my case is different.",
+        "jo.bloggs@council.example",
+        f"RE: {answered['subject']}",
+        text="That didn't help: my case is different.",
         in_reply_to=answered["internetMessageId"],
     )
 
@@ -286,14 +310,15 @@ async def test_an_away_reply_without_automatic_headers_is_never_an_answer(
     await mail_bot.say(mail_bot.channel.new_user("Al Away"), OFF_TOPIC)
     [forward] = await _forwarded(graph_world)
     graph_world.graph.deliver_to_inbox(
-        "moderator.one@council.example", f"Away: {forward['subject']}", text="I am away until Monday.",
+        "moderator.one@council.example",
+        f"Away: {forward['subject']}",
+        text="I am away until Monday.",
         in_reply_to=forward["internetMessageId"],
     )
     await eventually(lambda: _processed(graph_world, 2), what="the mails handled")  # the forward, then this
     await mail_bot.drained()
     assert len(mail_bot.channel.connector.posts()) == 1  # only "sent to the team"
     assert [row["status"] for row in await mail_bot.question_rows()] == ["forwarded"]
-
 
 
 async def _healthz_latencies(bot: Bot, until: asyncio.Event) -> list[float]:
@@ -355,8 +380,11 @@ async def test_a_10_mb_mail_delays_healthz_by_less_than_100_ms(
             during = asyncio.create_task(_healthz_latencies(bot, answered))
             loop_work = asyncio.create_task(_loop_work(answered))
             await servers.call(
-                world.graph.deliver_to_inbox, "moderator.one@council.example", f"RE: {forward['subject']}",
-                html=html, in_reply_to=forward["internetMessageId"],
+                world.graph.deliver_to_inbox,
+                "moderator.one@council.example",
+                f"RE: {forward['subject']}",
+                html=html,
+                in_reply_to=forward["internetMessageId"],
             )
             await eventually(lambda: _answers_in_teams(bot, "12 December"), timeout=30, what="the answer")
             answered.set()

@@ -207,11 +207,14 @@ async def test_merges_never_carry_a_private_answer_into_a_public_question(bot: B
                     faq_question=STRESS, faq_answer="Call the EAP line.")
     assert any("Q-1 is private: to add an FAQ entry" in (r.text or "") for r in bot.channel.connector.posts())
     kims_chat = bot.channel.activities.personal_conversation(kim)["id"]
-    assert any("40 more spaces" in (r.text or "") for r in bot.channel.connector.posts() if r.conversation_id == kims_chat)
+    to_kim = [r for r in bot.channel.connector.posts() if r.conversation_id == kims_chat]
+    assert any("40 more spaces" in (r.text or "") for r in to_kim)
 
     await _command(bot, people["host"], "publish here", HOSTS_CHANNEL)
-    digest = await eventually(lambda: resolved([r for r in bot.channel.connector.posts()
-                                              if (r.text or "").startswith("# Questions from")]), what="digest")
+    digest = await eventually(
+        lambda: resolved([r for r in bot.channel.connector.posts() if (r.text or "").startswith("# Questions from")]),
+        what="digest",
+    )
     assert "40 more spaces" in digest[0].text and "Q-3" not in digest[0].text and "disabled son" not in digest[0].text
     assert "EAP" not in digest[0].text and "grievance" not in digest[0].text
 
@@ -230,6 +233,9 @@ async def test_a_channel_question_marked_private_is_answered_in_a_personal_chat_
     await _moderate(bot, people["mod1"], here, card, op="answer", question_id=1, answer="Call the EAP line.")
     answered = [r for r in bot.channel.connector.posts() if "EAP" in (r.text or "")]
     assert {r.conversation_id for r in answered} == {
-        bot.channel.activities.personal_conversation(who)["id"] for who in (sam, kim)}
-    assert not any(r.conversation_id == asked["conversation"]["id"] and "EAP" in (r.text or "")
-                   for r in bot.channel.connector.posts())
+        bot.channel.activities.personal_conversation(who)["id"] for who in (sam, kim)
+    }
+    assert not any(
+        r.conversation_id == asked["conversation"]["id"] and "EAP" in (r.text or "")
+        for r in bot.channel.connector.posts()
+    )

@@ -102,8 +102,8 @@ def test_faq_check_reports_every_problem_in_one_run(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f"{path}: entry 1 (a): missing answer",
-        f"{path}: entry 3 (Bad Id): id must be a slug of lower-case letters, digits and single"
-        " hyphens",
+        (f"{path}: entry 3 (Bad Id): id must be a slug of lower-case letters, digits and single"
+         " hyphens"),
         f"{path}: entry 4 (b): duplicate id",
     ]
     assert result.stdout == ""

@@ -67,7 +67,9 @@ def _check(path: Path) -> None:
 
 
 @given(text=TEXTS)
-def test_any_faq_text_loads_or_is_refused_with_a_clear_message(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+def test_any_faq_text_loads_or_is_refused_with_a_clear_message(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
     directory = tmp_path_factory.mktemp("faq")
     path = directory / f"faq-{next(FILE_NUMBERS)}.yaml"
     path.write_text(text, encoding="utf-8")
@@ -75,7 +77,9 @@ def test_any_faq_text_loads_or_is_refused_with_a_clear_message(tmp_path_factory:
 
 
 @given(data=st.binary(max_size=400))
-def test_any_bytes_as_an_faq_file_are_refused_with_a_clear_message(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+def test_any_bytes_as_an_faq_file_are_refused_with_a_clear_message(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
     directory = tmp_path_factory.mktemp("faq")
     path = directory / f"faq-{next(FILE_NUMBERS)}.yaml"
     path.write_bytes(data)
@@ -105,9 +109,7 @@ def _hostile_faq_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 
 
 @pytest.mark.parametrize("case", ["fifo", "aliases"])  # /dev/zero: tests/faq/test_store.py
-async def test_a_hostile_faq_file_stops_the_bot_at_once_naming_file_and_problem(
-    tmp_path: Path, case: str
-) -> None:
+async def test_a_hostile_faq_file_stops_the_bot_at_once_naming_file_and_problem(tmp_path: Path, case: str) -> None:
     path, problem = _hostile_faq_files(tmp_path)[case]
     env = {"FAQ_PATH": str(path), "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db"}
     async with bot_process(env) as process:
@@ -117,13 +119,15 @@ async def test_a_hostile_faq_file_stops_the_bot_at_once_naming_file_and_problem(
 
 
 @pytest.mark.parametrize("case", ["fifo", "aliases"])  # /dev/zero: tests/faq/test_store.py
-def test_faq_check_refuses_a_hostile_file_at_once_naming_file_and_problem(
-    tmp_path: Path, case: str
-) -> None:
+def test_faq_check_refuses_a_hostile_file_at_once_naming_file_and_problem(tmp_path: Path, case: str) -> None:
     path, problem = _hostile_faq_files(tmp_path)[case]
     result = subprocess.run(
         [sys.executable, "cli.py", "faq", "check", str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 1
     assert result.stderr.startswith(problem)

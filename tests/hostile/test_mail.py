@@ -171,14 +171,20 @@ def test_any_eml_file_reads_as_a_mail(data: bytes) -> None:
     mail = inbound_from_eml(data, datetime.now(UTC))
     assert mail.internet_message_id.startswith("<")
     assert mail.sender == mail.sender.lower()
-    assert inbound_from_eml(data, datetime.now(UTC)).internet_message_id == mail.internet_message_id  # same file, same mail
+    # the same file is the same mail
+    assert inbound_from_eml(data, datetime.now(UTC)).internet_message_id == mail.internet_message_id
 
 
 async def test_a_mail_older_than_the_retention_period_is_not_a_new_question(deps: Deps) -> None:
     """A mailbox resync lists old mail again, whose record the purge may have removed."""
-    old = InboundMail(internet_message_id="<from-last-year@council.example>", sender="jo.bloggs@council.example",
-                      sender_name="Jo Bloggs", subject="Parking", text="Is the car park open at weekends?",
-                      received_at=datetime.now(UTC) - timedelta(days=400))
+    old = InboundMail(
+        internet_message_id="<from-last-year@council.example>",
+        sender="jo.bloggs@council.example",
+        sender_name="Jo Bloggs",
+        subject="Parking",
+        text="Is the car park open at weekends?",
+        received_at=datetime.now(UTC) - timedelta(days=400),
+    )
     before = await row_counts(deps.store)
     assert await handle_inbound(deps, POLICY, old) == "ignored"
     after = await row_counts(deps.store)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -198,7 +199,7 @@ def assert_same(fast: Any, slow: Any, path: str = "activity") -> None:
             described = (slow.utcoffset(), slow.tzname(), slow.dst())
             assert (fast.utcoffset(), fast.tzname(), fast.dst()) == described, path
     else:
-        assert fast == slow or (fast != fast and slow != slow), f"{path}: {fast!r} != {slow!r}"  # NaN
+        assert fast == slow or (math.isnan(fast) and math.isnan(slow)), f"{path}: {fast!r} != {slow!r}"
 
 
 def shared_with(result: Any, data: Any) -> set[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from datetime import timedelta
 from typing import Any
@@ -80,7 +81,7 @@ async def test_retry_after_is_honoured_then_the_job_succeeds(store: Store) -> No
     await asyncio.wait_for(done.wait(), 10)
     await worker.stop()
     await task
-    gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
     assert len(attempts) == 3
     assert all(gap >= 0.4 for gap in gaps), gaps
     assert worker.counts == {"succeeded": 1, "retried": 2, "failed": 0}

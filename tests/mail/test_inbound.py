@@ -209,7 +209,8 @@ def test_eml_parsing() -> None:
 
 def test_eml_without_message_id_gets_a_stable_one() -> None:
     data = b"From: a@x.example\nSubject: hi\n\nbody\n"
-    assert inbound_from_eml(data, datetime.now(UTC)).internet_message_id == inbound_from_eml(data, datetime.now(UTC)).internet_message_id
+    first, again = inbound_from_eml(data, datetime.now(UTC)), inbound_from_eml(data, datetime.now(UTC))
+    assert first.internet_message_id == again.internet_message_id
     assert inbound_from_eml(data, datetime.now(UTC)).text.strip() == "body"
 
 
@@ -240,7 +241,10 @@ INTERNAL = {
         ({k: v for k, v in INTERNAL.items() if k != "x-ms-exchange-organization-authsource"}, "AuthSource missing"),
         ({**INTERNAL, "authentication-results": "spf=pass; dkim=fail header.d=council.example"}, "dkim=fail"),
         ({**INTERNAL, "authentication-results": "dmarc=fail action=none header.from=council.example"}, "dmarc=fail"),
-        ({**INTERNAL, "authentication-results": "spf=pass;dkim=pass;dmarc=pass;compauth=fail reason=601"}, "compauth=fail"),
+        (
+            {**INTERNAL, "authentication-results": "spf=pass;dkim=pass;dmarc=pass;compauth=fail reason=601"},
+            "compauth=fail",
+        ),
     ],
 )
 def test_mail_exchange_does_not_vouch_for_is_untrusted(headers: dict[str, str], expected: str) -> None:

@@ -7,10 +7,9 @@ from typing import Any
 
 from sqlalchemy import Table, func, select, update
 
-from store.records import NewQuestion
 from store import schema
+from store.records import NewQuestion
 from store.store import Store
-
 
 #: The tables this product's data lives in (named, so tables added later are not assumed).
 TABLES: dict[str, Table] = {

@@ -163,7 +163,7 @@ async def test_cli_purge_prints_per_table_what_it_would_remove_then_removes_it(
 
 
 async def test_cli_purge_refuses_a_period_under_one_day(database_url: str) -> None:
-    code, out, err = await _cli("purge", "--days", "0", database_url=database_url)
+    code, _, err = await _cli("purge", "--days", "0", database_url=database_url)
     assert code == 2
     assert "--days" in err and "x>=1" in err
 

@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from tests.e2e.conftest import OFF_TOPIC, Bot, eventually, graph_mail_env, resolved
-from tests.support.graph import GraphWorld
 from tests.privacy.cli import run_cli
+from tests.support.graph import GraphWorld
 
 JO_EMAIL = "jo.bloggs@council.example"
 JO_MAILED = "Could the Shire Hall bike shed get a second lock before the winter evenings?"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,7 @@ async def _audit(store: Store) -> list[dict[str, Any]]:
 async def test_erase_asks_first_and_changes_nothing_when_not_confirmed(store: Store, database_url: str) -> None:
     await _seed(store)
     snapshot = await dump(store)
-    code, out, err = await _cli("subject", "erase", "--user", JO_EMAIL, database_url=database_url, stdin=b"n\n")
+    code, out, _ = await _cli("subject", "erase", "--user", JO_EMAIL, database_url=database_url, stdin=b"n\n")
     assert code == 1
     assert f"Erase everything held about {JO_EMAIL}?" in out
     assert await dump(store) == snapshot

@@ -134,8 +134,8 @@ def test_too_long_command_title_is_reported(tmp_path: Path) -> None:
         build_package(APP_ID, tmp_path / "out" / "app.zip", template_dir=template)
 
     assert caught.value.problems == [
-        "bots[0].commandLists[0].commands[0].title 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' is 33 "
-        "characters; Teams allows at most 32"
+        ("bots[0].commandLists[0].commands[0].title 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' is 33 "
+         "characters; Teams allows at most 32")
     ]
     assert not (tmp_path / "out").exists()
 

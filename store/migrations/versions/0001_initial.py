@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0001'
 down_revision = None
 branch_labels = None
@@ -61,31 +60,33 @@ def upgrade() -> None:
         batch_op.create_index('ix_questions_asker_aad_id', ['asker_aad_id'], unique=False)
         batch_op.create_index('ix_questions_created_at', ['created_at'], unique=False)
 
-    op.create_table('faq_feedback',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('question_id', sa.Integer(), nullable=False),
-    sa.Column('entry_id', sa.String(length=128), nullable=False),
-    sa.Column('helpful', sa.Boolean(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['question_id'], ['questions.id'], name=op.f('fk_faq_feedback_question_id_questions'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_faq_feedback'))
+    op.create_table(
+        "faq_feedback",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("question_id", sa.Integer(), nullable=False),
+        sa.Column("entry_id", sa.String(length=128), nullable=False),
+        sa.Column("helpful", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["question_id"], ["questions.id"], name=op.f("fk_faq_feedback_question_id_questions"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_faq_feedback")),
     )
-    with op.batch_alter_table('faq_feedback', schema=None) as batch_op:
-        batch_op.create_index('ix_faq_feedback_question_id', ['question_id'], unique=True)
-
+    with op.batch_alter_table("faq_feedback", schema=None) as batch_op:
+        batch_op.create_index("ix_faq_feedback_question_id", ["question_id"], unique=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('faq_feedback', schema=None) as batch_op:
-        batch_op.drop_index('ix_faq_feedback_question_id')
+    with op.batch_alter_table("faq_feedback", schema=None) as batch_op:
+        batch_op.drop_index("ix_faq_feedback_question_id")
 
-    op.drop_table('faq_feedback')
-    with op.batch_alter_table('questions', schema=None) as batch_op:
-        batch_op.drop_index('ix_questions_created_at')
-        batch_op.drop_index('ix_questions_asker_aad_id')
+    op.drop_table("faq_feedback")
+    with op.batch_alter_table("questions", schema=None) as batch_op:
+        batch_op.drop_index("ix_questions_created_at")
+        batch_op.drop_index("ix_questions_asker_aad_id")
 
-    op.drop_table('questions')
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_status_run_after')
+    op.drop_table("questions")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_status_run_after")
 
-    op.drop_table('outbox')
+    op.drop_table("outbox")
