@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from domain.states import QuestionStatus
 from handlers import replies
 from handlers.deps import Deps
 from handlers.board import board_changed
@@ -13,7 +14,7 @@ from handlers.queue import queue_card_refresh
 from handlers.triage import TRIAGE_JOB
 from outbox.errors import PermanentFailure, RetryLater
 from store.outbox import OutboxRepo
-from store.records import Event, NewQuestion, Question, QuestionStatus
+from store.records import Event, NewQuestion, Question
 from store.store import Unit
 
 EVENT_CHOSEN = "question.event"  # audit action: the asker said which event (or none) it is about

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from domain.states import QuestionStatus
 from handlers import replies
 from handlers.asking import Said
 from handlers.clock import DEFAULT_ZONE
@@ -29,7 +30,7 @@ from handlers.hosting import find_event
 from handlers.event_report import load_report
 from handlers.publishing import DigestQuestion, EventDigest, PublishedAnswer, render_digest
 from handlers.roles import Actor, BadRequest, Role, require
-from store.records import Answer, Event, Question, QuestionStatus
+from store.records import Answer, Event, Question
 from store.store import Store, Unit
 
 EXPORT_FIELDS = ("ref", "asked_at", "status", "text", "answer", "support", "asker", "merged_into", "faq_entry")

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from domain.states import QuestionStatus
 from handlers import replies
 from handlers.asking import Said, is_asker, reply_to
 from handlers.deps import Deps
 from handlers.board import board_changed
 from handlers.forwarding import FORWARD
 from handlers.queue import FIRST_POST, queue_card_refresh
-from store.records import Question, QuestionStatus
+from store.records import Question
 
 
 async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: bool) -> dict[str, Any]:

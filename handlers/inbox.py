@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from domain.states import QuestionStatus
 from handlers.answering import AlreadyRecorded, Answerer, record_answer
 from handlers.board import board_changed
 from handlers.deps import Deps
@@ -25,7 +26,7 @@ from handlers.roles import Role
 from handlers.triage import TRIAGE_JOB
 from mail.base import InboundMail, OutgoingMail
 from mail.inbound import is_automatic, question_ref, references_of, reply_text, untrusted_because
-from store.records import NewQuestion, Question, QuestionStatus
+from store.records import NewQuestion, Question
 from store.schema import utcnow
 from store.store import Unit
 

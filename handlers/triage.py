@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from domain.states import QuestionStatus
 from handlers import replies
 from handlers.deps import Deps, Match
 from handlers.board import board_changed
 from handlers.forwarding import FORWARD, forward_job
 from handlers.privacy import privacy_notice, with_notice
 from handlers.queue import FIRST_POST, queue_card_refresh
-from store.records import Question, QuestionStatus
+from store.records import Question
 from store.store import Unit
 
 TRIAGE_JOB = "question.triage"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from domain.states import QuestionStatus
 from cli import cli
 from faq.commands import export_yaml, suggest_report
 from faq.live import live_matcher_for_file
@@ -21,7 +22,7 @@ from handlers.asking import Asker, Said
 from handlers.deps import Contact, Deps, Limits
 from handlers.roles import Actor
 from mail.eml import EmlOutbox
-from store.records import NewQuestion, QuestionStatus
+from store.records import NewQuestion
 from store.store import Store
 from tests.faq.conftest import BUNDLED_FAQ
 

@@ -10,13 +10,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from domain.states import QuestionStatus
 from cli import cli
 from faq.commands import export_yaml
 from faq.live import live_matcher_for_file
 from faq.store import load_faq, parse_faq
 from handlers import feedback, triage
 from handlers.asking import Asker, Said
-from store.records import QuestionStatus
 from store.schema import faq_phrasings, outbox
 from store.store import Store
 from tests.faq.conftest import BUNDLED_FAQ

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
+from domain.states import QuestionStatus
 from config.settings import BUNDLED_FAQ
 from faq.matcher import Matcher, matcher_for_file
 from handlers.deps import Contact, Deps, Limits
@@ -23,7 +24,6 @@ from handlers.inbox import MailPolicy, handle_inbound
 from mail.base import InboundMail
 from mail.eml import EmlOutbox
 from mail.inbound import inbound_from_eml, is_automatic, question_ref, references_of, reply_text
-from store.records import QuestionStatus
 from store.store import Store
 from tests.hostile.support import question_states, row_counts
 from tests.privacy.seed import ask
