@@ -9,9 +9,11 @@ the final counts.
 from __future__ import annotations
 
 import math
+from collections import Counter
 import time
 from typing import Any
 
+from domain.states import Outcome, QuestionStatus
 from handlers.clock import clock_time
 from handlers.deps import Deps
 from outbox.errors import RetryLater
@@ -68,13 +70,17 @@ async def refresh_board(deps: Deps, payload: dict[str, Any]) -> None:
         await unit.events.set_board_card(event.id, card_id)
 
 
-def _counts(tallies: dict[str, int]) -> dict[str, int]:
+def _counts(tallies: dict[QuestionStatus, int]) -> dict[str, int]:
+    """The board's tiles, by what became of each question (domain.states: outcome)."""
+    outcomes = Counter[Outcome]()
+    for status, count in tallies.items():
+        outcomes[status.properties.outcome] += count
     return {
         "asked": sum(tallies.values()),
-        "answered_faq": tallies.get("answered_faq", 0),
-        "waiting": tallies.get("received", 0) + tallies.get("forwarded", 0) + tallies.get("claimed", 0),
-        "answered": tallies.get("answered", 0) + tallies.get("merged", 0),
-        "dismissed": tallies.get("dismissed", 0),
+        "answered_faq": outcomes[Outcome.FAQ],
+        "waiting": outcomes[Outcome.WAITING],
+        "answered": outcomes[Outcome.MODERATOR],
+        "dismissed": outcomes[Outcome.DISMISSED],
     }
 
 

@@ -165,7 +165,7 @@ async def _my_questions(deps: Deps, said: Said, actor: Actor, found: re.Match[st
         mine = await unit.questions.of_asker(said.asker.id, said.asker.aad_id)
     if not mine:
         return "You have not asked any questions yet."
-    lines = [f"- **{q.ref}** ({_state(q.status.value)}): {inert(cut(q.text, 120))}" for q in mine]
+    lines = [f"- **{q.ref}** ({q.status.properties.label}): {inert(cut(q.text, 120))}" for q in mine]
     return "Your most recent questions:\n\n" + "\n".join(lines)
 
 
@@ -266,13 +266,6 @@ async def _chosen_event(unit: Unit, given: str | None) -> Event | None:
         return await unit.events.get(int(given))
     open_events = await unit.events.open_events()
     return open_events[0] if len(open_events) == 1 else None
-
-
-def _state(status: str) -> str:
-    return {
-        "received": "received", "answered_faq": "answered from the FAQ", "forwarded": "with the team",
-        "claimed": "being answered", "answered": "answered", "dismissed": "closed", "merged": "answered with another",
-    }.get(status, status)
 
 
 async def _reply(deps: Deps, said: Said, message: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ import base64
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from domain.states import Outcome, QuestionStatus
 from handlers.hosting import find_event
 from handlers.publishing import _clean_html
 from handlers.chart import report_chart_svg
@@ -26,15 +27,8 @@ from handlers.report import (
 )
 from handlers.roles import BadRequest
 from handlers.templating import templates
-from store.records import Answer, Event, Question, QuestionStatus
+from store.records import Answer, Event, Question
 from store.store import Store, Unit
-
-_OUTCOMES = {
-    QuestionStatus.ANSWERED_FAQ: "faq",
-    QuestionStatus.ANSWERED: "moderator",
-    QuestionStatus.MERGED: "moderator",
-    QuestionStatus.DISMISSED: "dismissed",
-}
 
 
 async def load_report(unit: Unit, event: Event) -> tuple[EventReport, list[QuestionTiming]]:
@@ -46,15 +40,15 @@ async def load_report(unit: Unit, event: Event) -> tuple[EventReport, list[Quest
 
 
 def _timing(question: Question, answers: dict[int, list[Answer]]) -> QuestionTiming:
-    outcome = _OUTCOMES.get(question.status, "waiting")
+    outcome = question.status.properties.outcome
     answered_at = None
-    if outcome == "moderator":
+    if outcome is Outcome.MODERATOR:
         original = question.merged_into if question.status is QuestionStatus.MERGED else None
         first = answers.get(original or question.id, [])
         answered_at = first[0].created_at if first else None
     topic = None if question.private else (question.topic or _faq_topic(question))
     return QuestionTiming(asked_at=question.created_at, answered_at=answered_at,
-                          outcome=outcome, topic=topic)  # type: ignore[arg-type]
+                          outcome=outcome, topic=topic)
 
 
 def _faq_topic(question: Question) -> str | None:
