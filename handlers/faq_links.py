@@ -13,13 +13,9 @@ from faq.store import Faq
 from handlers.answering import Answerer, record_answer
 from handlers.references import reference_number
 from handlers.roles import BadRequest
-from store.records import QuestionStatus
 from store.store import Store
 
 FAQ_LINK = "faq.link"
-# Still waiting for the team: linking answers it. Otherwise the asker has had an answer (the
-# FAQ's or the team's), or their question was merged into one that will get it.
-WAITING = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
 
 
 def question_number(given: str) -> int:
@@ -43,7 +39,9 @@ async def link_question(store: Store, faq: Faq, ref: str, entry_id: str, *, by: 
         if not await unit.faq.link(question.id, entry.id, text=question.text, linked_by=by):
             return f"{question.ref} was linked to an FAQ entry before; nothing changed."
         await unit.audit.record(by, FAQ_LINK, question.ref, entry.id)
-        answered = question.status in WAITING and await record_answer(
+        # Still with the team: linking answers it. Otherwise the asker has had an answer (the
+        # FAQ's or the team's), or their question was merged into one that will get it.
+        answered = question.status.properties.open and await record_answer(
             unit, question, text=entry.answer, by=Answerer(by, None), via="faq",
             source_key=f"{FAQ_LINK}:{question.id}", follow_ups=False,
         )

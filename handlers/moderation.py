@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from domain.states import OPEN_STATES, QuestionStatus
 from faq.live import faq_ids, new_entry_id, reload_faq
 from faq.store import MAX_ANSWER_CHARS as FAQ_MAX_ANSWER_CHARS
 from faq.store import MAX_QUESTION_CHARS as FAQ_MAX_QUESTION_CHARS
@@ -28,12 +29,11 @@ from handlers.queue import FIRST_POST, MODERATION_PAGE, MODERATORS_CHANNEL, chan
 from handlers.roles import Actor, NotAllowed, Role, require
 from mail.inbound import question_ref
 from outbox.errors import RetryLater
-from store.records import Question, QuestionStatus
+from store.records import Question
 from store.schema import utcnow
 from store.store import Unit
 from store.subjects import without_speaker
 
-OPEN_STATES = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
 MAX_ANSWER_CHARS = 4000
 CARD_WAIT_SECONDS = 1.0
 FAQ_REBUILD = "faq.rebuild"
