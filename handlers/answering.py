@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from domain.states import QuestionStatus
 from handlers import replies
 from handlers.board import board_changed
 from handlers.deps import Deps
@@ -15,14 +16,13 @@ from handlers.queue import queue_card_refresh
 from handlers.templating import templates
 from mail.base import OutgoingMail
 from outbox.errors import RetryLater
-from store.records import Question, QuestionStatus
+from store.records import Question
 from store.store import Unit
 
 # A moderator's first answer may come while the question waits or is claimed (or after the FAQ
 # answered it); a later mail reply to an answered question is a follow-up.
 FIRST_ANSWER_FROM = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED, QuestionStatus.ANSWERED_FAQ)
 ANSWERABLE = (*FIRST_ANSWER_FROM, QuestionStatus.ANSWERED)
-MAILED = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED, QuestionStatus.ANSWERED)  # a forward exists
 MAIL_THREAD = "mail.teams_answer"
 FORWARD_WAIT_SECONDS = 5.0
 
@@ -73,7 +73,7 @@ async def record_answer(
         )
     if not question.private:  # a private answer is for its asker only
         await _tell_supporters(unit, question, askers, text, follow_up=follow_up, answer_id=answer_id)
-    if via == "teams" and question.status in MAILED:  # so people working from the mailbox see it
+    if via == "teams" and question.status.properties.mailed:  # so people working from the mailbox see it
         await unit.outbox.enqueue(MAIL_THREAD, {"question_id": question.id, "answer_id": answer_id},
                                   dedupe_key=f"{MAIL_THREAD}:{answer_id}")
     await queue_card_refresh(unit, question.id, reason=source_key)

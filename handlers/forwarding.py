@@ -36,6 +36,9 @@ async def forward(deps: Deps, payload: dict[str, Any]) -> None:
         event = await unit.events.get(question.event_id) if question and question.event_id else None
     if question is None or question.forward_message_id:
         return
+    if not question.status.properties.mailed:  # dismissed or merged before the mail went: no one needs it
+        deps.log.info("not forwarding %s: it is %s", question.ref, question.status.value)
+        return
     contact, looked_up = await _asker_contact(deps, question)
     mail = compose_forward(
         question,
