@@ -21,11 +21,9 @@ from bot.teams import Audience, QuestionsBot
 from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
-from handlers import answering, board, feedback, forwarding, inbox, mail_replies, moderation, replies, triage
-from handlers.board import BOARD_REFRESH
-from handlers.queue import MODERATION_CARD, MODERATION_PAGE
 from handlers.deps import Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound
+from handlers.jobs import job_runners
 from handlers.reminders import remind_waiting
 from handlers.retention import RetentionPolicy, purge_expired
 from mail.base import MailTransport
@@ -38,7 +36,7 @@ from ops.metrics import MetricsListener, bearer_only, metrics_handler
 from ops.periodic import Periodic
 from outbox.precedence import RequestsFirst
 from outbox.retry import RetryPolicy
-from outbox.worker import OutboxWorker, batched, rerunnable
+from outbox.worker import OutboxWorker
 from store.db import create_engine
 from store.schema import utcnow
 from store.leadership import leading
@@ -92,19 +90,7 @@ def create_app(settings: Settings) -> web.Application:
     requests_first = RequestsFirst()
     worker = OutboxWorker(
         store,
-        {
-            triage.TRIAGE_JOB: batched(partial(triage.triage, deps)),
-            forwarding.FORWARD: rerunnable(partial(forwarding.forward, deps)),
-            replies.MAIL_REPLY: partial(mail_replies.send_mail_reply, deps),
-            inbox.FOLLOW_UP: partial(inbox.forward_follow_up, deps),
-            replies.TEAMS_SEND: teams.send,
-            MODERATION_CARD: partial(moderation.refresh_card, deps),
-            MODERATION_PAGE: partial(moderation.post_page, deps),
-            answering.MAIL_THREAD: partial(answering.record_in_mailbox, deps),
-            moderation.FAQ_REBUILD: partial(moderation.rebuild_faq, deps),
-            BOARD_REFRESH: partial(board.refresh_board, deps),
-            feedback.USED_CARD: partial(feedback.update_used_card, deps),
-        },
+        job_runners(deps),
         retry=RetryPolicy(
             max_attempts=settings.outbox_max_attempts,
             give_up_after=timedelta(hours=settings.outbox_give_up_after_hours),

@@ -11,7 +11,7 @@ from handlers.deps import Deps
 from handlers.board import board_changed
 from handlers.privacy import is_personal, privacy_notice, with_notice, with_place
 from handlers.queue import queue_card_refresh
-from handlers.triage import TRIAGE_JOB
+from handlers.triage import queue_triage
 from outbox.errors import PermanentFailure, RetryLater
 from store.outbox import OutboxRepo
 from store.records import Event, NewQuestion, Question
@@ -136,8 +136,7 @@ async def record_question(
         if choices:
             await tell(replies.event_choice(question_id, text, [(e.id, e.title) for e in choices]),
                        "event-choice")
-        await unit.outbox.enqueue(TRIAGE_JOB, {"question_id": question_id, "new_asker": new_asker},
-                                  dedupe_key=f"triage:{question_id}")
+        await queue_triage(unit.outbox, question_id, new_asker=new_asker)
         await board_changed(unit.outbox, event.id if event else None)
         return question_id
 

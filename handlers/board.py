@@ -13,14 +13,15 @@ from collections import Counter
 import time
 from typing import Any
 
+from domain.jobs import BoardRefresh
 from domain.states import Outcome, QuestionStatus
 from handlers.clock import clock_time
 from handlers.deps import Deps
 from outbox.errors import RetryLater
+from outbox.jobs import job
 from store.outbox import OutboxRepo
 from store.schema import utcnow
 
-BOARD_REFRESH = "board.refresh"
 INTERVAL_SECONDS = 2.0
 SHOWN = 5
 
@@ -32,19 +33,18 @@ async def board_changed(outbox: OutboxRepo, event_id: int | None, interval: floa
     now = time.time()
     bucket = math.floor(now / interval)
     delay = (bucket + 1) * interval - now
-    await outbox.enqueue(
-        BOARD_REFRESH, {"event_id": event_id}, dedupe_key=f"board:{event_id}:{bucket}", delay=delay
-    )
+    await outbox.enqueue(BoardRefresh(event_id), dedupe_key=f"board:{event_id}:{bucket}", delay=delay)
 
 
-async def refresh_board(deps: Deps, payload: dict[str, Any]) -> None:
+@job(BoardRefresh)
+async def refresh_board(deps: Deps, payload: BoardRefresh) -> None:
     """Outbox job: post the board card the first time, then update that same card.
 
     Only the job queued by "board here" (payload "first") posts; a refresh that runs before that
     post has finished waits for it, so concurrent jobs never post the board twice."""
     assert deps.conversations is not None
     async with deps.store.unit() as unit:
-        event = await unit.events.get(payload["event_id"])
+        event = await unit.events.get(payload.event_id)
         if event is None or event.board_address is None:
             return
         tallies = await unit.events.tallies(event.id)
@@ -63,7 +63,7 @@ async def refresh_board(deps: Deps, payload: dict[str, Any]) -> None:
     if event.board_card_id:
         await deps.conversations.update(event.board_address, event.board_card_id, message)
         return
-    if not payload.get("first"):
+    if not payload.first:
         raise RetryLater("the board is being posted by its first job", retry_after=INTERVAL_SECONDS)
     card_id = await deps.conversations.post(event.board_address, message)
     async with deps.store.unit() as unit:

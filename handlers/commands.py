@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from domain.jobs import BoardRefresh
 from handlers import hosting, replies
 from handlers.asking import Said, ask_in_confidence, is_asker, record_question
-from handlers.board import BOARD_REFRESH, board_changed
+from handlers.board import board_changed
 from handlers.deps import Deps
 from handlers.digest import publish_here
 from handlers.moderation import moderate_here, show_card
@@ -237,7 +238,8 @@ async def _board_here(deps: Deps, said: Said, actor: Actor, found: re.Match[str]
         if event is None:
             return "Which event? Type **board here E-3** (see **events**)."
         await unit.events.set_board(event.id, without_speaker(said.address), None)
-        await unit.outbox.enqueue(BOARD_REFRESH, {"event_id": event.id, "first": True}, dedupe_key=f"board:{event.id}:here:{said.delivery_key}")
+        await unit.outbox.enqueue(BoardRefresh(event.id, first=True),
+                                  dedupe_key=f"board:{event.id}:here:{said.delivery_key}")
     return ""
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from domain.jobs import TeamsSend
 from handlers.clock import DEFAULT_ZONE
 from mail.base import MailTransport
 from store.store import Store
@@ -34,7 +35,9 @@ class Contact:
 
 
 class Conversations(Protocol):
-    """Posting and updating messages in Teams conversations (cards updated in place)."""
+    """Sending, posting and updating messages in Teams conversations (cards updated in place)."""
+
+    async def send(self, reply: TeamsSend) -> None: ...
 
     async def post(self, address: dict[str, Any], message: dict[str, Any]) -> str: ...
 

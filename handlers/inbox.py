@@ -15,23 +15,22 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
+from domain.jobs import FollowUp
 from domain.states import QuestionStatus
 from handlers.answering import AlreadyRecorded, Answerer, record_answer
 from handlers.board import board_changed
 from handlers.deps import Deps
 from handlers.queue import queue_card_refresh
 from handlers.roles import Role
-from handlers.triage import TRIAGE_JOB
+from handlers.triage import queue_triage
 from mail.base import InboundMail, OutgoingMail
 from mail.inbound import is_automatic, question_ref, references_of, reply_text, untrusted_because
+from outbox.jobs import job
 from store.records import NewQuestion, Question
 from store.schema import utcnow
 from store.store import Unit
 
-#: Outbox job: an asker's mail about their own question, passed on to the moderators.
-FOLLOW_UP = "mail.follow_up"
 #: States an asker's follow-up takes a question back from: the team looks at it again.
 REOPENABLE = (QuestionStatus.ANSWERED, QuestionStatus.ANSWERED_FAQ, QuestionStatus.DISMISSED)
 
@@ -166,7 +165,7 @@ async def _decide(
     )
     if question_id is None:
         return "ignored", "question already recorded", None
-    await unit.outbox.enqueue(TRIAGE_JOB, {"question_id": question_id}, dedupe_key=f"triage:{question_id}")
+    await queue_triage(unit.outbox, question_id)
     await board_changed(unit.outbox, event_id)
     return "question", None, question_id
 
@@ -186,28 +185,29 @@ async def _follow_up(
     reopened = await unit.questions.move(question.id, to=QuestionStatus.FORWARDED, only_from=REOPENABLE)
     key = "follow-up:" + hashlib.sha256(mail.internet_message_id.encode()).hexdigest()[:32]
     text = said[: deps.limits.max_question_chars]
-    await unit.outbox.enqueue(FOLLOW_UP, {"question_id": question.id, "text": text, "key": key}, dedupe_key=key)
+    await unit.outbox.enqueue(FollowUp(question.id, text, key), dedupe_key=key)
     if reopened:
         await queue_card_refresh(unit, question.id, reason=f"mail:{mail.internet_message_id}")
         await board_changed(unit.outbox, question.event_id)
     return "follow-up", f"{question.ref} reopened" if reopened else None, question.id
 
 
-async def forward_follow_up(deps: Deps, payload: dict[str, Any]) -> None:
-    """Outbox job FOLLOW_UP: the asker's words to the moderators' address, with the question.
+@job(FollowUp)
+async def forward_follow_up(deps: Deps, payload: FollowUp) -> None:
+    """Outbox job: the asker's words to the moderators' address, with the question.
     The transport dedupes on the key. Nobody is named: the question may be anonymous."""
     async with deps.store.unit() as unit:
-        question = await unit.questions.get(payload["question_id"])
+        question = await unit.questions.get(payload.question_id)
     if question is None:
         return  # erased since
     preview = " ".join(question.text.split())[:60]
     await deps.mail.send(
         OutgoingMail(
-            key=payload["key"],
+            key=payload.key,
             to=(deps.limits.moderators_address,),
             subject=f"[{question.ref}] Follow-up from the asker: {preview}",
             text=(
-                f"The colleague who asked {question.ref} wrote again by mail:\n\n{payload['text']}\n\n"
+                f"The colleague who asked {question.ref} wrote again by mail:\n\n{payload.text}\n\n"
                 f"Their question:\n{question.text}\n\n"
                 f"Reply to this mail to answer them ({question.ref} stays in the subject).\n"
             ),

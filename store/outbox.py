@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.jobs import JobPayload
 from store.dialect import insert_new, supports_skip_locked
 from store.records import FailedJob, Job
 from store.schema import outbox, utcnow
@@ -28,14 +29,13 @@ class OutboxRepo:
         self._conn = conn
         self.enqueued = 0
 
-    async def enqueue(
-        self, kind: str, payload: dict[str, Any], *, dedupe_key: str, delay: float = 0.0
-    ) -> bool:
-        """Add a job unless one with the same key exists; True if it was added."""
+    async def enqueue(self, payload: JobPayload, *, dedupe_key: str, delay: float = 0.0) -> bool:
+        """Add a job (its kind is the payload's) unless one with the same key exists; True if
+        it was added."""
         now = utcnow()
         values = {
-            "kind": kind,
-            "payload": json.dumps(payload),
+            "kind": payload.kind,
+            "payload": json.dumps(payload.to_json()),
             "dedupe_key": dedupe_key,
             "status": TODO,
             "attempts": 0,

@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from domain.states import QuestionStatus
 from cli import cli
+from domain.jobs import Triage
+from domain.states import QuestionStatus
 from faq.commands import export_yaml
 from faq.live import live_matcher_for_file
 from faq.store import load_faq, parse_faq
@@ -122,7 +123,7 @@ async def test_no_on_an_faq_answer_stops_that_answer_to_that_question(
     deps = make_deps(store, matcher, tmp_path)
     text = "when do we get paid this month"
     question_id = await ask(store, text, "pay")
-    await triage.triage(deps, [{"question_id": question_id}])
+    await triage.triage(deps, [Triage(question_id)])
     status, entry_id = await status_of(store, question_id)
     assert status is QuestionStatus.ANSWERED_FAQ and entry_id is not None
 

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
-from domain.states import QuestionStatus
 from config.settings import BUNDLED_FAQ
+from domain.states import QuestionStatus
 from faq.matcher import Matcher, matcher_for_file
 from handlers.deps import Contact, Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from domain.jobs import ForwardMail
 from handlers.deps import Contact, Deps, Limits
 from handlers.forwarding import forward
 from mail.eml import EmlOutbox
@@ -56,7 +57,7 @@ async def test_the_forward_mail_goes_while_the_question_is_with_the_moderators_o
     store: Store, tmp_path: Path, status: str
 ) -> None:
     question_id = await _question_in(store, status, "a")
-    await forward(_deps(store, tmp_path / "mail"), {"question_id": question_id, "near_misses": []})
+    await forward(_deps(store, tmp_path / "mail"), ForwardMail(question_id))
     assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
     async with store.unit() as unit:
         question = await unit.questions.get(question_id)
@@ -68,7 +69,7 @@ async def test_no_forward_mail_for_a_question_dismissed_or_merged_before_it_went
     store: Store, tmp_path: Path, status: str
 ) -> None:
     question_id = await _question_in(store, status, "b")
-    await forward(_deps(store, tmp_path / "mail"), {"question_id": question_id, "near_misses": []})
+    await forward(_deps(store, tmp_path / "mail"), ForwardMail(question_id))
     assert list((tmp_path / "mail").glob("*.eml")) == []
 
 
