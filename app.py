@@ -23,11 +23,9 @@ from clock import SYSTEM_CLOCK, Clock
 from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
-from handlers import answering, board, feedback, forwarding, inbox, mail_replies, moderation, replies, triage
-from handlers.board import BOARD_REFRESH
-from handlers.queue import MODERATION_CARD, MODERATION_PAGE
 from handlers.deps import Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound
+from handlers.jobs import job_runners
 from handlers.reminders import remind_waiting
 from handlers.retention import RetentionPolicy, purge_expired
 from mail.base import MailTransport
@@ -40,7 +38,7 @@ from ops.metrics import MetricsListener, bearer_only, metrics_handler
 from ops.periodic import Periodic
 from outbox.precedence import RequestsFirst
 from outbox.retry import RetryPolicy
-from outbox.worker import OutboxWorker, batched, rerunnable
+from outbox.worker import OutboxWorker
 from store.db import create_engine
 from store.leadership import leading
 from store.migrate import upgrade_async
@@ -96,20 +94,7 @@ def create_app(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> web.Applicati
     job_deps = replace(deps, store=store.in_background())  # nobody waits on a job's transactions
     worker = OutboxWorker(
         store,
-        {
-            triage.TRIAGE_JOB: batched(partial(triage.triage, job_deps)),
-            forwarding.FORWARD: rerunnable(partial(forwarding.forward, job_deps)),
-            replies.MAIL_REPLY: partial(mail_replies.send_mail_reply, job_deps),
-            inbox.FOLLOW_UP: partial(inbox.forward_follow_up, job_deps),
-            inbox.LINK_REFUSED: partial(inbox.tell_link_refused, job_deps),
-            replies.TEAMS_SEND: teams.send,
-            MODERATION_CARD: partial(moderation.refresh_card, job_deps),
-            MODERATION_PAGE: partial(moderation.post_page, job_deps),
-            answering.MAIL_THREAD: partial(answering.record_in_mailbox, job_deps),
-            moderation.FAQ_REBUILD: partial(moderation.rebuild_faq, job_deps),
-            BOARD_REFRESH: partial(board.refresh_board, job_deps),
-            feedback.USED_CARD: partial(feedback.update_used_card, job_deps),
-        },
+        job_runners(job_deps),
         retry=RetryPolicy(
             max_attempts=settings.outbox_max_attempts,
             give_up_after=timedelta(hours=settings.outbox_give_up_after_hours),

@@ -9,6 +9,7 @@ from typing import Any
 from botbuilder.core import CardFactory, MessageFactory
 from botbuilder.schema import Activity
 
+from domain.states import QuestionStatus
 from handlers.faq_links import ANOTHER_ENTRY
 from handlers.plain import ELLIPSIS, cut, inert, no_links, wrappable
 
@@ -184,16 +185,6 @@ def _faq_answer(message: dict[str, Any]) -> Activity:
     return _card(body, [choice("Yes", True), choice("No, send it to the team", False)], summary=message["answer"])
 
 
-# A state's label (names filled in) and colour (the heading's container style) on the moderators' card.
-STATES = {
-    "received": ("Received", "default"),
-    "forwarded": ("Waiting for an answer", "warning"),
-    "claimed": ("Claimed by {claimed_by}", "accent"),
-    "answered": ("Answered by {acted_by}", "good"),
-    "dismissed": ("Dismissed by {acted_by}: {reason}", "emphasis"),
-    "merged": ("Duplicate of {merged_into} (marked by {acted_by})", "emphasis"),
-    "answered_faq": ("Answered from the FAQ", "good"),
-}
 PANELS_PER_ROW = 2  # three panel buttons are cut on a phone (320 px); two fit
 QUESTION_BUDGET = 3000  # bytes of a colleague's question shown on a card
 ANSWER_BUDGET = 6000  # bytes of an answer shown on a card or in a reply
@@ -210,7 +201,8 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
     At most three buttons along the bottom (Send answer, Claim or Release); everything else
     opens a small form of its own, so the card stays short and no title is cut at Teams' width.
     """
-    label, style = STATES.get(m["status"], (m["status"], "default"))
+    status = QuestionStatus(m["status"])
+    label, style = status.properties.card  # names filled in below; the style colours the heading
     names = {k: cut_bytes(m.get(k) or "someone", NAME_BUDGET) for k in ("claimed_by", "acted_by", "reason", "merged_into")}
     header = {"type": "Container", "style": style, "items": [
         _block(f"{m['ref']}{' · Private' if m.get('private') else ''}", weight="Bolder", size="Medium"),
@@ -241,15 +233,15 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
 
     actions: list[dict[str, Any]] = []
     panels: list[dict[str, Any]] = []
-    if m["status"] in ("forwarded", "claimed"):
+    if status.properties.open:
         body.append(_input("answer", "Answer to send to the colleague", required=False, isMultiline=True,
                            maxLength=4000))
-        if m["status"] == "claimed":  # another moderator's answer needs this (handlers.moderation)
+        if status is QuestionStatus.CLAIMED:  # another moderator's answer needs this (handlers.moderation)
             body.append({"type": "Input.Toggle", "id": "send_anyway", "title": "Send it although another "
                          "moderator claimed it", "value": "false", "valueOn": "true", "valueOff": "false",
                          "wrap": True})
         actions.append(_submit("Send answer", data("answer"), style="positive"))
-        claim = ("Claim", "claim") if m["status"] == "forwarded" else ("Release", "release")
+        claim = ("Release", "release") if status is QuestionStatus.CLAIMED else ("Claim", "claim")
         actions.append(_submit(claim[0], data(claim[1]), associatedInputs="none"))
         if not m.get("private") and not m.get("faq_link"):
             panels.append(_faq_link_panel(m.get("faq_choices") or [], data("faq_link")))
@@ -260,7 +252,7 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
                    _submit("Mark duplicate", data("merge"))),
         ]
     # A good answer can become an FAQ entry (one linked to an entry is in the FAQ already).
-    if m["status"] == "answered" and not m.get("faq_entry") and not m.get("faq_link"):
+    if status is QuestionStatus.ANSWERED and not m.get("faq_entry") and not m.get("faq_link"):
         # A private question's words never go into the FAQ as they are: the moderator writes the
         # entry in their own words, so both fields start empty and the answer must be typed.
         private = bool(m.get("private"))
@@ -327,7 +319,7 @@ def _tile(title: str, count: int) -> dict[str, Any]:
 def _board_line(q: dict[str, Any]) -> dict[str, Any]:
     """"Q-3 ▲ 2 Waiting · Pay  text…": supporters and topic shown only when there are some."""
     support = f" ▲ {q['support']}" if q["support"] else ""
-    label, colour = BOARD_STATES[q["status"]]
+    label, colour = QuestionStatus(q["status"]).properties.board
     topic = [{"type": "TextRun", "text": f"· {no_links(cut(q['topic'], BOARD_TOPIC_CHARS))} ",
               "isSubtle": True, "size": "Small"}] if q.get("topic") else []
     return {"type": "RichTextBlock", "spacing": "Small", "inlines": [
@@ -339,16 +331,6 @@ def _board_line(q: dict[str, Any]) -> dict[str, Any]:
 
 # (counts key, tile name); dismissed questions are a note under the tiles, not a tile
 BOARD_TILES = (("asked", "Asked"), ("answered", "Answered"), ("waiting", "Waiting"), ("answered_faq", "From the FAQ"))
-# A question's state on the board, in a word a host takes in at a glance, and its colour
-BOARD_STATES = {
-    "received": ("Waiting", "Warning"),
-    "forwarded": ("Waiting", "Warning"),
-    "claimed": ("Being answered", "Accent"),
-    "answered": ("Answered", "Good"),
-    "answered_faq": ("FAQ", "Good"),
-    "merged": ("Duplicate", "Default"),
-    "dismissed": ("Dismissed", "Default"),
-}
 BOARD_LINE_CHARS = 200
 BOARD_TOPIC_CHARS = 40  # an FAQ topic's longest (faq.store.MAX_TOPIC_CHARS)
 
@@ -372,7 +354,7 @@ def _event_choice(m: dict[str, Any]) -> Activity:
 
 
 def _feedback_noted(message: dict[str, Any]) -> Activity:
-    if message["status"] == "forwarded":
+    if QuestionStatus(message["status"]) is QuestionStatus.FORWARDED:
         return _text(f"Your question {message['ref']} is already with the team.")
     return _text("Thanks, your answer to that card was already recorded.")
 

@@ -22,6 +22,7 @@ from bot.connector_http import BotConnectorApi, ConnectorRefused, model_json
 from bot.connectors import SharedClientsAuthentication
 from bot.render import render
 from clock import SYSTEM_CLOCK, Clock
+from domain.jobs import TeamsSend
 from errors import Permanent, Transient
 from handlers.deps import Contact
 from handlers.privacy import is_personal
@@ -124,7 +125,7 @@ class PersonalChats:
 
 
 class TeamsSender:
-    """The `teams.send` job: one reply message to one conversation."""
+    """Replies (the `teams.send` job, handlers.replies.send_in_teams), and cards posted and updated."""
 
     def __init__(self, connector: TeamsConnector, gate: ConversationGate | None = None) -> None:
         self._api = connector.api
@@ -132,18 +133,17 @@ class TeamsSender:
         self._gate = gate or ConversationGate(connector.clock)
         self._personal = PersonalChats(connector)
 
-    async def send(self, payload: dict[str, Any]) -> None:
-        """With "personal" in the payload (a private or anonymous question's message), the
-        message goes to the colleague's 1:1 chat, never to the shared conversation it names."""
-        address = payload["address"]
-        reply_to_id = payload.get("reply_to_id")
-        if payload.get("personal"):
-            address = await self._personal.open(address)
-            if address is None:
+    async def send(self, reply: TeamsSend) -> None:
+        """A `personal` reply (a private or anonymous question's message) goes to the
+        colleague's 1:1 chat, never to the shared conversation it names."""
+        address, reply_to_id = reply.address, reply.reply_to_id
+        if reply.personal:
+            personal = await self._personal.open(reply.address)
+            if personal is None:
                 raise Permanent("the colleague has no personal chat with the bot; a private "
                                        "message is not posted in a shared conversation")
-            reply_to_id = None
-        activity = _addressed(payload["message"], address)
+            address, reply_to_id = personal, None
+        activity = _addressed(reply.message, address)
         conversation_id = address["conversation"]["id"]
         async with self._gate.slot(conversation_id), _connector_errors("send a Teams message", self._clock):
             if reply_to_id:

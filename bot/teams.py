@@ -20,7 +20,6 @@ from handlers.deps import Deps
 from handlers.privacy import place
 from handlers.roles import Actor
 
-
 MAX_ROW_ID = 2**31  # ids are 32-bit INTEGER columns; PostgreSQL rejects larger values outright
 MAX_CARD_ID = 128  # an activity id, as the endpoint allows for the activity's own (bot/endpoint.py)
 CARD_ACTION_INVOKE = "adaptiveCard/action"

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from domain.states import QuestionStatus
 from faq.calibration import Calibration, CurvePoint, LabelledQuery, load_labelled, split_labelled
 from faq.learning import Example, suggest
 from faq.live import faq_yaml, live_matcher_for_file, merged_faq, stored_entries, with_phrasings
@@ -188,7 +189,7 @@ async def suggest_report(
             answered_with=use.faq_entry_id,
             helpful=use.helpful,
             moderator_answer=use.moderator_answer,
-            forwarded=use.status != "answered_faq",
+            forwarded=use.status is not QuestionStatus.ANSWERED_FAQ,
         )
         for use in uses
     ]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from domain.jobs import TeamsAnswerMail
+from domain.states import QuestionStatus
 from errors import Transient
 from handlers import replies
 from handlers.board import board_changed
@@ -15,15 +16,14 @@ from handlers.privacy import is_personal
 from handlers.queue import queue_card_refresh
 from handlers.templating import templates
 from mail.base import OutgoingMail
-from store.records import Question, QuestionStatus
+from outbox.jobs import job
+from store.records import Question
 from store.store import Unit
 
 # A moderator's first answer may come while the question waits or is claimed (or after the FAQ
 # answered it); a later mail reply to an answered question is a follow-up.
 FIRST_ANSWER_FROM = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED, QuestionStatus.ANSWERED_FAQ)
 ANSWERABLE = (*FIRST_ANSWER_FROM, QuestionStatus.ANSWERED)
-MAILED = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED, QuestionStatus.ANSWERED)  # a forward exists
-MAIL_THREAD = "mail.teams_answer"
 FORWARD_WAIT_SECONDS = 5.0
 
 
@@ -73,9 +73,9 @@ async def record_answer(
         )
     if not question.private:  # a private answer is for its asker only
         await _tell_supporters(unit, question, askers, text, follow_up=follow_up, answer_id=answer_id)
-    if via == "teams" and question.status in MAILED:  # so people working from the mailbox see it
-        await unit.outbox.enqueue(MAIL_THREAD, {"question_id": question.id, "answer_id": answer_id},
-                                  dedupe_key=f"{MAIL_THREAD}:{answer_id}")
+    if via == "teams" and question.status.properties.mailed:  # so people working from the mailbox see it
+        await unit.outbox.enqueue(TeamsAnswerMail(question.id, answer_id),
+                                  dedupe_key=f"{TeamsAnswerMail.kind}:{answer_id}")
     await queue_card_refresh(unit, question.id, reason=source_key)
     await board_changed(unit.outbox, question.event_id)
     return True
@@ -97,22 +97,23 @@ async def _tell_supporters(
                                     personal=not is_personal(address))
 
 
-async def record_in_mailbox(deps: Deps, payload: dict[str, Any]) -> None:
+@job(TeamsAnswerMail)
+async def record_in_mailbox(deps: Deps, payload: TeamsAnswerMail) -> None:
     """Outbox job: an answer given in Teams, as a reply from the shared mailbox to the question's
     forward, so the mail thread moderators work from shows it. Like every mail the bot sends it
     carries the bot's marker header, so the bot ignores it when it reads the mailbox; the
     transport sends it once per key."""
     async with deps.store.unit() as unit:
-        question = await unit.questions.get(payload["question_id"])
-        answers = await unit.answers.for_question(payload["question_id"])
-    answer = next((a for a in answers if a.id == payload["answer_id"]), None)
+        question = await unit.questions.get(payload.question_id)
+        answers = await unit.answers.for_question(payload.question_id)
+    answer = next((a for a in answers if a.id == payload.answer_id), None)
     if question is None or answer is None:
         return  # purged or erased since
     if not question.forward_message_id:
         raise Transient("the forward mail is not sent yet", retry_after=FORWARD_WAIT_SECONDS)
     context = {"q": question, "answer": answer, "follow_up": answers[0].id != answer.id}
     await deps.mail.send(OutgoingMail(
-        key=f"{MAIL_THREAD}:{answer.id}",
+        key=f"{TeamsAnswerMail.kind}:{answer.id}",
         to=(deps.limits.moderators_address,),
         subject=f"Re: [{question.ref}] {cut(' '.join(question.text.split()), SUBJECT_PREVIEW_CHARS)}",
         text=templates.get_template("teams_answer.txt.j2").render(context),

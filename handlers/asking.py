@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from domain.states import QuestionStatus
 from errors import Permanent, Transient
 from handlers import replies
-from handlers.deps import Deps
 from handlers.board import board_changed
+from handlers.deps import Deps
 from handlers.privacy import is_personal, privacy_notice, with_notice, with_place
 from handlers.queue import queue_card_refresh
-from handlers.triage import TRIAGE_JOB
+from handlers.triage import queue_triage
 from store.outbox import OutboxRepo
-from store.records import Event, NewQuestion, Question, QuestionStatus
+from store.records import Event, NewQuestion, Question
 from store.store import Unit
 
 EVENT_CHOSEN = "question.event"  # audit action: the asker said which event (or none) it is about
@@ -135,8 +136,7 @@ async def record_question(
         if choices:
             await tell(replies.event_choice(question_id, text, [(e.id, e.title) for e in choices]),
                        "event-choice")
-        await unit.outbox.enqueue(TRIAGE_JOB, {"question_id": question_id, "new_asker": new_asker},
-                                  dedupe_key=f"triage:{question_id}")
+        await queue_triage(unit.outbox, question_id, new_asker=new_asker)
         await board_changed(unit.outbox, event.id if event else None)
         return question_id
 

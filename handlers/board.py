@@ -9,14 +9,17 @@ the final counts.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
+from domain.jobs import BoardRefresh
+from domain.states import Outcome, QuestionStatus
 from errors import Transient
 from handlers.clock import clock_time
 from handlers.deps import Deps
+from outbox.jobs import job
 from store.outbox import OutboxRepo
 
-BOARD_REFRESH = "board.refresh"
 INTERVAL_SECONDS = 2.0
 SHOWN = 5
 
@@ -28,19 +31,18 @@ async def board_changed(outbox: OutboxRepo, event_id: int | None, interval: floa
     now = outbox.clock.now().timestamp()
     bucket = math.floor(now / interval)
     delay = (bucket + 1) * interval - now
-    await outbox.enqueue(
-        BOARD_REFRESH, {"event_id": event_id}, dedupe_key=f"board:{event_id}:{bucket}", delay=delay
-    )
+    await outbox.enqueue(BoardRefresh(event_id), dedupe_key=f"board:{event_id}:{bucket}", delay=delay)
 
 
-async def refresh_board(deps: Deps, payload: dict[str, Any]) -> None:
+@job(BoardRefresh)
+async def refresh_board(deps: Deps, payload: BoardRefresh) -> None:
     """Outbox job: post the board card the first time, then update that same card.
 
     Only the job queued by "board here" (payload "first") posts; a refresh that runs before that
     post has finished waits for it, so concurrent jobs never post the board twice."""
     assert deps.conversations is not None
     async with deps.store.unit() as unit:
-        event = await unit.events.get(payload["event_id"])
+        event = await unit.events.get(payload.event_id)
         if event is None or event.board_address is None:
             return
         tallies = await unit.events.tallies(event.id)
@@ -59,20 +61,24 @@ async def refresh_board(deps: Deps, payload: dict[str, Any]) -> None:
     if event.board_card_id:
         await deps.conversations.update(event.board_address, event.board_card_id, message)
         return
-    if not payload.get("first"):
+    if not payload.first:
         raise Transient("the board is being posted by its first job", retry_after=INTERVAL_SECONDS)
     card_id = await deps.conversations.post(event.board_address, message)
     async with deps.store.unit() as unit:
         await unit.events.set_board_card(event.id, card_id)
 
 
-def _counts(tallies: dict[str, int]) -> dict[str, int]:
+def _counts(tallies: dict[QuestionStatus, int]) -> dict[str, int]:
+    """The board's tiles, by what became of each question (domain.states: outcome)."""
+    outcomes = Counter[Outcome]()
+    for status, count in tallies.items():
+        outcomes[status.properties.outcome] += count
     return {
         "asked": sum(tallies.values()),
-        "answered_faq": tallies.get("answered_faq", 0),
-        "waiting": tallies.get("received", 0) + tallies.get("forwarded", 0) + tallies.get("claimed", 0),
-        "answered": tallies.get("answered", 0) + tallies.get("merged", 0),
-        "dismissed": tallies.get("dismissed", 0),
+        "answered_faq": outcomes[Outcome.FAQ],
+        "waiting": outcomes[Outcome.WAITING],
+        "answered": outcomes[Outcome.MODERATOR],
+        "dismissed": outcomes[Outcome.DISMISSED],
     }
 
 

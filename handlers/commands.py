@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from domain.jobs import BoardRefresh
 from errors import Refused
 from handlers import faq_links, hosting, replies
 from handlers.asking import Said, ask_in_confidence, is_asker, record_question
-from handlers.board import BOARD_REFRESH, board_changed
+from handlers.board import board_changed
 from handlers.deps import Deps
 from handlers.digest import publish_here
 from handlers.moderation import moderate_here, show_card
@@ -168,7 +169,7 @@ async def _my_questions(deps: Deps, said: Said, actor: Actor, found: re.Match[st
         mine = await unit.questions.of_asker(said.asker.id, said.asker.aad_id)
     if not mine:
         return "You have not asked any questions yet."
-    lines = [f"- **{q.ref}** ({_state(q.status.value)}): {inert(cut(q.text, 120))}" for q in mine]
+    lines = [f"- **{q.ref}** ({q.status.properties.label}): {inert(cut(q.text, 120))}" for q in mine]
     return "Your most recent questions:\n\n" + "\n".join(lines)
 
 
@@ -240,7 +241,8 @@ async def _board_here(deps: Deps, said: Said, actor: Actor, found: re.Match[str]
         if event is None:
             return "Which event? Type **board here E-3** (see **events**)."
         await unit.events.set_board(event.id, without_speaker(said.address), None)
-        await unit.outbox.enqueue(BOARD_REFRESH, {"event_id": event.id, "first": True}, dedupe_key=f"board:{event.id}:here:{said.delivery_key}")
+        await unit.outbox.enqueue(BoardRefresh(event.id, first=True),
+                                  dedupe_key=f"board:{event.id}:here:{said.delivery_key}")
     return ""
 
 
@@ -274,13 +276,6 @@ async def _chosen_event(unit: Unit, given: str | None) -> Event | None:
         return await unit.events.get(int(given))
     open_events = await unit.events.open_events()
     return open_events[0] if len(open_events) == 1 else None
-
-
-def _state(status: str) -> str:
-    return {
-        "received": "received", "answered_faq": "answered from the FAQ", "forwarded": "with the team",
-        "claimed": "being answered", "answered": "answered", "dismissed": "closed", "merged": "answered with another",
-    }.get(status, status)
 
 
 async def _reply(deps: Deps, said: Said, message: dict[str, Any]) -> None:

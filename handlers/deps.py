@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from clock import Clock
+from domain.jobs import TeamsSend
 from faq.store import Faq
 from handlers.clock import DEFAULT_ZONE
 from mail.base import MailTransport
@@ -47,7 +48,9 @@ class Contact:
 
 
 class Conversations(Protocol):
-    """Posting and updating messages in Teams conversations (cards updated in place)."""
+    """Sending, posting and updating messages in Teams conversations (cards updated in place)."""
+
+    async def send(self, reply: TeamsSend) -> None: ...
 
     async def post(self, address: dict[str, Any], message: dict[str, Any]) -> str: ...
 

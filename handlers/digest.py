@@ -21,16 +21,17 @@ from collections.abc import Iterator
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from domain.states import QuestionStatus
 from errors import Refused
 from handlers import replies
 from handlers.asking import Said
 from handlers.clock import DEFAULT_ZONE
 from handlers.deps import Deps
-from handlers.hosting import find_event
 from handlers.event_report import load_report
+from handlers.hosting import find_event
 from handlers.publishing import DigestQuestion, EventDigest, PublishedAnswer, render_digest
 from handlers.roles import Actor, Role, require
-from store.records import Answer, Event, Question, QuestionStatus
+from store.records import Answer, Event, Question
 from store.store import Store, Unit
 
 EXPORT_FIELDS = ("ref", "asked_at", "status", "text", "answer", "support", "asker", "merged_into", "faq_entry")

@@ -13,12 +13,13 @@ import base64
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from domain.states import Outcome, QuestionStatus
 from errors import Refused
-from handlers.hosting import find_event
-from handlers.publishing import _clean_html
 from handlers.chart import report_chart_svg
 from handlers.clock import DEFAULT_ZONE
+from handlers.hosting import find_event
 from handlers.markdown import md_inline, plain_line
+from handlers.publishing import _clean_html
 from handlers.report import (
     EventReport,
     QuestionTiming,
@@ -27,15 +28,8 @@ from handlers.report import (
     report_figures,
 )
 from handlers.templating import templates
-from store.records import Answer, Event, Question, QuestionStatus
+from store.records import Answer, Event, Question
 from store.store import Store, Unit
-
-_OUTCOMES = {
-    QuestionStatus.ANSWERED_FAQ: "faq",
-    QuestionStatus.ANSWERED: "moderator",
-    QuestionStatus.MERGED: "moderator",
-    QuestionStatus.DISMISSED: "dismissed",
-}
 
 
 async def load_report(unit: Unit, event: Event) -> tuple[EventReport, list[QuestionTiming]]:
@@ -47,15 +41,15 @@ async def load_report(unit: Unit, event: Event) -> tuple[EventReport, list[Quest
 
 
 def _timing(question: Question, answers: dict[int, list[Answer]]) -> QuestionTiming:
-    outcome = _OUTCOMES.get(question.status, "waiting")
+    outcome = question.status.properties.outcome
     answered_at = None
-    if outcome == "moderator":
+    if outcome is Outcome.MODERATOR:
         original = question.merged_into if question.status is QuestionStatus.MERGED else None
         first = answers.get(original or question.id, [])
         answered_at = first[0].created_at if first else None
     topic = None if question.private else question.topic
     return QuestionTiming(asked_at=question.created_at, answered_at=answered_at,
-                          outcome=outcome, topic=topic)  # type: ignore[arg-type]
+                          outcome=outcome, topic=topic)
 
 
 async def report_of(store: Store, given: str, fmt: Literal["md", "text", "html"], *, by: str,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+from domain.jobs import FaqRebuild
 from errors import Refused
 from faq.store import Faq, FaqEntry
 from handlers.answering import Answerer, record_answer
@@ -24,14 +25,10 @@ from handlers.plain import cut, inert
 from handlers.queue import queue_card_refresh
 from handlers.references import reference_number
 from handlers.roles import Actor, Role, require
-from store.records import Question, QuestionStatus
+from store.records import Question
 from store.store import Store, Unit
 
 FAQ_LINK = "faq.link"
-FAQ_REBUILD = "faq.rebuild"  # outbox job: the live matcher takes in new entries and phrasings
-# Still waiting for the team: linking answers it. Otherwise the asker has had an answer (the
-# FAQ's or the team's), or their question was merged into one that will get it.
-WAITING = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
 SEARCH_RESULTS = 10
 # The card form's last choice, "another entry: the id typed below"; never an id (ids are slugs)
 ANOTHER_ENTRY = "*"
@@ -61,7 +58,7 @@ def known_entry(faq: Faq, entry_id: str) -> FaqEntry:
     entry = faq.get(entry_id.strip())
     if entry is None:
         raise Refused(f"The FAQ has no entry {entry_id.strip()!r}: check the id (in a chat with the "
-                         "bot in Teams, faq search and a few words lists entries with theirs).")
+                      "bot in Teams, faq search and a few words lists entries with theirs).")
     return entry
 
 
@@ -79,10 +76,12 @@ async def link(unit: Unit, question: Question, entry: FaqEntry, *, by: Answerer)
         await unit.questions.set_fields(question.id, topic=entry.topic)
         await board_changed(unit.outbox, question.event_id)
     reason = f"{FAQ_LINK}:{question.id}"
-    answered = question.status in WAITING and await record_answer(
+    # Still with the team: linking answers it. Otherwise the asker has had an answer (the
+    # FAQ's or the team's), or their question was merged into one that will get it.
+    answered = question.status.properties.open and await record_answer(
         unit, question, text=entry.answer, by=by, via="faq", source_key=reason, follow_ups=False,
     )
-    await unit.outbox.enqueue(FAQ_REBUILD, {"question_id": question.id}, dedupe_key=f"{FAQ_REBUILD}:{reason}")
+    await unit.outbox.enqueue(FaqRebuild(question.id), dedupe_key=f"{FaqRebuild.kind}:{reason}")
     await queue_card_refresh(unit, question.id, reason=reason)  # one job with record_answer's
     sent = "; its answer is on its way to the asker" if answered else ""
     return f"{question.ref} is now a phrasing of {entry.id}{sent}."

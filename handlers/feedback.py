@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from domain.jobs import UsedCard
+from domain.states import QuestionStatus
 from handlers import replies
 from handlers.asking import Said, is_asker, reply_to
-from handlers.deps import Deps
 from handlers.board import board_changed
-from handlers.forwarding import FORWARD
+from handlers.deps import Deps
+from handlers.forwarding import queue_forward
 from handlers.queue import FIRST_POST, queue_card_refresh
-from store.records import Question, QuestionStatus
+from outbox.jobs import job
+from store.records import Question
 
 
 async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: bool) -> dict[str, Any]:
@@ -38,11 +41,7 @@ async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: boo
             await unit.questions.move(
                 question.id, to=QuestionStatus.FORWARDED, only_from=[QuestionStatus.ANSWERED_FAQ]
             )
-            await unit.outbox.enqueue(
-                FORWARD,
-                {"question_id": question.id, "near_misses": [], "faq_rejected": question.faq_entry_id},
-                dedupe_key=f"forward:{question.id}",
-            )
+            await queue_forward(unit.outbox, question.id, rejected=question.faq_entry_id)
             message = replies.notice(f"Done: I've sent your question to the team as you asked (reference "
                                      f"**{question.ref}**). Their answer will come back to you here.")
             message["card"] = _faq_card(deps, question, f"You asked the team to answer it ({question.ref}).")
@@ -84,9 +83,6 @@ async def answer_feedback(
         return await reply_to(unit.outbox, said, message)
 
 
-USED_CARD = "card.used"
-
-
 async def replace_used_card(deps: Deps, address: dict[str, Any], card_id: str, message: dict[str, Any]) -> None:
     """A card clicked in a client without Universal Actions (Action.Submit): queue its update in
     place, so its buttons are replaced by what was chosen there too (Teams does this itself for
@@ -95,14 +91,15 @@ async def replace_used_card(deps: Deps, address: dict[str, Any], card_id: str, m
     if not isinstance(card, dict):
         return
     async with deps.store.unit() as unit:
-        await unit.outbox.enqueue(USED_CARD, {"address": address, "card_id": card_id, "message": card},
+        await unit.outbox.enqueue(UsedCard(address, card_id, card),
                                   dedupe_key=f"card-used:{address['conversation']['id']}:{card_id}")
 
 
-async def update_used_card(deps: Deps, payload: dict[str, Any]) -> None:
+@job(UsedCard)
+async def update_used_card(deps: Deps, payload: UsedCard) -> None:
     """Outbox job: replace the clicked card by its used form."""
     assert deps.conversations is not None
-    await deps.conversations.update(payload["address"], payload["card_id"], payload["message"])
+    await deps.conversations.update(payload.address, payload.card_id, payload.message)
 
 
 def _faq_card(deps: Deps, question: Question, chosen: str) -> dict[str, Any]:

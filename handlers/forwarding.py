@@ -2,47 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
+from domain.jobs import ForwardMail, NearMiss
 from handlers.clock import DEFAULT_ZONE, date_and_time
 from handlers.deps import Contact, Deps, Match
 from handlers.privacy import asked_in
 from handlers.templating import templates
 from mail.base import OutgoingMail
+from outbox.jobs import job
+from store.outbox import OutboxRepo
 from store.records import Question
 
-FORWARD = "mail.forward"
 SUBJECT_PREVIEW_CHARS = 70
 NEAR_MISSES = 3
 
 
-def forward_job(question_id: int, match: Match) -> dict[str, Any]:
-    """The payload of a forward job: the question and the FAQ entries that nearly matched."""
-    return {
-        "question_id": question_id,
-        "near_misses": [
-            {"id": entry.id, "question": entry.question, "score": round(float(score), 3)}
-            for entry, score in match.candidates[:NEAR_MISSES]
-        ],
-    }
+async def queue_forward(
+    outbox: OutboxRepo, question_id: int, *, match: Match | None = None, rejected: str | None = None
+) -> None:
+    """Queue the question's forward to the moderators' mailbox, once per question, in the
+    caller's transaction: with the FAQ entries that nearly matched (`match`), or the entry the
+    asker said did not answer it (`rejected`)."""
+    candidates = match.candidates[:NEAR_MISSES] if match is not None else ()
+    near_misses = tuple(NearMiss(entry.id, entry.question, round(float(score), 3)) for entry, score in candidates)
+    await outbox.enqueue(ForwardMail(question_id, near_misses, rejected), dedupe_key=f"forward:{question_id}")
 
 
-async def forward(deps: Deps, payload: dict[str, Any]) -> None:
-    """Outbox job `mail.forward`. The mail transport dedupes on the mail's key, so a rerun
-    after a crash between sending and recording sends nothing twice."""
+@job(ForwardMail, rerunnable=True)
+async def forward(deps: Deps, payload: ForwardMail) -> None:
+    """Outbox job. The mail transport dedupes on the mail's key, so a rerun after a crash
+    between sending and recording sends nothing twice."""
     async with deps.store.unit() as unit:
-        question = await unit.questions.get(payload["question_id"])
+        question = await unit.questions.get(payload.question_id)
         event = await unit.events.get(question.event_id) if question and question.event_id else None
     if question is None or question.forward_message_id:
+        return
+    if not question.status.properties.mailed:  # dismissed or merged before the mail went: no one needs it
+        deps.log.info("not forwarding %s: it is %s", question.ref, question.status.value)
         return
     contact, looked_up = await _asker_contact(deps, question)
     mail = compose_forward(
         question,
         contact,
-        payload.get("near_misses", []),
+        payload.near_misses,
         deps.limits.moderators_address,
-        rejected=payload.get("faq_rejected"),
+        rejected=payload.faq_rejected,
         event=event.title if event else None,
         zone=deps.limits.timezone,
     )
@@ -60,7 +66,7 @@ async def forward(deps: Deps, payload: dict[str, Any]) -> None:
 def compose_forward(
     question: Question,
     contact: Contact,
-    near_misses: list[dict[str, Any]],
+    near_misses: Sequence[NearMiss],
     moderators: str,
     *,
     rejected: str | None = None,

@@ -15,8 +15,9 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
+from domain.jobs import FaqLinkRefused, FollowUp
+from domain.states import QuestionStatus
 from errors import Refused
 from handlers.answering import AlreadyRecorded, Answerer, record_answer
 from handlers.board import board_changed
@@ -24,16 +25,13 @@ from handlers.deps import Deps
 from handlers.faq_links import known_entry, link, mail_command
 from handlers.queue import queue_card_refresh
 from handlers.roles import Role
-from handlers.triage import TRIAGE_JOB
+from handlers.triage import queue_triage
 from mail.base import InboundMail, OutgoingMail
 from mail.inbound import is_automatic, question_ref, references_of, reply_text, untrusted_because
-from store.records import NewQuestion, Question, QuestionStatus
+from outbox.jobs import job
+from store.records import NewQuestion, Question
 from store.store import Unit
 
-#: Outbox job: an asker's mail about their own question, passed on to the moderators.
-FOLLOW_UP = "mail.follow_up"
-#: Outbox job: a moderator's `#faq ENTRY-ID` reply that changed nothing, and why, back to them.
-LINK_REFUSED = "mail.faq_link_refused"
 #: States an asker's follow-up takes a question back from: the team looks at it again.
 REOPENABLE = (QuestionStatus.ANSWERED, QuestionStatus.ANSWERED_FAQ, QuestionStatus.DISMISSED)
 
@@ -171,7 +169,7 @@ async def _decide(
     )
     if question_id is None:
         return "ignored", "question already recorded", None
-    await unit.outbox.enqueue(TRIAGE_JOB, {"question_id": question_id}, dedupe_key=f"triage:{question_id}")
+    await queue_triage(unit.outbox, question_id)
     await board_changed(unit.outbox, event_id)
     return "question", None, question_id
 
@@ -188,31 +186,33 @@ async def _link(
                           by=Answerer(id=sender, name=mail.sender_name or None))
     except Refused as refusal:
         key = "faq-link-refused:" + hashlib.sha256(mail.internet_message_id.encode()).hexdigest()[:32]
-        await unit.outbox.enqueue(LINK_REFUSED, {"question_id": question.id, "to": sender, "text": str(refusal),
-                                                 "key": key, "in_reply_to": mail.internet_message_id},
-                                  dedupe_key=key)
+        refused = FaqLinkRefused(question.id, to=sender, text=str(refusal), key=key,
+                                 in_reply_to=mail.internet_message_id)
+        await unit.outbox.enqueue(refused, dedupe_key=key)
         return "ignored", f"#faq refused: {refusal}", question.id
     return "faq-link", done, question.id
 
 
-async def tell_link_refused(deps: Deps, payload: dict[str, Any]) -> None:
-    """Outbox job LINK_REFUSED; the transport dedupes on the key."""
+@job(FaqLinkRefused)
+async def tell_link_refused(deps: Deps, payload: FaqLinkRefused) -> None:
+    """Outbox job: why a moderator's `#faq` reply changed nothing, back to them; the transport
+    dedupes on the key."""
     async with deps.store.unit() as unit:
-        question = await unit.questions.get(payload["question_id"])
-    ref = question.ref if question is not None else f"Q-{payload['question_id']}"
+        question = await unit.questions.get(payload.question_id)
+    ref = question.ref if question is not None else f"Q-{payload.question_id}"
     await deps.mail.send(
         OutgoingMail(
-            key=payload["key"],
-            to=(payload["to"],),
+            key=payload.key,
+            to=(payload.to,),
             subject=f"Re: [{ref}] #faq: nothing was changed",
             text=(
-                f"Your reply about {ref} changed nothing: {payload['text']}\n\n"
+                f"Your reply about {ref} changed nothing: {payload.text}\n\n"
                 f"To answer {ref} with an FAQ entry, reply to its forwarded mail with #faq and the "
                 "entry's id as the first line, e.g. #faq it-equipment. Anything else in a reply is "
                 "sent to the colleague as your answer.\n"
             ),
-            in_reply_to=payload["in_reply_to"],
-            references=(payload["in_reply_to"],),
+            in_reply_to=payload.in_reply_to,
+            references=(payload.in_reply_to,),
         )
     )
 
@@ -232,28 +232,29 @@ async def _follow_up(
     reopened = await unit.questions.move(question.id, to=QuestionStatus.FORWARDED, only_from=REOPENABLE)
     key = "follow-up:" + hashlib.sha256(mail.internet_message_id.encode()).hexdigest()[:32]
     text = said[: deps.limits.max_question_chars]
-    await unit.outbox.enqueue(FOLLOW_UP, {"question_id": question.id, "text": text, "key": key}, dedupe_key=key)
+    await unit.outbox.enqueue(FollowUp(question.id, text, key), dedupe_key=key)
     if reopened:
         await queue_card_refresh(unit, question.id, reason=f"mail:{mail.internet_message_id}")
         await board_changed(unit.outbox, question.event_id)
     return "follow-up", f"{question.ref} reopened" if reopened else None, question.id
 
 
-async def forward_follow_up(deps: Deps, payload: dict[str, Any]) -> None:
-    """Outbox job FOLLOW_UP: the asker's words to the moderators' address, with the question.
+@job(FollowUp)
+async def forward_follow_up(deps: Deps, payload: FollowUp) -> None:
+    """Outbox job: the asker's words to the moderators' address, with the question.
     The transport dedupes on the key. Nobody is named: the question may be anonymous."""
     async with deps.store.unit() as unit:
-        question = await unit.questions.get(payload["question_id"])
+        question = await unit.questions.get(payload.question_id)
     if question is None:
         return  # erased since
     preview = " ".join(question.text.split())[:60]
     await deps.mail.send(
         OutgoingMail(
-            key=payload["key"],
+            key=payload.key,
             to=(deps.limits.moderators_address,),
             subject=f"[{question.ref}] Follow-up from the asker: {preview}",
             text=(
-                f"The colleague who asked {question.ref} wrote again by mail:\n\n{payload['text']}\n\n"
+                f"The colleague who asked {question.ref} wrote again by mail:\n\n{payload.text}\n\n"
                 f"Their question:\n{question.text}\n\n"
                 f"Reply to this mail to answer them ({question.ref} stays in the subject).\n"
             ),

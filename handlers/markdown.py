@@ -12,7 +12,6 @@ import html
 import re
 import unicodedata
 
-
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n\u2028\u2029\x0b\x0c\x85]")
 # Characters that start Markdown inline constructs anywhere in a line: escapes, code,
 # emphasis, links and images, tables, strikethrough.

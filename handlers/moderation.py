@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from domain.jobs import FaqRebuild, ModerationCard, ModerationPage
+from domain.states import OPEN_STATES, QuestionStatus
 from errors import Refused, Transient
 from faq.live import faq_ids, new_entry_id, reload_faq
 from faq.store import MAX_ANSWER_CHARS as FAQ_MAX_ANSWER_CHARS
@@ -25,16 +27,16 @@ from handlers.answering import FIRST_ANSWER_FROM, AlreadyRecorded, Answerer, rec
 from handlers.asking import Said, reply_to
 from handlers.board import board_changed
 from handlers.deps import Deps, Matcher
-from handlers.faq_links import ANOTHER_ENTRY, FAQ_REBUILD, WAITING, known_entry, link
+from handlers.faq_links import ANOTHER_ENTRY, known_entry, link
 from handlers.privacy import asked_in
-from handlers.queue import FIRST_POST, MODERATION_PAGE, MODERATORS_CHANNEL, channel_itself, queue_card_refresh
+from handlers.queue import FIRST_POST, MODERATORS_CHANNEL, channel_itself, queue_card_refresh
 from handlers.roles import Actor, NotAllowed, Role, require
 from mail.inbound import question_ref
-from store.records import Question, QuestionStatus
+from outbox.jobs import job
+from store.records import Question
 from store.store import Unit
 from store.subjects import without_speaker
 
-OPEN_STATES = (QuestionStatus.FORWARDED, QuestionStatus.CLAIMED)
 MAX_ANSWER_CHARS = 4000
 CARD_WAIT_SECONDS = 1.0
 PAGE = 10  # cards `moderate here` posts at once for questions that waited without one
@@ -90,8 +92,8 @@ async def moderate_here(deps: Deps, said: Said, actor: Actor) -> None:
                         if not question.moderation_card_id]
         page = without_card[:PAGE]
         if page:
-            await unit.outbox.enqueue(MODERATION_PAGE, {"question_ids": [question.id for question in page]},
-                                      dedupe_key=f"{MODERATION_PAGE}:{said.delivery_key}")
+            await unit.outbox.enqueue(ModerationPage(tuple(question.id for question in page)),
+                                      dedupe_key=f"{ModerationPage.kind}:{said.delivery_key}")
         await _reply(unit, said, _queue_text(len(page), len(without_card) - len(page)))
 
 
@@ -156,7 +158,8 @@ async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> dict[str,
     return done
 
 
-async def rebuild_faq(deps: Deps, payload: dict[str, Any]) -> None:
+@job(FaqRebuild)
+async def rebuild_faq(deps: Deps, payload: FaqRebuild) -> None:
     """Outbox job queued with a moderator's new FAQ entry: the matcher answers from it once
     rebuilt (a few seconds of CPU in a worker thread), without holding up the click."""
     await reload_faq(deps.faq, deps.store)
@@ -243,12 +246,13 @@ async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, s
     return None
 
 
-async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
+@job(ModerationCard)
+async def refresh_card(deps: Deps, payload: ModerationCard) -> None:
     """Outbox job: the card shows the question's state as it is when the job runs."""
     assert deps.conversations is not None
     async with deps.store.unit() as unit:
         address = await unit.state.get(MODERATORS_CHANNEL)
-        question = await unit.questions.get(payload["question_id"])
+        question = await unit.questions.get(payload.question_id)
         if address is None or question is None:
             return
         answers = await unit.answers.for_question(question.id)
@@ -284,7 +288,7 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
     if question.moderation_card_id:
         await deps.conversations.update(target, question.moderation_card_id, message)
         return
-    if not payload.get("first"):
+    if not payload.first:
         async with deps.store.unit() as unit:  # the channel was set up after the forward
             await queue_card_refresh(unit, question.id, reason=FIRST_POST)
         raise Transient("the card is being posted by its first job", retry_after=CARD_WAIT_SECONDS)
@@ -294,19 +298,20 @@ async def refresh_card(deps: Deps, payload: dict[str, Any]) -> None:
 
 
 async def _nearest(faq: Matcher, question: Question) -> list[dict[str, str]]:
-    """The entries "Answer with FAQ entry" offers: the matcher's best few for the question (a
-    waiting, non-private one; no other card offers the form)."""
-    if question.private or question.status not in WAITING:
+    """The entries "Answer with FAQ entry" offers: the matcher's best few for the question (an
+    open, non-private one; no other card offers the form)."""
+    if question.private or not question.status.properties.open:
         return []
     match = await asyncio.to_thread(faq.match, question.text)
     return [{"id": entry.id, "question": entry.question} for entry, _ in match.candidates]
 
 
-async def post_page(deps: Deps, payload: dict[str, Any]) -> None:
+@job(ModerationPage)
+async def post_page(deps: Deps, payload: ModerationPage) -> None:
     """Outbox job: `moderate here`'s page of cards, posted one after another so that they read
     oldest first. A rerun updates the cards it posted already instead of posting them again."""
-    for question_id in payload["question_ids"]:
-        await refresh_card(deps, {"question_id": question_id, "first": True})
+    for question_id in payload.question_ids:
+        await refresh_card(deps, ModerationCard(question_id, first=True))
 
 
 async def _add_to_faq(
@@ -340,7 +345,7 @@ async def _add_to_faq(
     await unit.faq.add_entry(entry_id, question=text, answer=answer, question_id=question.id,
                              created_by=actor.label, topic=question.topic)
     # The click is answered now; the matcher's rebuild (seconds of CPU) is a job after it.
-    await unit.outbox.enqueue(FAQ_REBUILD, {"question_id": question.id}, dedupe_key=f"{FAQ_REBUILD}:{question.id}")
+    await unit.outbox.enqueue(FaqRebuild(question.id), dedupe_key=f"{FaqRebuild.kind}:{question.id}")
     return None
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.jobs import ModerationCard
 from store.store import Unit
 
-MODERATION_CARD = "moderation.card"
-MODERATION_PAGE = "moderation.page"  # cards for questions that waited without one, in order
 MODERATORS_CHANNEL = "moderators.address"
 
 
@@ -33,8 +32,5 @@ async def queue_card_refresh(unit: Unit, question_id: int, *, reason: str, post:
     """
     if await unit.state.get(MODERATORS_CHANNEL) is None:
         return
-    await unit.outbox.enqueue(
-        MODERATION_CARD,
-        {"question_id": question_id, "first": post or reason == FIRST_POST},
-        dedupe_key=f"modcard:{question_id}:{reason}",
-    )
+    card = ModerationCard(question_id, first=post or reason == FIRST_POST)
+    await unit.outbox.enqueue(card, dedupe_key=f"modcard:{question_id}:{reason}")

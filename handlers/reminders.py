@@ -14,11 +14,12 @@ import json
 import math
 from datetime import datetime, timedelta
 
+from domain.states import QuestionStatus
 from handlers import replies
 from handlers.markdown import md_inline
 from handlers.queue import MODERATORS_CHANNEL, channel_itself
 from handlers.report import human_duration
-from store.records import Question, QuestionStatus
+from store.records import Question
 from store.store import Store
 
 LISTED = 20  # more than this is a backlog; the count says how big

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.jobs import MailReply, TeamsSend
+from handlers.deps import Deps
 from handlers.privacy import is_personal
+from outbox.jobs import job
 from store.outbox import OutboxRepo
 from store.records import Question
-
-TEAMS_SEND = "teams.send"
-MAIL_REPLY = "mail.reply"
 
 
 def welcome(privacy: str) -> dict[str, Any]:
@@ -112,8 +112,7 @@ async def enqueue_to_asker(
     question was recorded in a shared one (asked openly there, then marked private by a
     moderator or merged): never into the channel or group chat."""
     if question.source == "mail":
-        payload = {"question_id": question.id, "message": message, "key": dedupe_key}
-        return await outbox.enqueue(MAIL_REPLY, payload, dedupe_key=dedupe_key)
+        return await outbox.enqueue(MailReply(question.id, message, key=dedupe_key), dedupe_key=dedupe_key)
     assert question.address is not None, "a Teams question always has an address"
     return await enqueue_reply(
         outbox, address=question.address, reply_to_id=question.reply_to_id, message=message, dedupe_key=dedupe_key,
@@ -133,7 +132,11 @@ async def enqueue_reply(
     """Queue one reply to a Teams conversation; the key makes a redelivery queue nothing new.
 
     `personal`: send it to the 1:1 chat with the user `address` names instead (bot.sender)."""
-    payload: dict[str, Any] = {"address": address, "reply_to_id": reply_to_id, "message": message}
-    if personal:
-        payload["personal"] = True
-    return await outbox.enqueue(TEAMS_SEND, payload, dedupe_key=dedupe_key)
+    return await outbox.enqueue(TeamsSend(address, message, reply_to_id, personal), dedupe_key=dedupe_key)
+
+
+@job(TeamsSend)
+async def send_in_teams(deps: Deps, payload: TeamsSend) -> None:
+    """Outbox job: one reply, sent by bot/ (not idempotent: recorded as done at once)."""
+    assert deps.conversations is not None
+    await deps.conversations.send(payload)

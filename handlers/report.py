@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from domain.states import Outcome
 from handlers.clock import DEFAULT_ZONE, as_utc, clock_time
 from handlers.markdown import md_inline, plain_line
 from handlers.templating import templates
@@ -40,7 +41,7 @@ OTHER_TOPIC = "Other questions"  # questions with no topic, in the digest and th
 class QuestionTiming:
     asked_at: datetime
     answered_at: datetime | None
-    outcome: Literal["faq", "moderator", "dismissed", "waiting"]
+    outcome: Outcome
     topic: str | None
 
 
@@ -77,17 +78,17 @@ def event_report(timings: Sequence[QuestionTiming]) -> EventReport:
     waits = [
         max(0.0, (as_utc(t.answered_at) - as_utc(t.asked_at)).total_seconds())
         for t in timings
-        if t.outcome == "moderator" and t.answered_at is not None
+        if t.outcome == Outcome.MODERATOR and t.answered_at is not None
     ]
     per_minute = Counter(utc_minute(t.asked_at) for t in timings)
     topics = _topic_counts(timings)
     untopical = len(timings) - sum(topics.values())
     return EventReport(
         asked=len(timings),
-        answered_faq=outcomes["faq"],
-        answered_moderators=outcomes["moderator"],
-        dismissed=outcomes["dismissed"],
-        waiting=outcomes["waiting"],
+        answered_faq=outcomes[Outcome.FAQ],
+        answered_moderators=outcomes[Outcome.MODERATOR],
+        dismissed=outcomes[Outcome.DISMISSED],
+        waiting=outcomes[Outcome.WAITING],
         median_seconds_to_answer=float(statistics.median(waits)) if waits else None,
         busiest_minutes=tuple(sorted(per_minute.items(), key=lambda item: (-item[1], item[0]))),
         topics=(

@@ -9,28 +9,37 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from domain.jobs import Triage
+from domain.states import QuestionStatus
 from handlers import replies
-from handlers.deps import Deps, Match
 from handlers.board import board_changed
-from handlers.forwarding import FORWARD, forward_job
+from handlers.deps import Deps, Match
+from handlers.forwarding import queue_forward
 from handlers.privacy import privacy_notice, with_notice
 from handlers.queue import FIRST_POST, queue_card_refresh
-from store.records import Question, QuestionStatus
+from outbox.jobs import job
+from store.outbox import OutboxRepo
+from store.records import Question
 from store.store import Unit
 
-TRIAGE_JOB = "question.triage"
+
+async def queue_triage(outbox: OutboxRepo, question_id: int, *, new_asker: bool | None = None) -> None:
+    """Queue a recorded question's triage, once per question, in the caller's transaction.
+    `new_asker`: whether it is the asker's first question, if the caller knows."""
+    await outbox.enqueue(Triage(question_id, new_asker), dedupe_key=f"triage:{question_id}")
 
 
-async def triage(deps: Deps, payloads: list[dict[str, Any]]) -> None:
-    """Outbox job `question.triage`, taken in batches: one model call for every question due,
-    one transaction for what it decides. Safe to run twice: each state move happens once."""
+@job(Triage, batched=True)
+async def triage(deps: Deps, payloads: list[Triage]) -> None:
+    """Outbox job, taken in batches: one model call for every question due, one transaction
+    for what it decides. Safe to run twice: each state move happens once."""
     async with deps.store.unit() as unit:
-        due = await unit.questions.get_many([payload["question_id"] for payload in payloads])
+        due = await unit.questions.get_many([payload.question_id for payload in payloads])
     questions = [question for question in due if question.status is QuestionStatus.RECEIVED]
     if not questions:
         return
     matches = await asyncio.to_thread(deps.faq.match_many, [question.text for question in questions])
-    new_asker = {payload["question_id"]: payload.get("new_asker") for payload in payloads}
+    new_asker = {payload.question_id: payload.new_asker for payload in payloads}
     async with deps.store.unit() as unit:
         for question, match in zip(questions, matches, strict=True):
             told = await _new_asker(unit, question, new_asker.get(question.id))
@@ -47,8 +56,8 @@ async def _new_asker(unit: Unit, question: Question, known: bool | None) -> bool
 
 
 async def _decide(unit: Unit, question: Question, match: Match, privacy: str | None) -> None:
-    """`privacy`: the notice a new asker's first reply ends with (handlers.privacy)."""
-    """Answer from the FAQ when the matcher is confident; otherwise forward to the moderators."""
+    """Answer from the FAQ when the matcher is confident; otherwise forward to the moderators.
+    `privacy`: the notice a new asker's first reply ends with (handlers.privacy)."""
     if match.entry is not None:
         moved = await unit.questions.move(
             question.id,
@@ -75,9 +84,7 @@ async def _decide(unit: Unit, question: Question, match: Match, privacy: str | N
         topic=match.topic,
     )
     if moved:
-        await unit.outbox.enqueue(
-            FORWARD, forward_job(question.id, match), dedupe_key=f"forward:{question.id}"
-        )
+        await queue_forward(unit.outbox, question.id, match=match)
         await _reply(unit, question, replies.forwarded(question), privacy)
         await queue_card_refresh(unit, question.id, reason=FIRST_POST)
         await board_changed(unit.outbox, question.event_id)

@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clock import Clock
+from domain.states import QuestionStatus
 from store.dialect import insert_ignoring_duplicates, upsert
 from store.records import MAX_ROW_ID, AuditEntry, Event
 from store.schema import audit_log, events, people, question_support, questions, roles
@@ -87,13 +88,13 @@ class EventRepo:
     async def set_board_card(self, event_id: int, card_id: str) -> None:
         await self._change(update(events).where(events.c.id == event_id).values(board_card_id=card_id))
 
-    async def tallies(self, event_id: int) -> dict[str, int]:
+    async def tallies(self, event_id: int) -> dict[QuestionStatus, int]:
         """Questions of the event per status (private ones included: counts reveal nobody)."""
         rows = await self._conn.execute(
             select(questions.c.status, func.count()).where(questions.c.event_id == event_id)
             .group_by(questions.c.status)
         )
-        return {status: count for status, count in rows}
+        return {QuestionStatus(status): count for status, count in rows}
 
 
 class RoleRepo:

@@ -20,12 +20,12 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clock import Clock
+from domain.states import QuestionStatus
 from store.dialect import insert_ignoring_duplicates
 from store.schema import answers, faq_entries, faq_feedback, faq_phrasings, questions
 
-# States in which a question tells the matcher something: answered from the FAQ (with or without
-# a verdict), or sent to the moderators (answered by them or still waiting).
-LEARNING_STATES = ("answered_faq", "forwarded", "claimed", "answered", "merged")
+# States in which a question tells the matcher something (domain.states: learnable)
+LEARNING_STATES = [state.value for state in QuestionStatus if state.properties.learnable]
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Use:
 
     question_id: int
     text: str
-    status: str
+    status: QuestionStatus
     faq_entry_id: str | None  # the entry the bot answered with (kept after a "No")
     helpful: bool | None  # the asker's verdict on that answer, if given
     moderator_answer: str | None  # the latest moderator answer, if any
@@ -182,7 +182,7 @@ class FaqRepo:
             Use(
                 question_id=row.id,
                 text=row.text,
-                status=row.status,
+                status=QuestionStatus(row.status),
                 faq_entry_id=row.faq_entry_id,
                 helpful=row.helpful,
                 moderator_answer=row.answer,

@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clock import Clock
+from domain.jobs import JobPayload
 from store.dialect import insert_new, supports_skip_locked
 from store.records import FailedJob, Job
 from store.schema import outbox
@@ -35,14 +36,13 @@ class OutboxRepo:
         """The clock `enqueue` counts a delay from, for callers that pick the delay by the time."""
         return self._clock
 
-    async def enqueue(
-        self, kind: str, payload: dict[str, Any], *, dedupe_key: str, delay: float = 0.0
-    ) -> bool:
-        """Add a job unless one with the same key exists; True if it was added."""
+    async def enqueue(self, payload: JobPayload, *, dedupe_key: str, delay: float = 0.0) -> bool:
+        """Add a job (its kind is the payload's) unless one with the same key exists; True if
+        it was added."""
         now = self._clock.now()
         values = {
-            "kind": kind,
-            "payload": json.dumps(payload),
+            "kind": payload.kind,
+            "payload": json.dumps(payload.to_json()),
             "dedupe_key": dedupe_key,
             "status": TODO,
             "attempts": 0,

@@ -12,8 +12,9 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from clock import Clock
+from domain.states import OPEN_STATES, QuestionStatus
 from store.dialect import insert_ignoring_duplicates, insert_new
-from store.records import MAX_ROW_ID, NewQuestion, Question, QuestionStatus
+from store.records import MAX_ROW_ID, NewQuestion, Question
 from store.schema import faq_feedback, questions
 
 
@@ -175,11 +176,12 @@ class QuestionRepo:
         return [_question(row._mapping) for row in rows]
 
     async def waiting_since(self, before: datetime, *, limit: int) -> list[Question]:
-        """Questions with the moderators (forwarded or claimed) asked before `before`, oldest first."""
+        """Questions with the moderators (open states: forwarded or claimed) asked before `before`,
+        oldest first."""
         rows = await self._conn.execute(
             select(questions)
             .where(
-                questions.c.status.in_([QuestionStatus.FORWARDED.value, QuestionStatus.CLAIMED.value]),
+                questions.c.status.in_([state.value for state in OPEN_STATES]),
                 questions.c.created_at < before,
             )
             .order_by(questions.c.created_at, questions.c.id)

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
+
+from domain.states import QuestionStatus
 
 #: Row ids are 32-bit INTEGER columns; PostgreSQL rejects a larger number outright, so a larger
 #: number typed or submitted by someone names no row (repositories answer None for it).
 MAX_ROW_ID = 2**31 - 1
-
-
-class QuestionStatus(StrEnum):
-    RECEIVED = "received"  # committed, not yet matched
-    ANSWERED_FAQ = "answered_faq"  # the FAQ answered it; the asker may still say "No"
-    FORWARDED = "forwarded"  # sent to the moderators
-    ANSWERED = "answered"  # a moderator answered; later answers are follow-ups
-    CLAIMED = "claimed"  # a moderator is writing the answer
-    DISMISSED = "dismissed"  # a moderator decided it needs no answer (with a reason)
-    MERGED = "merged"  # a duplicate: answered with the question it was merged into
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli import cli
+from domain.states import QuestionStatus
 from handlers.answering import Answerer, record_answer
 from handlers.hosting import open_event
 from store.db import create_engine
 from store.migrate import upgrade
-from store.records import NewQuestion, QuestionStatus
+from store.records import NewQuestion
 from store.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,11 +16,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli import cli
+from domain.states import QuestionStatus
 from handlers.answering import Answerer, record_answer
 from handlers.hosting import open_event
 from store.db import create_engine
 from store.migrate import upgrade
-from store.records import NewQuestion, QuestionStatus
+from store.records import NewQuestion
 from store.store import Store
 from teams_package import png_size
 

@@ -13,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
+from domain.jobs import FaqRebuild, Triage
+from domain.states import QuestionStatus
 from faq.commands import export_yaml, suggest_report
 from faq.live import live_matcher_for_file
 from faq.store import parse_faq
@@ -21,7 +23,7 @@ from handlers.asking import Asker, Said
 from handlers.deps import Contact, Deps, Limits
 from handlers.roles import Actor
 from mail.eml import EmlOutbox
-from store.records import NewQuestion, QuestionStatus
+from store.records import NewQuestion
 from store.store import Store
 from tests.faq.conftest import BUNDLED_FAQ
 
@@ -116,7 +118,7 @@ async def test_moderator_adds_answered_question_to_faq_and_bot_answers_it_at_onc
     deps = make_deps(store, matcher, tmp_path)
 
     first = await ask(store, "can I bring my dog to the office", "1")
-    await triage.triage(deps, [{"question_id": first}])
+    await triage.triage(deps, [Triage(first)])
     assert (await status_of(store, first))[0] is QuestionStatus.FORWARDED
     async with store.unit() as unit:  # no entry is near enough to give it a topic: say it had one
         await unit.questions.set_fields(first, topic="Buildings")
@@ -131,10 +133,10 @@ async def test_moderator_adds_answered_question_to_faq_and_bot_answers_it_at_onc
         faq_answer=DOG_ANSWER,
     )
     assert matcher.match("are dogs allowed in the office").entry is None  # the click did not wait
-    await moderation.rebuild_faq(deps, {"question_id": first})  # the job queued with it
+    await moderation.rebuild_faq(deps, FaqRebuild(first))  # the job queued with it
 
     second = await ask(store, "are dogs allowed in the office", "2")
-    await triage.triage(deps, [{"question_id": second}])
+    await triage.triage(deps, [Triage(second)])
     status, entry_id = await status_of(store, second)
     assert status is QuestionStatus.ANSWERED_FAQ
     assert entry_id is not None and entry_id.startswith("can-i-bring-my-dog")
@@ -170,7 +172,7 @@ async def test_only_answered_questions_become_faq_entries_and_only_once(
     matcher = live_matcher_for_file(faq_path, threshold=None, min_precision=0.97)
     deps = make_deps(store, matcher, tmp_path)
     question = await ask(store, "can I bring my dog to the office", "1")
-    await triage.triage(deps, [{"question_id": question}])
+    await triage.triage(deps, [Triage(question)])
 
     await moderate(deps, "f1", op="faq", question_id=question)  # not answered yet
     async with store.unit() as unit:
@@ -194,7 +196,7 @@ async def test_question_the_faq_already_answers_is_not_added_twice(
     matcher = live_matcher_for_file(faq_path, threshold=None, min_precision=0.97)
     deps = make_deps(store, matcher, tmp_path)
     question = await ask(store, "when does the money land in my account", "1")
-    await triage.triage(deps, [{"question_id": question}])
+    await triage.triage(deps, [Triage(question)])
     await moderate(deps, "a1", op="answer", question_id=question, answer="On the 15th.")
     await moderate(deps, "f1", op="faq", question_id=question, faq_question="When is pay day?")
     async with store.unit() as unit:
@@ -315,7 +317,7 @@ async def test_faq_match_with_database_url_decides_as_the_running_bot(
     bot = []
     for number, text in enumerate(questions):
         question_id = await ask(store, text, f"q{number}")
-        await triage.triage(deps, [{"question_id": question_id}])
+        await triage.triage(deps, [Triage(question_id)])
         status, entry_id = await status_of(store, question_id)
         bot.append(entry_id if status is QuestionStatus.ANSWERED_FAQ else None)
     assert bot[0] == "dogs-at-work" and bot[2] is None  # the database's entry is in use

@@ -11,12 +11,13 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from cli import cli
+from domain.jobs import Triage
+from domain.states import QuestionStatus
 from faq.commands import export_yaml
 from faq.live import live_matcher_for_file
 from faq.store import load_faq, parse_faq
 from handlers import feedback, triage
 from handlers.asking import Asker, Said
-from store.records import QuestionStatus
 from store.schema import faq_phrasings, outbox
 from store.store import Store
 from tests.faq.conftest import BUNDLED_FAQ
@@ -125,7 +126,7 @@ async def test_no_on_an_faq_answer_stops_that_answer_to_that_question(
     deps = make_deps(store, matcher, tmp_path)
     text = "when do we get paid this month"
     question_id = await ask(store, text, "pay")
-    await triage.triage(deps, [{"question_id": question_id}])
+    await triage.triage(deps, [Triage(question_id)])
     status, entry_id = await status_of(store, question_id)
     assert status is QuestionStatus.ANSWERED_FAQ and entry_id is not None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from domain.jobs import Triage
 from faq.live import live_matcher_for_file
 from faq.matcher import TOPIC_FLOOR
 from handlers import triage
@@ -25,7 +26,7 @@ async def test_each_question_takes_the_topic_of_its_answered_or_nearest_entry(
     await matcher.reload(store)
     assert matcher.match(NEAR).candidates[0][1] >= TOPIC_FLOOR > matcher.match(UNLIKE).candidates[0][1]
     ids = {text: await ask(store, text, text) for text in (ANSWERED, NEAR, UNLIKE)}
-    await triage.triage(make_deps(store, matcher, tmp_path), [{"question_id": i} for i in ids.values()])
+    await triage.triage(make_deps(store, matcher, tmp_path), [Triage(i) for i in ids.values()])
 
     async with store.unit() as unit:
         got = {text: await unit.questions.get(i) for text, i in ids.items()}

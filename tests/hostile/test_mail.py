@@ -17,13 +17,13 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from config.settings import BUNDLED_FAQ
+from domain.states import QuestionStatus
 from faq.matcher import Matcher, matcher_for_file
 from handlers.deps import Contact, Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound
 from mail.base import InboundMail
 from mail.eml import EmlOutbox
 from mail.inbound import inbound_from_eml, is_automatic, question_ref, references_of, reply_text
-from store.records import QuestionStatus
 from store.store import Store
 from tests.hostile.support import question_states, row_counts
 from tests.privacy.seed import ask

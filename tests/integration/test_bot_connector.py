@@ -24,8 +24,9 @@ from botframework.connector.auth import AuthenticationConstants, ClaimsIdentity,
 from bot.auth import build_authentication
 from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
 from config.settings import Settings
+from domain.jobs import TeamsSend
 from errors import Transient
-from handlers.replies import TEAMS_SEND, enqueue_reply
+from handlers.replies import enqueue_reply
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker
 from store.store import Store
@@ -83,14 +84,14 @@ async def test_the_token_is_kept_until_shortly_before_it_expires_and_refreshed_o
     sender = TeamsSender(connector)
     where = [address(channel) for _ in range(5)]
 
-    await asyncio.gather(*(sender.send({"address": a, "message": notice("first")}) for a in where))
+    await asyncio.gather(*(sender.send(TeamsSend(a, notice("first"))) for a in where))
     assert channel.aad.token_request_count == 1
     for a in where:
-        await sender.send({"address": a, "message": notice("second")})
+        await sender.send(TeamsSend(a, notice("second")))
     assert channel.aad.token_request_count == 1
 
     clock.advance(2.5)  # past half of the 4-second life, still before it ends
-    await asyncio.gather(*(sender.send({"address": a, "message": notice("third")}) for a in where))
+    await asyncio.gather(*(sender.send(TeamsSend(a, notice("third"))) for a in where))
     assert channel.aad.token_request_count == 2
     posts = channel.connector.posts()
     assert len(posts) == 15 and all(post.auth.valid for post in posts)
@@ -105,10 +106,10 @@ async def test_a_refused_token_is_dropped_and_one_new_token_serves_every_refused
     refused, and sends each of them again, once."""
     sender = TeamsSender(connector)
     where = [address(channel) for _ in range(5)]
-    await sender.send({"address": where[0], "message": notice("before")})
+    await sender.send(TeamsSend(where[0], notice("before")))
     channel.connector.revoke_tokens()
 
-    await asyncio.gather(*(sender.send({"address": a, "message": notice(f"after {n}")}) for n, a in enumerate(where)))
+    await asyncio.gather(*(sender.send(TeamsSend(a, notice(f"after {n}"))) for n, a in enumerate(where)))
     assert channel.aad.token_request_count == 2
     refused = channel.connector.recorded(ok=False)
     assert 1 <= len(refused) <= 5 and {(r.status, r.auth.reason) for r in refused} == {(401, "token revoked")}
@@ -124,7 +125,7 @@ async def test_a_token_refused_even_when_new_is_retried_later_not_dropped(
     moment), so the reply goes back to the outbox rather than being given up."""
     channel.connector.fail_next(2, status=401)
     with pytest.raises(Transient):
-        await TeamsSender(connector).send({"address": address(channel), "message": notice("hello")})
+        await TeamsSender(connector).send(TeamsSend(address(channel), notice("hello")))
     assert [r.status for r in channel.connector.recorded()] == [401, 401]
     assert channel.aad.token_request_count == 2
 
@@ -136,9 +137,10 @@ async def test_replies_outlive_an_outage_and_a_burst_of_401s_and_arrive_once_whe
     outbox's real backoff scaled down 500 times (1 s -> 2 ms, the 5-minute cap -> 0.6 s, the
     outage -> 3.6 s): no reply gives up, each arrives once when the fault ends."""
     scale = 1 / 500
+    sender = TeamsSender(connector)
     worker = OutboxWorker(
         store,
-        {TEAMS_SEND: TeamsSender(connector).send},
+        {TeamsSend.kind: lambda raw: sender.send(TeamsSend.from_json(raw))},
         retry=RetryPolicy(base_seconds=1 * scale, max_seconds=300 * scale),  # 12 attempts, 24 h
         poll_seconds=0.05,
         lease_seconds=30,
@@ -177,10 +179,10 @@ async def test_a_retry_after_date_holds_the_conversation_back_until_then(
     channel.connector.fail_next(status=503, retry_after=format_datetime(resume, usegmt=True))
 
     with pytest.raises(Transient) as refused:
-        await sender.send({"address": where, "message": notice("hello")})
+        await sender.send(TeamsSend(where, notice("hello")))
     assert refused.value.retry_after is not None and 35 < refused.value.retry_after <= 40
     with pytest.raises(Transient) as held_back:  # not even tried: the connector said when
-        await sender.send({"address": where, "message": notice("again")})
+        await sender.send(TeamsSend(where, notice("again")))
     assert held_back.value.retry_after is not None and held_back.value.retry_after > 35
     assert len(channel.connector.recorded()) == 1
 
@@ -194,7 +196,7 @@ async def test_ids_are_quoted_in_the_path_as_botbuilder_quoted_them(
 ) -> None:
     where = address(channel, conversation_id)
     reply_to = "1700000000000;x/y"
-    await TeamsSender(connector).send({"address": where, "message": notice("hi"), "reply_to_id": reply_to})
+    await TeamsSender(connector).send(TeamsSend(where, notice("hi"), reply_to_id=reply_to))
     user_id = where["user"]["id"]  # type: ignore[index]
     contact = await TeamsDirectory(connector).lookup(where, user_id)  # type: ignore[arg-type]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from store.store import Store, Unit
+from tests.support.jobs import sample
 
 
 async def _enqueue(unit: Unit, key: str) -> bool:
-    return await unit.outbox.enqueue("k", {"key": key}, dedupe_key=key)
+    return await unit.outbox.enqueue(sample("k", key=key), dedupe_key=key)
 
 
 async def _keys(store: Store) -> int:
@@ -29,7 +30,7 @@ async def test_work_arriving_together_is_committed_and_each_caller_gets_its_own_
 
 async def test_a_failing_work_fails_alone_and_its_neighbours_commit(store: Store) -> None:
     async def broken(unit: Unit) -> None:
-        await unit.outbox.enqueue("k", {}, dedupe_key="broken")
+        await unit.outbox.enqueue(sample("k"), dedupe_key="broken")
         await unit.questions.set_fields(1, no_such_column=True)  # a programming error
 
     calls = [store.grouped(lambda unit, n=n: _enqueue(unit, f"ok{n}")) for n in range(5)]

@@ -15,6 +15,7 @@ from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker, batched, rerunnable
 from store.store import Store
 from tests.support.clock import ShiftedClock
+from tests.support.jobs import sample
 
 
 def _worker(store: Store, handlers: dict[str, Any], **options: Any) -> OutboxWorker:
@@ -35,7 +36,7 @@ def _worker(store: Store, handlers: dict[str, Any], **options: Any) -> OutboxWor
 
 async def _enqueue(store: Store, kind: str, key: str, **payload: Any) -> bool:
     async with store.unit() as unit:
-        return await unit.outbox.enqueue(kind, payload, dedupe_key=key)
+        return await unit.outbox.enqueue(sample(kind, **payload), dedupe_key=key)
 
 
 async def _status(store: Store) -> dict[str, Any]:
@@ -166,7 +167,7 @@ async def test_a_crashed_workers_jobs_come_back_when_the_lease_runs_out(store: S
     clock = ShiftedClock()
     store = Store(store.engine, clock)
     async with store.unit() as unit:
-        await unit.outbox.enqueue("work", {}, dedupe_key="w")
+        await unit.outbox.enqueue(sample("work"), dedupe_key="w")
     async with store.unit() as unit:  # a worker claims it, then dies without finishing
         assert len(await unit.outbox.claim(limit=10, lease_seconds=0.2)) == 1
     async with store.unit() as unit:
@@ -180,7 +181,7 @@ async def test_a_crashed_workers_jobs_come_back_when_the_lease_runs_out(store: S
 async def test_two_workers_never_claim_the_same_job(store: Store) -> None:
     async with store.unit() as unit:
         for n in range(60):
-            await unit.outbox.enqueue("work", {"n": n}, dedupe_key=f"w{n}")
+            await unit.outbox.enqueue(sample("work", n=n), dedupe_key=f"w{n}")
 
     async def claim_all() -> list[int]:
         mine: list[int] = []
@@ -203,7 +204,7 @@ async def _burst_through_batched(
     with `handler` registered as batched, until `done`; returns the stopped worker."""
     async with store.unit() as unit:
         for n in range(count):
-            await unit.outbox.enqueue(kind, {"n": n}, dedupe_key=f"{kind}{n}")
+            await unit.outbox.enqueue(sample(kind, n=n), dedupe_key=f"{kind}{n}")
     worker = _worker(store, {kind: batched(handler)})
     task = asyncio.create_task(worker.run())
     await asyncio.wait_for(done.wait(), 10)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from domain.jobs import ModerationCard
 from handlers.retention import RetentionPolicy, purge_expired
 from store.db import create_engine
 from store.migrate import upgrade
@@ -50,9 +51,9 @@ async def _seed_a_year_of_data(store: Store) -> dict[str, int]:
                                        detail=None, question_id=old, received_at=datetime.now(UTC))
         await unit.inbound_mail.record("<new-mail@x>", sender="paul@council.example", outcome="question",
                                        detail=None, question_id=paul, received_at=datetime.now(UTC))
-        await unit.outbox.enqueue("teams.send", {"question_id": old}, dedupe_key="done-old")
-        await unit.outbox.enqueue("teams.send", {"question_id": old}, dedupe_key="owed-old")
-        await unit.outbox.enqueue("teams.send", {"question_id": recent}, dedupe_key="done-recent")
+        await unit.outbox.enqueue(ModerationCard(old), dedupe_key="done-old")
+        await unit.outbox.enqueue(ModerationCard(old), dedupe_key="owed-old")
+        await unit.outbox.enqueue(ModerationCard(recent), dedupe_key="done-recent")
         await unit.audit.record("Mo", "question.claim", f"Q-{old}")
         await unit.audit.record("Mo", "question.claim", f"Q-{recent}")
     async with store.engine.begin() as conn:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from domain.jobs import ForwardMail, MailReply, TeamsSend
 from handlers.queue import MODERATORS_CHANNEL
 from store.schema import audit_log, outbox, questions
 from store.store import Store
@@ -62,12 +63,10 @@ async def _seed(store: Store) -> dict[str, int]:
         await unit.audit.record("asker", "answer.feedback", f"Q-{jo_anon}", '{"answer_id": 1, "helpful": true}')
         await unit.inbound_mail.record("<jo@mail>", sender=JO_EMAIL, outcome="question", detail=None,
                                        question_id=jo_mail, received_at=datetime.now(UTC))
-        await unit.outbox.enqueue("mail.reply", {"question_id": jo_mail, "message": {"type": "forwarded"},
-                                                 "key": "k"}, dedupe_key=f"reply:{jo_mail}")
+        await unit.outbox.enqueue(MailReply(jo_mail, {"type": "forwarded"}, key="k"), dedupe_key=f"reply:{jo_mail}")
         address = {"user": {"id": JO_TEAMS, "aad_object_id": JO_AAD}, "conversation": {"id": "a:jo"}}
-        await unit.outbox.enqueue("teams.send", {"address": address, "message": {"type": "welcome"}},
-                                  dedupe_key="welcome:a:jo")
-        await unit.outbox.enqueue("mail.forward", {"question_id": sam_public}, dedupe_key=f"forward:{sam_public}")
+        await unit.outbox.enqueue(TeamsSend(address, {"type": "welcome"}), dedupe_key="welcome:a:jo")
+        await unit.outbox.enqueue(ForwardMail(sam_public), dedupe_key=f"forward:{sam_public}")
         briefing, _ = await unit.events.open("All-staff briefing", description=None, ends_at=None, by=JO_NAME)
         town_hall, _ = await unit.events.open("Town hall", description=None, ends_at=None, by="Hana Host")
         await unit.faq.add_entry("weekend-parking", question="Is parking free at weekends?",
