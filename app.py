@@ -17,13 +17,15 @@ from pydantic import ValidationError
 
 from bot.auth import build_authentication
 from bot.endpoint import MessagesEndpoint
-from bot.sender import PersonalChats, TeamsConnector, TeamsDirectory, TeamsSender
+from bot.channel import TeamsChannel
+from bot.sender import TeamsConnector
 from bot.teams import Audience, QuestionsBot
 from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
 from handlers import answering, board, feedback, forwarding, inbox, mail_replies, moderation, replies, triage
 from handlers.board import BOARD_REFRESH
+from handlers.channels import TEAMS
 from handlers.queue import MODERATION_CARD, MODERATION_PAGE
 from handlers.deps import Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound
@@ -76,18 +78,15 @@ def create_app(settings: Settings) -> web.Application:
     store = Store(engine)
     auth = build_authentication(settings)
     connector = TeamsConnector(auth)
-    teams = TeamsSender(connector)
     graph = GraphClient(graph_config(settings)) if settings.graph_enabled else None
     deps = Deps(
         store=store,
         faq=matcher,
         mail=mail_transport(settings, graph),
-        directory=TeamsDirectory(connector, settings.tenants),
         limits=Limits(settings.max_question_chars, settings.forward_to, settings.retention_days,
                       settings.digest_names, ZoneInfo(settings.timezone)),
         log=log,
-        conversations=teams,
-        personal_chats=PersonalChats(connector),
+        channels={TEAMS: TeamsChannel(connector, settings.tenants)},
         admins=frozenset(settings.admins),
     )
     requests_first = RequestsFirst()
@@ -100,7 +99,7 @@ def create_app(settings: Settings) -> web.Application:
             replies.MAIL_REPLY: partial(mail_replies.send_mail_reply, job_deps),
             inbox.FOLLOW_UP: partial(inbox.forward_follow_up, job_deps),
             inbox.LINK_REFUSED: partial(inbox.tell_link_refused, job_deps),
-            replies.TEAMS_SEND: teams.send,
+            replies.TEAMS_SEND: partial(replies.send, job_deps),
             MODERATION_CARD: partial(moderation.refresh_card, job_deps),
             MODERATION_PAGE: partial(moderation.post_page, job_deps),
             answering.MAIL_THREAD: partial(answering.record_in_mailbox, job_deps),

@@ -21,8 +21,7 @@ import aiohttp
 from bot.connector_http import BotConnectorApi, ConnectorRefused, model_json
 from bot.connectors import SharedClientsAuthentication
 from bot.render import render
-from handlers.deps import Contact
-from handlers.privacy import is_personal
+from handlers.channels import Contact
 from outbox.errors import PermanentFailure, RetryLater
 from store.schema import utcnow
 
@@ -85,6 +84,16 @@ class ConversationGate:
         if len(self._resume_at) > MAX_THROTTLED_CONVERSATIONS:
             self._resume_at = {c: t for c, t in self._resume_at.items() if t > now}
         self._resume_at[conversation_id] = max(self._resume_at.get(conversation_id, 0.0), now + seconds)
+
+
+def is_personal(address: dict[str, Any] | None) -> bool:
+    """Whether the address is a 1:1 chat with the bot (Teams marks shared ones as groups; the
+    Emulator's chats are 1:1 and carry no type)."""
+    conversation = (address or {}).get("conversation") or {}
+    return not conversation.get("isGroup") and conversation.get("conversationType") not in SHARED
+
+
+SHARED = frozenset({"channel", "groupChat"})
 
 
 class PersonalChats:

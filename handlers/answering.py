@@ -7,10 +7,10 @@ from typing import Any
 
 from handlers import replies
 from handlers.board import board_changed
+from handlers.channels import source_of
 from handlers.deps import Deps
 from handlers.forwarding import SUBJECT_PREVIEW_CHARS
 from handlers.plain import cut
-from handlers.privacy import is_personal
 from handlers.queue import queue_card_refresh
 from handlers.templating import templates
 from mail.base import OutgoingMail
@@ -73,7 +73,7 @@ async def record_answer(
         )
     if not question.private:  # a private answer is for its asker only
         await _tell_supporters(unit, question, askers, text, follow_up=follow_up, answer_id=answer_id)
-    if via == "teams" and question.status in MAILED:  # so people working from the mailbox see it
+    if via not in ("mail", "faq") and question.status in MAILED:  # given in a chat: so the mailbox shows it
         await unit.outbox.enqueue(MAIL_THREAD, {"question_id": question.id, "answer_id": answer_id},
                                   dedupe_key=f"{MAIL_THREAD}:{answer_id}")
     await queue_card_refresh(unit, question.id, reason=source_key)
@@ -92,9 +92,9 @@ async def _tell_supporters(
             continue
         told.add(supporter)
         message = {**replies.moderator_answer(question, text, follow_up=follow_up), "supported": True}
-        await replies.enqueue_reply(unit.outbox, address=address, reply_to_id=None, message=message,
-                                    dedupe_key=f"answer:{answer_id}:support:{supporter}",
-                                    personal=not is_personal(address))
+        await replies.enqueue_reply(unit.outbox, source=source_of(address), address=address, reply_to_id=None,
+                                    message=message, dedupe_key=f"answer:{answer_id}:support:{supporter}",
+                                    personal=True)
 
 
 async def record_in_mailbox(deps: Deps, payload: dict[str, Any]) -> None:

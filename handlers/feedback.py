@@ -11,6 +11,7 @@ from typing import Any
 
 from handlers import replies
 from handlers.asking import Said, is_asker, reply_to
+from handlers.channels import TEAMS
 from handlers.deps import Deps
 from handlers.board import board_changed
 from handlers.forwarding import FORWARD
@@ -87,7 +88,7 @@ async def answer_feedback(
 USED_CARD = "card.used"
 
 
-async def replace_used_card(deps: Deps, address: dict[str, Any], card_id: str, message: dict[str, Any]) -> None:
+async def replace_used_card(deps: Deps, said: Said, card_id: str, message: dict[str, Any]) -> None:
     """A card clicked in a client without Universal Actions (Action.Submit): queue its update in
     place, so its buttons are replaced by what was chosen there too (Teams does this itself for
     Action.Execute, from the card in the invoke response)."""
@@ -95,14 +96,15 @@ async def replace_used_card(deps: Deps, address: dict[str, Any], card_id: str, m
     if not isinstance(card, dict):
         return
     async with deps.store.unit() as unit:
-        await unit.outbox.enqueue(USED_CARD, {"address": address, "card_id": card_id, "message": card},
-                                  dedupe_key=f"card-used:{address['conversation']['id']}:{card_id}")
+        payload = {"source": said.source, "address": said.address, "card_id": card_id, "message": card}
+        await unit.outbox.enqueue(USED_CARD, payload, dedupe_key=f"card-used:{said.conversation_id}:{card_id}")
 
 
 async def update_used_card(deps: Deps, payload: dict[str, Any]) -> None:
-    """Outbox job: replace the clicked card by its used form."""
-    assert deps.conversations is not None
-    await deps.conversations.update(payload["address"], payload["card_id"], payload["message"])
+    """Outbox job: replace the clicked card by its used form (rows queued before there were
+    other channels name none: Teams)."""
+    channel = deps.channel(payload.get("source") or TEAMS)
+    await channel.update(payload["address"], payload["card_id"], payload["message"])
 
 
 def _faq_card(deps: Deps, question: Question, chosen: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from handlers.deps import Contact, Deps, Limits
+from handlers.deps import Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound
 from handlers.roles import BadRequest
 from mail.base import InboundMail, OutgoingMail, SentMail
@@ -80,7 +80,7 @@ async def receive_mail_file(
 ) -> Received:
     """Read `path` and hand it to the inbox pipeline; say what it became."""
     mail = read_mail_file(path)
-    deps = Deps(store=store, faq=_Offline(), mail=_Offline(), directory=_Offline(), limits=limits, log=log)
+    deps = Deps(store=store, faq=_Offline(), mail=_Offline(), limits=limits, log=log)
     outcome = await handle_inbound(deps, policy, mail)
     async with store.unit() as unit:
         recorded = await unit.inbound_mail.outcome_of(mail.internet_message_id)
@@ -97,15 +97,12 @@ async def receive_mail_file(
 
 
 class _Offline:
-    """Stands in for the matcher, mail transport and Teams roster, which only the running bot
-    has. The inbox pipeline records and queues; it never calls them, and this says so loudly
-    if that ever changes."""
+    """Stands in for the matcher and mail transport, which only the running bot has (there is
+    no chat channel either: Deps.channel says so). The inbox pipeline records and queues; it
+    never calls them, and this says so loudly if that ever changes."""
 
     def match(self, text: str) -> Any:
         raise RuntimeError("the FAQ matcher runs in the bot, not in `cli.py mail receive`")
 
     async def send(self, mail: OutgoingMail) -> SentMail:
         raise RuntimeError("mail is sent by the bot's outbox worker, not by `cli.py mail receive`")
-
-    async def lookup(self, address: dict[str, Any], user_id: str) -> Contact | None:
-        raise RuntimeError("the Teams roster is read by the bot, not by `cli.py mail receive`")

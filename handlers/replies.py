@@ -1,4 +1,4 @@
-"""The messages the bot sends colleagues, as data. bot/ renders them as Teams text or cards.
+"""The messages the bot sends colleagues, as data. Each channel renders them (bot/: Teams text or cards).
 
 Each reply is queued in the outbox in the same transaction as the state change it reports, so
 "your question went to the team" is sent if and only if the question really did.
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.privacy import is_personal
+from handlers.channels import TEAMS
+from handlers.deps import Deps
 from store.outbox import OutboxRepo
 from store.records import Question
 
-TEAMS_SEND = "teams.send"
+TEAMS_SEND = "teams.send"  # the name predates other channels: the job sends to any (payload "source")
 MAIL_REPLY = "mail.reply"
 
 
@@ -106,7 +107,7 @@ def not_your_question() -> dict[str, Any]:
 async def enqueue_to_asker(
     outbox: OutboxRepo, question: Question, message: dict[str, Any], *, dedupe_key: str
 ) -> bool:
-    """Queue a message to whoever asked `question`, the way they asked: Teams or mail.
+    """Queue a message to whoever asked `question`, the way they asked: by mail or in their chat.
 
     A private or anonymous question's messages go to the asker's 1:1 chat, even when the
     question was recorded in a shared one (asked openly there, then marked private by a
@@ -114,26 +115,37 @@ async def enqueue_to_asker(
     if question.source == "mail":
         payload = {"question_id": question.id, "message": message, "key": dedupe_key}
         return await outbox.enqueue(MAIL_REPLY, payload, dedupe_key=dedupe_key)
-    assert question.address is not None, "a Teams question always has an address"
+    assert question.address is not None, "a question asked in a chat always has an address"
     return await enqueue_reply(
-        outbox, address=question.address, reply_to_id=question.reply_to_id, message=message, dedupe_key=dedupe_key,
-        personal=(question.private or question.anonymous) and not is_personal(question.address),
+        outbox, source=question.source, address=question.address, reply_to_id=question.reply_to_id,
+        message=message, dedupe_key=dedupe_key, personal=question.private or question.anonymous,
     )
 
 
 async def enqueue_reply(
     outbox: OutboxRepo,
     *,
+    source: str,
     address: dict[str, Any],
     reply_to_id: str | None,
     message: dict[str, Any],
     dedupe_key: str,
     personal: bool = False,
 ) -> bool:
-    """Queue one reply to a Teams conversation; the key makes a redelivery queue nothing new.
+    """Queue one reply to a conversation of the `source` channel; the key makes a redelivery
+    queue nothing new.
 
-    `personal`: send it to the 1:1 chat with the user `address` names instead (bot.sender)."""
-    payload: dict[str, Any] = {"address": address, "reply_to_id": reply_to_id, "message": message}
+    `personal`: for the person `address` names only: the channel sends it to their 1:1 chat
+    when `address` is a shared one (see Channel.send)."""
+    payload: dict[str, Any] = {"source": source, "address": address, "reply_to_id": reply_to_id, "message": message}
     if personal:
         payload["personal"] = True
     return await outbox.enqueue(TEAMS_SEND, payload, dedupe_key=dedupe_key)
+
+
+async def send(deps: Deps, payload: dict[str, Any]) -> None:
+    """Outbox job: send one reply queued by enqueue_reply (rows queued before there were other
+    channels name none: Teams)."""
+    channel = deps.channel(payload.get("source") or TEAMS)
+    await channel.send(payload["address"], payload["message"], reply_to_id=payload.get("reply_to_id"),
+                       personal=bool(payload.get("personal")))
