@@ -98,7 +98,7 @@ async def _tell_supporters(
 
 
 async def record_in_mailbox(deps: Deps, payload: dict[str, Any]) -> None:
-    """Outbox job: an answer given in Teams, as a reply from the shared mailbox to the question's
+    """Outbox job: an answer given in a chat, as a reply from the shared mailbox to the question's
     forward, so the mail thread moderators work from shows it. Like every mail the bot sends it
     carries the bot's marker header, so the bot ignores it when it reads the mailbox; the
     transport sends it once per key."""

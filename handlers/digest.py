@@ -175,7 +175,8 @@ async def publish_here(deps: Deps, said: Said, actor: Actor, given: str | None) 
                 dedupe_key=f"reply:{said.delivery_key}" if number == 1 else f"reply:{said.delivery_key}:{number}",
             )
         if queued:
-            await unit.audit.record(actor.label, "event.publish", f"E-{event.id}", f"teams:{said.conversation_id}")
+            await unit.audit.record(actor.label, "event.publish", f"E-{event.id}",
+                                    f"{said.source}:{said.conversation_id}")
     return ""
 
 

@@ -149,7 +149,7 @@ async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> dict[str,
             if outcome is not None:  # lost the race, or the action was not possible: say why
                 return await _reply(unit, said, outcome)
             await unit.audit.record(actor.label, f"question.{action.op}", question.ref, action.text or None)
-            await queue_card_refresh(unit, question.id, reason=f"teams:{said.delivery_key}")
+            await queue_card_refresh(unit, question.id, reason=f"{said.source}:{said.delivery_key}")
             await board_changed(unit.outbox, question.event_id)
             done = replies.notice(DONE[action.op].format(ref=question.ref))
     except AlreadyRecorded:  # a redelivered submission: it already took effect
