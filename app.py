@@ -16,13 +16,15 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.auth import build_authentication
+from bot.channel import TeamsChannel
 from bot.endpoint import MessagesEndpoint
-from bot.sender import PersonalChats, TeamsConnector, TeamsDirectory, TeamsSender
+from bot.sender import TeamsConnector
 from bot.teams import Audience, QuestionsBot
 from clock import SYSTEM_CLOCK, Clock
 from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
+from handlers.channels import TEAMS
 from handlers.deps import Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound
 from handlers.jobs import job_runners
@@ -75,19 +77,16 @@ def create_app(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> web.Applicati
     store = Store(engine, clock)
     auth = build_authentication(settings, clock)
     connector = TeamsConnector(auth, clock)
-    teams = TeamsSender(connector)
     graph = GraphClient(graph_config(settings), clock) if settings.graph_enabled else None
     deps = Deps(
         store=store,
         faq=matcher,
         mail=mail_transport(settings, graph, clock),
-        directory=TeamsDirectory(connector, settings.tenants),
         limits=Limits(settings.max_question_chars, settings.forward_to, settings.retention_days,
                       settings.digest_names, ZoneInfo(settings.timezone)),
         log=log,
         clock=clock,
-        conversations=teams,
-        personal_chats=PersonalChats(connector),
+        channels={TEAMS: TeamsChannel(connector, settings.tenants)},
         admins=frozenset(settings.admins),
     )
     requests_first = RequestsFirst()

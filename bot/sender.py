@@ -24,8 +24,7 @@ from bot.render import render
 from clock import SYSTEM_CLOCK, Clock
 from domain.jobs import TeamsSend
 from errors import Permanent, Transient
-from handlers.deps import Contact
-from handlers.privacy import is_personal
+from handlers.channels import Contact
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +87,16 @@ class ConversationGate:
         if len(self._resume_at) > MAX_THROTTLED_CONVERSATIONS:
             self._resume_at = {c: t for c, t in self._resume_at.items() if t > now}
         self._resume_at[conversation_id] = max(self._resume_at.get(conversation_id, 0.0), now + seconds)
+
+
+def is_personal(address: dict[str, Any] | None) -> bool:
+    """Whether the address is a 1:1 chat with the bot (Teams marks shared ones as groups; the
+    Emulator's chats are 1:1 and carry no type)."""
+    conversation = (address or {}).get("conversation") or {}
+    return not conversation.get("isGroup") and conversation.get("conversationType") not in SHARED
+
+
+SHARED = frozenset({"channel", "groupChat"})
 
 
 class PersonalChats:

@@ -16,6 +16,7 @@ from bot.render import ADAPTIVE_CARD, NO_EVENT, invoke_text, updated_card
 from errors import Refused
 from handlers import asking, commands, feedback, moderation
 from handlers.asking import Asker, Said
+from handlers.channels import TEAMS
 from handlers.deps import Deps
 from handlers.privacy import place
 from handlers.roles import Actor
@@ -135,7 +136,8 @@ class QuestionsBot(ActivityHandler):
     async def _welcome(self, activity: Activity) -> None:
         # Keyed by conversation: Teams sends both conversationUpdate and installationUpdate
         # when the app is installed, and one welcome is enough.
-        await asking.welcome(self._deps, delivery_key=activity.conversation.id, address=_address(activity))
+        await asking.welcome(self._deps, source=TEAMS, delivery_key=activity.conversation.id,
+                             address=_address(activity))
 
     async def _card_submit(self, activity: Activity) -> None:
         """An Action.Submit (a message with `value`): cards posted before the switch to
@@ -151,7 +153,7 @@ class QuestionsBot(ActivityHandler):
         if isinstance(card_id, str) and 0 < len(card_id) <= MAX_CARD_ID and card_id.isascii() and card_id.isprintable():
             # the card clicked: its buttons give way to what was chosen
             used = _with_card(str(activity.value.get("action")), message)
-            await feedback.replace_used_card(self._deps, said.address, card_id, used)
+            await feedback.replace_used_card(self._deps, said, card_id, used)
 
     async def _card_action(self, said: Said, value: dict[str, Any]) -> dict[str, Any]:
         """Route a card's data to its handler; BadSubmission, before anything is done, for data
@@ -299,7 +301,7 @@ def _said(activity: Activity, text: str) -> Said:
     sender = activity.from_property
     return Said(
         delivery_key=f"teams:{activity.conversation.id}:{activity.id}",
-        source="teams",
+        source=TEAMS,
         text=text,
         asker=Asker(id=sender.id, aad_id=sender.aad_object_id, name=sender.name),
         conversation_id=activity.conversation.id,

@@ -143,13 +143,14 @@ class TeamsAnswerMail(JobPayload):
 
 @dataclass(frozen=True)
 class TeamsSend(JobPayload):
-    """One reply message to one Teams conversation."""
+    """One reply message to one chat (the kind's name predates other channels than Teams)."""
 
     kind: ClassVar[str] = "teams.send"
     address: dict[str, Any]
     message: dict[str, Any]
     reply_to_id: str | None = None
     personal: bool = False  # to the 1:1 chat with the user `address` names, never the shared one
+    source: str = "teams"  # the channel that sends it (rows queued before there were others: Teams)
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,7 @@ class UsedCard(JobPayload):
     address: dict[str, Any]
     card_id: str
     message: dict[str, Any]
+    source: str = "teams"  # the channel the card is in (rows queued before there were others: Teams)
 
 
 #: Every kind the product queues, by the name stored with the job (the payloads defined above;

@@ -9,10 +9,10 @@ from domain.states import QuestionStatus
 from errors import Transient
 from handlers import replies
 from handlers.board import board_changed
+from handlers.channels import source_of
 from handlers.deps import Deps
 from handlers.forwarding import SUBJECT_PREVIEW_CHARS
 from handlers.plain import cut
-from handlers.privacy import is_personal
 from handlers.queue import queue_card_refresh
 from handlers.templating import templates
 from mail.base import OutgoingMail
@@ -73,7 +73,7 @@ async def record_answer(
         )
     if not question.private:  # a private answer is for its asker only
         await _tell_supporters(unit, question, askers, text, follow_up=follow_up, answer_id=answer_id)
-    if via == "teams" and question.status.properties.mailed:  # so people working from the mailbox see it
+    if via not in ("mail", "faq") and question.status.properties.mailed:  # given in a chat: so the mailbox shows it
         await unit.outbox.enqueue(TeamsAnswerMail(question.id, answer_id),
                                   dedupe_key=f"{TeamsAnswerMail.kind}:{answer_id}")
     await queue_card_refresh(unit, question.id, reason=source_key)
@@ -92,14 +92,14 @@ async def _tell_supporters(
             continue
         told.add(supporter)
         message = {**replies.moderator_answer(question, text, follow_up=follow_up), "supported": True}
-        await replies.enqueue_reply(unit.outbox, address=address, reply_to_id=None, message=message,
-                                    dedupe_key=f"answer:{answer_id}:support:{supporter}",
-                                    personal=not is_personal(address))
+        await replies.enqueue_reply(unit.outbox, source=source_of(address), address=address, reply_to_id=None,
+                                    message=message, dedupe_key=f"answer:{answer_id}:support:{supporter}",
+                                    personal=True)
 
 
 @job(TeamsAnswerMail)
 async def record_in_mailbox(deps: Deps, payload: TeamsAnswerMail) -> None:
-    """Outbox job: an answer given in Teams, as a reply from the shared mailbox to the question's
+    """Outbox job: an answer given in a chat, as a reply from the shared mailbox to the question's
     forward, so the mail thread moderators work from shows it. Like every mail the bot sends it
     carries the bot's marker header, so the bot ignores it when it reads the mailbox; the
     transport sends it once per key."""

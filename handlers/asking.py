@@ -10,7 +10,7 @@ from errors import Permanent, Transient
 from handlers import replies
 from handlers.board import board_changed
 from handlers.deps import Deps
-from handlers.privacy import is_personal, privacy_notice, with_notice, with_place
+from handlers.privacy import privacy_notice, with_notice, with_place
 from handlers.queue import queue_card_refresh
 from handlers.triage import queue_triage
 from store.outbox import OutboxRepo
@@ -57,7 +57,7 @@ async def reply_to(outbox: OutboxRepo, said: Said, message: dict[str, Any]) -> d
     nothing new.
     """
     if not said.answer_in_turn:
-        await replies.enqueue_reply(outbox, address=said.address, reply_to_id=said.reply_to_id,
+        await replies.enqueue_reply(outbox, source=said.source, address=said.address, reply_to_id=said.reply_to_id,
                                     message=message, dedupe_key=f"reply:{said.delivery_key}")
     return message
 
@@ -119,17 +119,20 @@ async def record_question(
             await unit.questions.set_fields(question_id, private=True)
 
         async def tell(message: dict[str, Any], key: str) -> None:
-            await replies.enqueue_reply(unit.outbox, address=address, reply_to_id=reply_to_id,
-                                        message=message, dedupe_key=f"{key}:{question_id}")
+            await replies.enqueue_reply(unit.outbox, source=said.source, address=address,
+                                        reply_to_id=reply_to_id, message=message,
+                                        dedupe_key=f"{key}:{question_id}")
 
         if personal_chat:
-            await replies.enqueue_reply(unit.outbox, address=said.address, reply_to_id=said.reply_to_id,
+            await replies.enqueue_reply(unit.outbox, source=said.source, address=said.address,
+                                        reply_to_id=said.reply_to_id,
                                         message=replies.notice(REPLIED_PRIVATELY),
                                         dedupe_key=f"reply:{said.delivery_key}")
         # A new asker's first reply ends with what is kept about them (handlers.privacy).
         new_asker = not await unit.questions.asked_before(said.asker.id, said.asker.aad_id, question_id)
         if anonymous or private:
-            acknowledgement = replies.notice(_in_confidence(said, text, private=private))
+            shared = not deps.channel(said.source).is_personal(said.address)
+            acknowledgement = replies.notice(_in_confidence(said, text, private=private, shared=shared))
             await tell(with_notice(acknowledgement, privacy_notice(deps.limits)) if new_asker else acknowledgement,
                        "confidence")
             new_asker = False
@@ -161,9 +164,10 @@ async def ask_in_confidence(deps: Deps, said: Said, text: str, *, anonymous: boo
     and the one line in the shared chat are committed together, before the turn is answered.
     """
     personal_chat = None
-    if not is_personal(said.address):
+    channel = deps.channel(said.source)
+    if not channel.is_personal(said.address):
         try:
-            personal_chat = await deps.personal_chats.open(said.address) if deps.personal_chats else None
+            personal_chat = await channel.open_personal(said.address)
         except (Transient, Permanent) as failure:
             deps.log.warning("could not open a personal chat for %s: %s", said.delivery_key, failure)
             await _reply_only(deps, said, NO_PERSONAL_CHAT_NOW)
@@ -186,14 +190,14 @@ NO_PERSONAL_CHAT_NOW = (
 )
 
 
-def _in_confidence(said: Said, text: str, *, private: bool) -> str:
+def _in_confidence(said: Said, text: str, *, private: bool, shared: bool) -> str:
     """The acknowledgement in the 1:1 chat: what was asked (there may be no other trace of it
     here), and what private or anonymous means."""
     quoted = "\n".join(f"> {line}" for line in text.splitlines() if line.strip())
     kind = ("**private**: only the moderators who answer questions will see it; it is never shown "
             "on an event board or published." if private else
             "**anonymous**: moderators, hosts and the published digest never see your name.")
-    where = "" if is_personal(said.address) else f" in {said.place}"
+    where = f" in {said.place}" if shared else ""
     return f"You asked{where}:\n\n{quoted}\n\nYour question is marked {kind} I'll answer you here."
 
 
@@ -251,12 +255,13 @@ async def choose_event(
             f"Thanks: {question.ref} is now a question for **E-{event.id}**."))
 
 
-async def welcome(deps: Deps, *, delivery_key: str, address: dict[str, Any]) -> None:
+async def welcome(deps: Deps, *, source: str, delivery_key: str, address: dict[str, Any]) -> None:
     """The bot was added to a chat or team: introduce it (and what it keeps), once per
     installation event."""
     async with deps.store.unit() as unit:
         await replies.enqueue_reply(
             unit.outbox,
+            source=source,
             address=address,
             reply_to_id=None,
             message=replies.welcome(privacy_notice(deps.limits)),

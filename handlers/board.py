@@ -15,6 +15,7 @@ from typing import Any
 from domain.jobs import BoardRefresh
 from domain.states import Outcome, QuestionStatus
 from errors import Transient
+from handlers.channels import source_of
 from handlers.clock import clock_time
 from handlers.deps import Deps
 from outbox.jobs import job
@@ -40,7 +41,6 @@ async def refresh_board(deps: Deps, payload: BoardRefresh) -> None:
 
     Only the job queued by "board here" (payload "first") posts; a refresh that runs before that
     post has finished waits for it, so concurrent jobs never post the board twice."""
-    assert deps.conversations is not None
     async with deps.store.unit() as unit:
         event = await unit.events.get(payload.event_id)
         if event is None or event.board_address is None:
@@ -58,12 +58,13 @@ async def refresh_board(deps: Deps, payload: BoardRefresh) -> None:
         "newest": [_line(q) for q in newest],
         "most_supported": [_line(q) for q in supported],
     }
+    channel = deps.channel(source_of(event.board_address))
     if event.board_card_id:
-        await deps.conversations.update(event.board_address, event.board_card_id, message)
+        await channel.update(event.board_address, event.board_card_id, message)
         return
     if not payload.first:
         raise Transient("the board is being posted by its first job", retry_after=INTERVAL_SECONDS)
-    card_id = await deps.conversations.post(event.board_address, message)
+    card_id = await channel.post(event.board_address, message)
     async with deps.store.unit() as unit:
         await unit.events.set_board_card(event.id, card_id)
 

@@ -18,16 +18,16 @@ from errors import Refused
 from handlers import faq_links, hosting, replies
 from handlers.asking import Said, ask_in_confidence, is_asker, record_question
 from handlers.board import board_changed
+from handlers.channels import kept, tagged
 from handlers.deps import Deps
 from handlers.digest import publish_here
 from handlers.moderation import moderate_here, show_card
 from handlers.plain import cut, inert
-from handlers.privacy import is_personal, privacy_notice
+from handlers.privacy import privacy_notice
 from handlers.roles import Actor, Role, change_role, describe, require, roles_of
 from mail.inbound import question_ref
 from store.records import Event
 from store.store import Unit
-from store.subjects import without_speaker
 
 HELP_WORDS = frozenset({"help", "?", "hi", "hello", "start", "commands", "menu"})
 MAX_TITLE_CHARS = hosting.MAX_TITLE_CHARS
@@ -98,7 +98,7 @@ async def handle_text(deps: Deps, said: Said) -> None:
     text = " ".join(said.text.split())
     actor = Actor(id=said.asker.id, aad_id=said.asker.aad_id, name=said.asker.name, email=said.asker.email)
     if not text or text.lower().rstrip("!.") in HELP_WORDS:
-        roles = await roles_of(deps, actor, address=said.address)
+        roles = await roles_of(deps, actor, at=said)
         await _reply(deps, said, replies.help_text(help_sections(roles), privacy_notice(deps.limits)))
         return
     if len(text) > deps.limits.max_question_chars:
@@ -163,7 +163,7 @@ async def _ask_privately(deps: Deps, said: Said, actor: Actor, found: re.Match[s
 async def _my_questions(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
     """Listed in a personal chat only: in a channel or group chat others would read them
     (private and anonymous ones included)."""
-    if not is_personal(said.address):
+    if not deps.channel(said.source).is_personal(said.address):
         return "Type **my questions** in a personal chat with me: I don't list your questions where others can read them."
     async with deps.store.unit() as unit:
         mine = await unit.questions.of_asker(said.asker.id, said.asker.aad_id)
@@ -183,7 +183,8 @@ async def _me_too(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) ->
         if is_asker(question, said):  # the asker is counted by asking; support counts others
             return (f"{question.ref} is your own question, so it counts already and its answer will "
                     "come to you. **me too** is for a colleague's question you want answered as well.")
-        added = await unit.support.add(question.id, said.asker.aad_id or said.asker.id, said.address)
+        supporter = said.asker.aad_id or said.asker.id
+        added = await unit.support.add(question.id, supporter, tagged(said.source, said.address))
         if added:
             await board_changed(unit.outbox, question.event_id)
     return (f"Noted: you want {question.ref} answered too. Its answer will come to you in a personal chat."
@@ -193,7 +194,7 @@ async def _me_too(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) ->
 @command(r"open (?P<another>another )?event:?\s+(?P<title>.+)")
 async def _open_event(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
     """`open another event` confirms a second event with the title of an open one."""
-    await require(deps, actor, Role.HOST, address=said.address)
+    await require(deps, actor, Role.HOST, at=said)
     title, _, description = found["title"].partition(" | ")
     title = " ".join(title.split())[:MAX_TITLE_CHARS]
     event_id = await hosting.open_event(deps.store, title, by=actor.label, description=description,
@@ -205,7 +206,7 @@ async def _open_event(deps: Deps, said: Said, actor: Actor, found: re.Match[str]
 
 @command(r"close event(?:\s+E?-?(?P<id>\d+))?")
 async def _close_event(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
-    await require(deps, actor, Role.HOST, address=said.address)
+    await require(deps, actor, Role.HOST, at=said)
     given = found["id"]
     if given is None:
         async with deps.store.unit() as unit:
@@ -235,12 +236,12 @@ async def _publish_here(deps: Deps, said: Said, actor: Actor, found: re.Match[st
 
 @command(r"board here(?:\s+E?-?(?P<id>\d+))?")
 async def _board_here(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
-    await require(deps, actor, Role.HOST, address=said.address)
+    await require(deps, actor, Role.HOST, at=said)
     async with deps.store.unit() as unit:
         event = await _chosen_event(unit, found["id"])
         if event is None:
             return "Which event? Type **board here E-3** (see **events**)."
-        await unit.events.set_board(event.id, without_speaker(said.address), None)
+        await unit.events.set_board(event.id, kept(said.source, deps.channel(said.source), said.address), None)
         await unit.outbox.enqueue(BoardRefresh(event.id, first=True),
                                   dedupe_key=f"board:{event.id}:here:{said.delivery_key}")
     return ""
@@ -264,7 +265,7 @@ async def _faq_search(deps: Deps, said: Said, actor: Actor, found: re.Match[str]
 
 @command(r"(?P<verb>grant|revoke)\s+(?P<role>host|moderator)\s+(?P<who>\S+)")
 async def _grant(deps: Deps, said: Said, actor: Actor, found: re.Match[str]) -> str:
-    await require(deps, actor, Role.ADMIN, address=said.address)
+    await require(deps, actor, Role.ADMIN, at=said)
     change = await change_role(deps.store, grant=found["verb"].lower() == "grant", role=found["role"],
                                who=found["who"], by=actor.label)
     return inert(describe(change))
@@ -280,5 +281,6 @@ async def _chosen_event(unit: Unit, given: str | None) -> Event | None:
 
 async def _reply(deps: Deps, said: Said, message: dict[str, Any]) -> None:
     async with deps.store.unit() as unit:
-        await replies.enqueue_reply(unit.outbox, address=said.address, reply_to_id=said.reply_to_id,
-                                    message=message, dedupe_key=f"reply:{said.delivery_key}")
+        await replies.enqueue_reply(unit.outbox, source=said.source, address=said.address,
+                                    reply_to_id=said.reply_to_id, message=message,
+                                    dedupe_key=f"reply:{said.delivery_key}")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from clock import Clock
-from domain.jobs import TeamsSend
 from faq.store import Faq
+from handlers.channels import Channel, UnknownChannel
 from handlers.clock import DEFAULT_ZONE
 from mail.base import MailTransport
 from store.store import Store
@@ -42,35 +42,6 @@ class Matcher(Protocol):
 
 
 @dataclass(frozen=True)
-class Contact:
-    name: str | None
-    email: str | None
-
-
-class Conversations(Protocol):
-    """Sending, posting and updating messages in Teams conversations (cards updated in place)."""
-
-    async def send(self, reply: TeamsSend) -> None: ...
-
-    async def post(self, address: dict[str, Any], message: dict[str, Any]) -> str: ...
-
-    async def update(self, address: dict[str, Any], activity_id: str, message: dict[str, Any]) -> None: ...
-
-
-class Directory(Protocol):
-    """Looks up who an asker is (Teams roster), so moderators know whom to answer."""
-
-    async def lookup(self, address: dict[str, Any], user_id: str) -> Contact | None: ...
-
-
-class PersonalChats(Protocol):
-    """Opens the 1:1 chat with the colleague an address names (None: Teams refused, the app is
-    not installed for them), for private and anonymous questions asked in shared chats."""
-
-    async def open(self, address: dict[str, Any]) -> dict[str, Any] | None: ...
-
-
-@dataclass(frozen=True)
 class Limits:
     max_question_chars: int
     moderators_address: str
@@ -84,10 +55,16 @@ class Deps:
     store: Store
     faq: Matcher
     mail: MailTransport
-    directory: Directory
     limits: Limits
     log: logging.Logger
     clock: Clock  # every time a handler reads (never the system's own)
-    conversations: Conversations | None = None
-    personal_chats: PersonalChats | None = None
+    channels: Mapping[str, Channel] = field(default_factory=dict)  # by source: {"teams": ...}
     admins: frozenset[str] = frozenset()
+
+    def channel(self, source: str) -> Channel:
+        """The chat channel questions and commands from `source` came through (UnknownChannel:
+        none here, e.g. in the CLI, which has no chat platform)."""
+        try:
+            return self.channels[source]
+        except KeyError:
+            raise UnknownChannel(source) from None

@@ -160,7 +160,7 @@ async def publish_here(deps: Deps, said: Said, actor: Actor, given: str | None) 
 
     Returns what to tell the host, or "" when the digest itself is the reply. A redelivered
     command queues nothing new and is not logged again."""
-    await require(deps, actor, Role.HOST, address=said.address)
+    await require(deps, actor, Role.HOST, at=said)
     async with deps.store.unit() as unit:
         event = await find_event(unit, given) if given else await _only_event(unit)
         if event is None:
@@ -173,11 +173,12 @@ async def publish_here(deps: Deps, said: Said, actor: Actor, given: str | None) 
         for number, part in enumerate(parts, start=1):
             message = replies.digest(event.id, part, part=number, parts=len(parts))
             queued |= await replies.enqueue_reply(
-                unit.outbox, address=said.address, reply_to_id=said.reply_to_id, message=message,
+                unit.outbox, source=said.source, address=said.address, reply_to_id=said.reply_to_id, message=message,
                 dedupe_key=f"reply:{said.delivery_key}" if number == 1 else f"reply:{said.delivery_key}:{number}",
             )
         if queued:
-            await unit.audit.record(actor.label, "event.publish", f"E-{event.id}", f"teams:{said.conversation_id}")
+            await unit.audit.record(actor.label, "event.publish", f"E-{event.id}",
+                                    f"{said.source}:{said.conversation_id}")
     return ""
 
 

@@ -109,7 +109,7 @@ def search(faq: Faq, words: str) -> list[FaqEntry]:
 async def search_reply(deps: Deps, said: Said, actor: Actor, words: str) -> str:
     """`faq search WORDS` (moderators): the ids to give "Answer with FAQ entry" or `#faq`;
     when no entry holds every word, the entries nearest in meaning."""
-    await require(deps, actor, Role.MODERATOR, address=said.address)
+    await require(deps, actor, Role.MODERATOR, at=said)
     found = search(deps.faq.faq, words)
     heading = f"FAQ entries with {inert(cut(words, 100))}"
     if not found:

@@ -83,7 +83,7 @@ async def answer_feedback(
         return await reply_to(unit.outbox, said, message)
 
 
-async def replace_used_card(deps: Deps, address: dict[str, Any], card_id: str, message: dict[str, Any]) -> None:
+async def replace_used_card(deps: Deps, said: Said, card_id: str, message: dict[str, Any]) -> None:
     """A card clicked in a client without Universal Actions (Action.Submit): queue its update in
     place, so its buttons are replaced by what was chosen there too (Teams does this itself for
     Action.Execute, from the card in the invoke response)."""
@@ -91,15 +91,14 @@ async def replace_used_card(deps: Deps, address: dict[str, Any], card_id: str, m
     if not isinstance(card, dict):
         return
     async with deps.store.unit() as unit:
-        await unit.outbox.enqueue(UsedCard(address, card_id, card),
-                                  dedupe_key=f"card-used:{address['conversation']['id']}:{card_id}")
+        used = UsedCard(said.address, card_id, card, source=said.source)
+        await unit.outbox.enqueue(used, dedupe_key=f"card-used:{said.conversation_id}:{card_id}")
 
 
 @job(UsedCard)
 async def update_used_card(deps: Deps, payload: UsedCard) -> None:
     """Outbox job: replace the clicked card by its used form."""
-    assert deps.conversations is not None
-    await deps.conversations.update(payload.address, payload.card_id, payload.message)
+    await deps.channel(payload.source).update(payload.address, payload.card_id, payload.message)
 
 
 def _faq_card(deps: Deps, question: Question, chosen: str) -> dict[str, Any]:

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from domain.jobs import ForwardMail, NearMiss
+from handlers.channels import Contact
 from handlers.clock import DEFAULT_ZONE, date_and_time
-from handlers.deps import Contact, Deps, Match
+from handlers.deps import Deps, Match
 from handlers.privacy import asked_in
 from handlers.templating import templates
 from mail.base import OutgoingMail
@@ -92,13 +93,13 @@ def compose_forward(
 
 
 async def _asker_contact(deps: Deps, question: Question) -> tuple[Contact, bool]:
-    """The asker's name and email, and whether they came from the Teams roster (and so are new
+    """The asker's name and email, and whether their chat channel gave them (and so they are new
     to the question). Nobody, moderators included, sees who asked anonymously."""
     if question.anonymous:
         return Contact(None, None), False
-    if question.asker_email or question.source != "teams" or not question.address:
+    if question.asker_email or question.source == "mail" or not question.address:
         return Contact(question.asker_name, question.asker_email), False
-    found = await deps.directory.lookup(question.address, question.asker_id)
+    found = await deps.channel(question.source).look_up(question.address, question.asker_id)
     if found is None:
         return Contact(question.asker_name, None), False
     return Contact(found.name or question.asker_name, found.email), True

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from errors import Refused
-from handlers.deps import Contact, Deps, Limits
+from handlers.deps import Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound
 from mail.base import InboundMail, OutgoingMail, SentMail
 from mail.inbound import inbound_from_eml
@@ -82,8 +82,7 @@ async def receive_mail_file(
 ) -> Received:
     """Read `path` and hand it to the inbox pipeline; say what it became."""
     mail = read_mail_file(path, store.clock.now())
-    deps = Deps(store=store, faq=_Offline(), mail=_Offline(), directory=_Offline(), limits=limits, log=log,
-                clock=store.clock)
+    deps = Deps(store=store, faq=_Offline(), mail=_Offline(), limits=limits, log=log, clock=store.clock)
     outcome = await handle_inbound(deps, policy, mail)
     async with store.unit() as unit:
         recorded = await unit.inbound_mail.outcome_of(mail.internet_message_id)
@@ -103,9 +102,9 @@ _NO_MATCHER = "the FAQ matcher runs in the bot, not in `cli.py mail receive`"
 
 
 class _Offline:
-    """Stands in for the matcher, mail transport and Teams roster, which only the running bot
-    has. The inbox pipeline records and queues; it never calls them, and this says so loudly
-    if that ever changes."""
+    """Stands in for the matcher and mail transport, which only the running bot has (there is
+    no chat channel either: Deps.channel says so). The inbox pipeline records and queues; it
+    never calls them, and this says so loudly if that ever changes."""
 
     @property
     def faq(self) -> Any:
@@ -119,6 +118,3 @@ class _Offline:
 
     async def send(self, mail: OutgoingMail) -> SentMail:
         raise RuntimeError("mail is sent by the bot's outbox worker, not by `cli.py mail receive`")
-
-    async def lookup(self, address: dict[str, Any], user_id: str) -> Contact | None:
-        raise RuntimeError("the Teams roster is read by the bot, not by `cli.py mail receive`")

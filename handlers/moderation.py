@@ -26,6 +26,7 @@ from handlers import replies
 from handlers.answering import FIRST_ANSWER_FROM, AlreadyRecorded, Answerer, record_answer
 from handlers.asking import Said, reply_to
 from handlers.board import board_changed
+from handlers.channels import kept, source_of
 from handlers.deps import Deps, Matcher
 from handlers.faq_links import ANOTHER_ENTRY, known_entry, link
 from handlers.privacy import asked_in
@@ -35,7 +36,6 @@ from mail.inbound import question_ref
 from outbox.jobs import job
 from store.records import Question
 from store.store import Unit
-from store.subjects import without_speaker
 
 MAX_ANSWER_CHARS = 4000
 CARD_WAIT_SECONDS = 1.0
@@ -84,9 +84,9 @@ async def moderate_here(deps: Deps, said: Said, actor: Actor) -> None:
 
     Questions still waiting that have no card yet (forwarded before there was a queue) get
     theirs, oldest first, a page at a time: typed again, it posts the next page."""
-    await require(deps, actor, Role.MODERATOR, address=said.address)
+    await require(deps, actor, Role.MODERATOR, at=said)
     async with deps.store.unit() as unit:
-        await unit.state.put(MODERATORS_CHANNEL, json.dumps(without_speaker(said.address)))
+        await unit.state.put(MODERATORS_CHANNEL, json.dumps(kept(said.source, deps.channel(said.source), said.address)))
         await unit.audit.record(actor.label, "moderators.channel", said.conversation_id)
         without_card = [question for question in await unit.questions.waiting_since(deps.clock.now(), limit=10_000)
                         if not question.moderation_card_id]
@@ -110,7 +110,7 @@ def _queue_text(posted: int, more: int) -> str:
 async def show_card(deps: Deps, said: Said, actor: Actor, number: int) -> str:
     """`show Q-n`: a moderator has the question's card posted again at the bottom of the
     moderators' channel (the one further up stops being updated). Returns what to say."""
-    await require(deps, actor, Role.MODERATOR, address=said.address)
+    await require(deps, actor, Role.MODERATOR, at=said)
     async with deps.store.unit() as unit:
         question = await unit.questions.get(number)
         channel = await unit.state.get(MODERATORS_CHANNEL)
@@ -132,7 +132,7 @@ async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> dict[str,
     in place, shows it); it is the answer to an Action.Execute click.
     """
     try:
-        await require(deps, actor, Role.MODERATOR, address=said.address)
+        await require(deps, actor, Role.MODERATOR, at=said)
     except NotAllowed as refusal:
         async with deps.store.unit() as unit:
             return await _reply(unit, said, f"{refusal} Nothing was changed.")
@@ -150,7 +150,7 @@ async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> dict[str,
             if outcome is not None:  # lost the race, or the action was not possible: say why
                 return await _reply(unit, said, outcome)
             await unit.audit.record(actor.label, f"question.{action.op}", question.ref, action.text or None)
-            await queue_card_refresh(unit, question.id, reason=f"teams:{said.delivery_key}")
+            await queue_card_refresh(unit, question.id, reason=f"{said.source}:{said.delivery_key}")
             await board_changed(unit.outbox, question.event_id)
             done = replies.notice(DONE[action.op].format(ref=question.ref))
     except AlreadyRecorded:  # a redelivered submission: it already took effect
@@ -216,7 +216,7 @@ async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, s
                     "it\" on the card and press Send answer again.")
         answered = await record_answer(
             unit, question, text=action.text, by=Answerer(id=actor.aad_id or actor.id, name=actor.label),
-            via="teams", source_key=f"teams:{said.delivery_key}", follow_ups=False,
+            via=said.source, source_key=f"{said.source}:{said.delivery_key}", follow_ups=False,
         )
         return None if answered else _already(await unit.questions.get(question.id) or question)
     if action.op == "dismiss":
@@ -249,7 +249,6 @@ async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, s
 @job(ModerationCard)
 async def refresh_card(deps: Deps, payload: ModerationCard) -> None:
     """Outbox job: the card shows the question's state as it is when the job runs."""
-    assert deps.conversations is not None
     async with deps.store.unit() as unit:
         address = await unit.state.get(MODERATORS_CHANNEL)
         question = await unit.questions.get(payload.question_id)
@@ -285,14 +284,15 @@ async def refresh_card(deps: Deps, payload: ModerationCard) -> None:
         "faq_choices": await _nearest(deps.faq, question) if linked is None else [],
     }
     target = json.loads(address)
+    channel = deps.channel(source_of(target))
     if question.moderation_card_id:
-        await deps.conversations.update(target, question.moderation_card_id, message)
+        await channel.update(target, question.moderation_card_id, message)
         return
     if not payload.first:
         async with deps.store.unit() as unit:  # the channel was set up after the forward
             await queue_card_refresh(unit, question.id, reason=FIRST_POST)
         raise Transient("the card is being posted by its first job", retry_after=CARD_WAIT_SECONDS)
-    card_id = await deps.conversations.post(target, message)
+    card_id = await channel.post(target, message)
     async with deps.store.unit() as unit:
         await unit.questions.set_fields(question.id, moderation_card_id=card_id)
 

@@ -71,16 +71,6 @@ def with_place(address: dict[str, Any], words: str) -> dict[str, Any]:
     return {**address, ASKED_IN: words}
 
 
-def is_personal(address: dict[str, Any] | None) -> bool:
-    """Whether the address is a 1:1 chat with the bot (Teams marks shared ones as groups; the
-    Emulator's chats are 1:1 and carry no type)."""
-    conversation = (address or {}).get("conversation") or {}
-    return not conversation.get("isGroup") and conversation.get("conversationType") not in SHARED
-
-
-SHARED = frozenset({"channel", "groupChat"})
-
-
 def _short(text: str | None) -> str | None:
     text = " ".join((text or "").split())
     return text[:MAX_NAME_CHARS] or None

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from domain.states import QuestionStatus
 from handlers import replies
+from handlers.channels import source_of
 from handlers.markdown import md_inline
 from handlers.queue import MODERATORS_CHANNEL, channel_itself
 from handlers.report import human_duration
@@ -41,9 +42,11 @@ async def remind_waiting(store: Store, *, after: timedelta, now: datetime) -> in
         waiting = await unit.questions.waiting_since(now - after, limit=10_000)
         if not waiting:
             return 0
+        address = json.loads(channel)
         queued = await replies.enqueue_reply(
             unit.outbox,
-            address=channel_itself(json.loads(channel)),  # a new post, not a reply in an old thread
+            source=source_of(address),
+            address=channel_itself(address),  # a new post, not a reply in an old thread
             reply_to_id=None,
             message=replies.notice(_reminder_text(waiting, after, now)),
             dedupe_key=f"{REMINDER_KEY}:{round(period)}:{bucket}",

@@ -1,4 +1,4 @@
-"""The messages the bot sends colleagues, as data. bot/ renders them as Teams text or cards.
+"""The messages the bot sends colleagues, as data. Each channel renders them (bot/: Teams text or cards).
 
 Each reply is queued in the outbox in the same transaction as the state change it reports, so
 "your question went to the team" is sent if and only if the question really did.
@@ -10,7 +10,6 @@ from typing import Any
 
 from domain.jobs import MailReply, TeamsSend
 from handlers.deps import Deps
-from handlers.privacy import is_personal
 from outbox.jobs import job
 from store.outbox import OutboxRepo
 from store.records import Question
@@ -106,37 +105,41 @@ def not_your_question() -> dict[str, Any]:
 async def enqueue_to_asker(
     outbox: OutboxRepo, question: Question, message: dict[str, Any], *, dedupe_key: str
 ) -> bool:
-    """Queue a message to whoever asked `question`, the way they asked: Teams or mail.
+    """Queue a message to whoever asked `question`, the way they asked: by mail or in their chat.
 
     A private or anonymous question's messages go to the asker's 1:1 chat, even when the
     question was recorded in a shared one (asked openly there, then marked private by a
     moderator or merged): never into the channel or group chat."""
     if question.source == "mail":
         return await outbox.enqueue(MailReply(question.id, message, key=dedupe_key), dedupe_key=dedupe_key)
-    assert question.address is not None, "a Teams question always has an address"
+    assert question.address is not None, "a question asked in a chat always has an address"
     return await enqueue_reply(
-        outbox, address=question.address, reply_to_id=question.reply_to_id, message=message, dedupe_key=dedupe_key,
-        personal=(question.private or question.anonymous) and not is_personal(question.address),
+        outbox, source=question.source, address=question.address, reply_to_id=question.reply_to_id,
+        message=message, dedupe_key=dedupe_key, personal=question.private or question.anonymous,
     )
 
 
 async def enqueue_reply(
     outbox: OutboxRepo,
     *,
+    source: str,
     address: dict[str, Any],
     reply_to_id: str | None,
     message: dict[str, Any],
     dedupe_key: str,
     personal: bool = False,
 ) -> bool:
-    """Queue one reply to a Teams conversation; the key makes a redelivery queue nothing new.
+    """Queue one reply to a conversation of the `source` channel; the key makes a redelivery
+    queue nothing new.
 
-    `personal`: send it to the 1:1 chat with the user `address` names instead (bot.sender)."""
-    return await outbox.enqueue(TeamsSend(address, message, reply_to_id, personal), dedupe_key=dedupe_key)
+    `personal`: for the person `address` names only: the channel sends it to their 1:1 chat
+    when `address` is a shared one (see Channel.send)."""
+    reply = TeamsSend(address, message, reply_to_id, personal, source=source)
+    return await outbox.enqueue(reply, dedupe_key=dedupe_key)
 
 
 @job(TeamsSend)
-async def send_in_teams(deps: Deps, payload: TeamsSend) -> None:
-    """Outbox job: one reply, sent by bot/ (not idempotent: recorded as done at once)."""
-    assert deps.conversations is not None
-    await deps.conversations.send(payload)
+async def send(deps: Deps, payload: TeamsSend) -> None:
+    """Outbox job: one reply, sent by its channel (not idempotent: recorded as done at once)."""
+    await deps.channel(payload.source).send(payload.address, payload.message, reply_to_id=payload.reply_to_id,
+                                            personal=payload.personal)

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from errors import Refused
 from handlers.deps import Deps
@@ -42,6 +42,16 @@ class Actor:
         return self.name or self.email or self.aad_id or self.id
 
 
+class Spoken(Protocol):
+    """Where an actor spoke (a handlers.asking.Said): the channel that can say who they are."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def address(self) -> dict[str, Any]: ...
+
+
 class NotAllowed(Refused):
     """The sender lacks the role an action needs."""
 
@@ -50,11 +60,11 @@ class NotAllowed(Refused):
         self.role = role
 
 
-async def roles_of(deps: Deps, actor: Actor, *, address: dict[str, Any] | None = None) -> set[Role]:
+async def roles_of(deps: Deps, actor: Actor, *, at: Spoken | None = None) -> set[Role]:
     """The actor's roles. An admin is also a host and a moderator."""
     email = actor.email
     if email is None and actor.aad_id:
-        email = await _email_of(deps, actor, address)
+        email = await _email_of(deps, actor, at)
     principals = {p.lower() for p in (actor.aad_id, email) if p}
     if principals & deps.admins:
         return {Role.ADMIN, Role.HOST, Role.MODERATOR}
@@ -63,19 +73,20 @@ async def roles_of(deps: Deps, actor: Actor, *, address: dict[str, Any] | None =
     return {Role(role) for role in granted}
 
 
-async def require(deps: Deps, actor: Actor, role: Role, *, address: dict[str, Any] | None = None) -> None:
-    if role not in await roles_of(deps, actor, address=address):
+async def require(deps: Deps, actor: Actor, role: Role, *, at: Spoken | None = None) -> None:
+    if role not in await roles_of(deps, actor, at=at):
         raise NotAllowed(role)
 
 
-async def _email_of(deps: Deps, actor: Actor, address: dict[str, Any] | None) -> str | None:
-    """A Teams user's email: remembered from an earlier roster look-up, else looked up now."""
+async def _email_of(deps: Deps, actor: Actor, at: Spoken | None) -> str | None:
+    """A chat user's email: remembered from an earlier look-up, else asked of their channel now
+    (in Teams: the roster)."""
     assert actor.aad_id is not None
     async with deps.store.unit() as unit:
         known = await unit.people.email_of(actor.aad_id)
-    if known or address is None:
+    if known or at is None:
         return known
-    contact = await deps.directory.lookup(address, actor.id)
+    contact = await deps.channel(at.source).look_up(at.address, actor.id)
     if contact is None or not contact.email:
         return None
     async with deps.store.unit() as unit:

@@ -20,7 +20,7 @@ from faq.live import live_matcher_for_file
 from faq.store import parse_faq
 from handlers import moderation, triage
 from handlers.asking import Asker, Said
-from handlers.deps import Contact, Deps, Limits
+from handlers.deps import Deps, Limits
 from handlers.roles import Actor
 from mail.eml import EmlOutbox
 from store.records import NewQuestion
@@ -45,19 +45,11 @@ DOG_ANSWER = "Only assistance dogs may come into council offices; ask Facilities
 MODERATOR = Actor(id="29:mo", aad_id=None, name="Mo Moderator", email="mo@example.org")
 
 
-class NoRoster:
-    """The Teams roster stand-in: these tests never need to look anybody up."""
-
-    async def lookup(self, address: dict[str, Any], user_id: str) -> Contact | None:
-        return None
-
-
 def make_deps(store: Store, matcher: Any, tmp_path: Path) -> Deps:
     return Deps(
         store=store,
         faq=matcher,
         mail=EmlOutbox(tmp_path / "outbox", "bot@example.org"),
-        directory=NoRoster(),
         limits=Limits(2000, "questions@example.org"),
         log=logging.getLogger("test"),
         clock=store.clock,

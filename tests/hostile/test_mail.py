@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import event, example, given
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 from config.settings import BUNDLED_FAQ
 from domain.states import QuestionStatus
 from faq.matcher import Matcher, matcher_for_file
-from handlers.deps import Contact, Deps, Limits
+from handlers.deps import Deps, Limits
 from handlers.inbox import MailPolicy, handle_inbound
 from mail.base import InboundMail
 from mail.eml import EmlOutbox
@@ -94,13 +93,6 @@ def staff_questions(draw: st.DrawFn) -> InboundMail:
 ANY_MAIL = mails() | moderator_replies() | staff_questions()
 
 
-class _NoRoster:
-    """Mail handling never asks the Teams roster; this stands in for that outside service."""
-
-    async def lookup(self, address: dict[str, Any], user_id: str) -> Contact | None:
-        return None
-
-
 @pytest.fixture(scope="session")
 def matcher() -> Matcher:
     return matcher_for_file(BUNDLED_FAQ, threshold=None, min_precision=0.97)
@@ -115,7 +107,7 @@ async def deps(store: Store, matcher: Matcher, tmp_path: Path) -> AsyncIterator[
         await unit.questions.move(question_id, to=QuestionStatus.FORWARDED, only_from=[QuestionStatus.RECEIVED])
         await unit.questions.set_forward_message_id(question_id, FORWARD_ID)
     yield Deps(
-        store=store, faq=matcher, mail=EmlOutbox(tmp_path / "outbox", MAILBOX), directory=_NoRoster(),
+        store=store, faq=matcher, mail=EmlOutbox(tmp_path / "outbox", MAILBOX),
         limits=Limits(max_question_chars=2000, moderators_address=MAILBOX), log=logging.getLogger("hostile"),
         clock=store.clock,
     )

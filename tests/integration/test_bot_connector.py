@@ -154,7 +154,7 @@ async def test_replies_outlive_an_outage_and_a_burst_of_401s_and_arrive_once_whe
     running = asyncio.create_task(worker.run())
     async with store.unit() as unit:
         for n in range(10):
-            await enqueue_reply(unit.outbox, address=address(channel), reply_to_id=None,
+            await enqueue_reply(unit.outbox, source="teams", address=address(channel), reply_to_id=None,
                                 message=notice(f"reply {n}"), dedupe_key=f"reply:{n}")
     try:
         await channel.connector.wait_for(10, timeout=30)

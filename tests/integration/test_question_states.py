@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from domain.jobs import ForwardMail
-from handlers.deps import Contact, Deps, Limits
+from handlers.deps import Deps, Limits
 from handlers.forwarding import forward
 from mail.eml import EmlOutbox
 from store import schema
@@ -30,12 +30,10 @@ class _Unused:
     def match_many(self, texts: Any) -> Any:
         raise AssertionError("forwarding does not match")
 
-    async def lookup(self, address: dict[str, Any], user_id: str) -> Contact | None:
-        raise AssertionError("a mail question's asker is not looked up")
 
 
 def _deps(store: Store, outbox: Path) -> Deps:
-    return Deps(store=store, faq=_Unused(), mail=EmlOutbox(outbox, MODERATORS), directory=_Unused(),
+    return Deps(store=store, faq=_Unused(), mail=EmlOutbox(outbox, MODERATORS),
                 limits=Limits(max_question_chars=2000, moderators_address=MODERATORS),
                 log=logging.getLogger("states"), clock=store.clock)
 

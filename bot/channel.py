@@ -1,0 +1,44 @@
+"""Teams as a chat channel (handlers.channels.Channel): everything Teams-specific the handlers
+rely on, behind the seam. An address is botbuilder's conversation reference, as stored JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.sender import PersonalChats, TeamsConnector, TeamsDirectory, TeamsSender, is_personal
+from domain.jobs import TeamsSend
+from handlers.channels import Address, Contact
+from store.subjects import without_speaker
+
+
+class TeamsChannel:
+    """Sends through the Bot Connector (as outbox jobs: see bot.sender), looks people up in the
+    conversation's roster, and opens 1:1 chats proactively."""
+
+    def __init__(self, connector: TeamsConnector, tenants: frozenset[str] = frozenset()) -> None:
+        self._sender = TeamsSender(connector)
+        self._directory = TeamsDirectory(connector, tenants)
+        self._personal_chats = PersonalChats(connector)
+
+    async def send(self, address: Address, message: dict[str, Any], *, reply_to_id: str | None = None,
+                   personal: bool = False) -> None:
+        # already the 1:1 chat: a reply in it, as any
+        await self._sender.send(TeamsSend(address, message, reply_to_id, personal and not is_personal(address)))
+
+    async def post(self, address: Address, message: dict[str, Any]) -> str:
+        return await self._sender.post(address, message)
+
+    async def update(self, address: Address, message_id: str, message: dict[str, Any]) -> None:
+        await self._sender.update(address, message_id, message)
+
+    async def look_up(self, address: Address, user_id: str) -> Contact | None:
+        return await self._directory.lookup(address, user_id)
+
+    async def open_personal(self, address: Address) -> Address | None:
+        return await self._personal_chats.open(address)
+
+    def is_personal(self, address: Address) -> bool:
+        return is_personal(address)
+
+    def for_keeping(self, address: Address) -> Address:
+        return without_speaker(address)
