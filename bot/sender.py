@@ -224,7 +224,7 @@ async def _connector_errors(doing: str, clock: Clock) -> AsyncIterator[None]:
         if error.status in RETRYABLE_STATUS or error.status >= 500:
             raise Transient(message, _retry_after(error.headers, clock.now())) from error
         raise Permanent(message) from error
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
+    except (TimeoutError, aiohttp.ClientError, OSError) as error:
         raise Transient(f"could not {doing}: {type(error).__name__}") from error
 
 

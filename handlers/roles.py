@@ -121,10 +121,10 @@ def principal(who: str) -> str:
     odd = next((char for char in value if not (char.isascii() and char.isprintable())), None)
     if odd is not None:
         name = unicodedata.name(odd, "a control character")
-        raise Refused(f"{ascii(who)} contains U+{ord(odd):04X} ({name}): give a plain ASCII email "
+        raise Refused(f"{who!a} contains U+{ord(odd):04X} ({name}): give a plain ASCII email "
                          "address or an Entra object id.")
     if len(value) > MAX_PRINCIPAL_CHARS or not (_EMAIL.fullmatch(value) or _OBJECT_ID.fullmatch(value)):
-        raise Refused(f"{ascii(who)} is neither an email address nor an Entra object id (a GUID).")
+        raise Refused(f"{who!a} is neither an email address nor an Entra object id (a GUID).")
     return value
 
 

@@ -48,7 +48,7 @@ CLAIM_LIMIT = 32
 
 
 @dataclass(frozen=True)
-class batched:  # noqa: N801 - reads as a marker where handlers are registered
+class batched:
     """Register a handler that takes every claimed job of its kind at once (their payloads).
 
     It succeeds or fails as a whole: on an error every job of the batch is retried. Its jobs
@@ -60,7 +60,7 @@ class batched:  # noqa: N801 - reads as a marker where handlers are registered
 
 
 @dataclass(frozen=True)
-class rerunnable:  # noqa: N801 - reads as a marker where handlers are registered
+class rerunnable:
     """Register a one-job handler that a rerun leaves unchanged: it records what it did in the
     database and checks that first, and what it sends is deduplicated by the receiver (the mail
     transports find a mail already sent by its key). Like `batched` kinds, its jobs are

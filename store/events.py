@@ -133,7 +133,8 @@ class PeopleRepo:
         self._clock = clock
 
     async def remember(self, aad_id: str, *, email: str | None, name: str | None) -> None:
-        values = {"aad_id": aad_id, "email": email.lower() if email else None, "name": name, "updated_at": self._clock.now()}
+        values = {"aad_id": aad_id, "email": email.lower() if email else None, "name": name,
+                  "updated_at": self._clock.now()}
         await self._conn.execute(upsert(self._conn, people, values, "aad_id"))
 
     async def email_of(self, aad_id: str) -> str | None:

@@ -109,7 +109,7 @@ class Store:
             try:
                 async with self._unit(Priority.REQUEST) as unit:
                     results = [await work(unit) for work, _ in group]
-            except Exception:
+            except Exception:  # noqa: BLE001 - each work runs again alone and gets its own outcome
                 for work, future in group:
                     await self._commit_alone(work, future)
             else:

@@ -233,7 +233,8 @@ class SubjectRepo:
         await run("faq_feedback_deleted", delete(faq_feedback).where(faq_feedback.c.question_id.in_(ids)))
         await run("faq_phrasings_deleted", delete(faq_phrasings).where(faq_phrasings.c.question_id.in_(ids)))
         await self._conn.execute(delete(question_support).where(question_support.c.question_id.in_(ids)))
-        await run("support_given_deleted", delete(question_support).where(question_support.c.supporter.in_(subject.supporters)))
+        await run("support_given_deleted",
+                  delete(question_support).where(question_support.c.supporter.in_(subject.supporters)))
         for question_id in given:
             await self._conn.execute(
                 update(questions)
@@ -268,7 +269,10 @@ class SubjectRepo:
             "faq_phrasings_anonymised",
             update(faq_phrasings).where(faq_phrasings.c.linked_by.in_(subject.actors)).values(linked_by=ERASED),
         )
-        await run("events_anonymised", update(events).where(events.c.opened_by.in_(subject.actors)).values(opened_by=ERASED))
+        await run(
+            "events_anonymised",
+            update(events).where(events.c.opened_by.in_(subject.actors)).values(opened_by=ERASED),
+        )
         addresses = await self._channel_addresses(subject)
         for stored in addresses:
             await self._conn.execute(

@@ -33,8 +33,8 @@ MESSAGE = {"type": "forwarded", "ref": "Q-3"}
 STORED = [
     ("question.triage", '{"question_id": 3}'),  # a mail question, from the inbox
     ("question.triage", '{"question_id": 3, "new_asker": true}'),
-    ("mail.forward", '{"question_id": 3, "near_misses": [{"id": "parking", "question": "Where can I park?", '
-                     '"score": 0.512}]}'),
+    ("mail.forward", ('{"question_id": 3, "near_misses": [{"id": "parking", "question": "Where can I park?", '
+                      '"score": 0.512}]}')),
     ("mail.forward", '{"question_id": 3, "near_misses": [], "faq_rejected": "parking"}'),
     ("mail.forward", '{"question_id": 3}'),
     ("mail.reply", json.dumps({"question_id": 3, "message": MESSAGE, "key": "reply:3:forwarded"})),
