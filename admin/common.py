@@ -69,7 +69,7 @@ def timezone(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def faq_file(help: str | None = "The bundled FAQ file [env FAQ_PATH].") -> Decorator:
+def faq_file(help_text: str | None = "The bundled FAQ file [env FAQ_PATH].") -> Decorator:
     """--faq, the bot's FAQ_PATH."""
     return click.option(
         "--faq",
@@ -78,15 +78,15 @@ def faq_file(help: str | None = "The bundled FAQ file [env FAQ_PATH].") -> Decor
         default=default_of("faq_path"),
         envvar=env_of("faq_path"),
         show_default=True,
-        help=help,
+        help=help_text,
     )
 
 
-def min_precision(help: str | None = None) -> Decorator:
+def min_precision(help_text: str | None = None) -> Decorator:
     """--min-precision, the bot's FAQ_MIN_PRECISION: the precision calibration aims for."""
     return click.option(
         "--min-precision", type=float, default=default_of("faq_min_precision"),
-        envvar=env_of("faq_min_precision"), show_default=True, help=help,
+        envvar=env_of("faq_min_precision"), show_default=True, help=help_text,
     )
 
 

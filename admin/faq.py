@@ -1,7 +1,7 @@
 """`cli.py faq`: check FAQ files, try and calibrate the matcher, learn from use, export.
 
 `faq.commands` and `faq.matcher` load the matcher's model libraries (seconds): each command
-imports them when it runs, so `cli.py faq --help` and the other groups start quickly."""
+imports them when it runs, so `cli.py faq --help` and listing every group do not wait for them."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def check(file: Path) -> None:
 
 
 @faq.command()
-@faq_file(help=None)
+@faq_file(help_text=None)
 @click.option(
     "--threshold",
     type=float,
@@ -53,7 +53,7 @@ def check(file: Path) -> None:
     envvar=env_of("faq_threshold"),
     help="Explicit threshold [env FAQ_THRESHOLD]; default: calibrated or default rule.",
 )
-@min_precision(help="Target precision when calibrating [env FAQ_MIN_PRECISION].")
+@min_precision(help_text="Target precision when calibrating [env FAQ_MIN_PRECISION].")
 @click.option(
     "--database-url",
     envvar=env_of("database_url"),
