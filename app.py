@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -25,15 +24,14 @@ from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
 from handlers.channels import TEAMS
-from handlers.deps import Deps, Limits
-from handlers.inbox import MailPolicy, handle_inbound
+from handlers.deps import Deps
+from handlers.inbox import handle_inbound
 from handlers.jobs import job_runners
 from handlers.reminders import remind_waiting
 from handlers.retention import RetentionPolicy, purge_expired
 from mail.base import MailTransport
 from mail.eml import EmlOutbox
-from mail.graph import GraphClient, GraphMailTransport, SendPacer
-from mail.graph_config import GraphConfig
+from mail.graph import GraphClient
 from mail.graph_inbox import GraphInbox
 from mail.watcher import InboxWatcher
 from ops.metrics import MetricsListener, bearer_only, metrics_handler
@@ -45,6 +43,7 @@ from store.db import create_engine
 from store.leadership import leading
 from store.migrate import upgrade_async
 from store.store import Store
+from wiring import graph_config, limits, mail_policy, mail_transport
 
 log = logging.getLogger("questions_bot")
 
@@ -82,8 +81,7 @@ def create_app(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> web.Applicati
         store=store,
         faq=matcher,
         mail=mail_transport(settings, graph, clock),
-        limits=Limits(settings.max_question_chars, settings.forward_to, settings.retention_days,
-                      settings.digest_names, ZoneInfo(settings.timezone)),
+        limits=limits(settings),
         log=log,
         clock=clock,
         channels={TEAMS: TeamsChannel(connector, settings.tenants)},
@@ -181,42 +179,6 @@ def background_duties(
         Periodic("reminders", remind, interval=settings.reminder_check_seconds, log=log),
         Periodic("faq", take_in_faq_entries, interval=settings.faq_reload_seconds, log=log),
     ]
-
-
-def graph_config(settings: Settings) -> GraphConfig:
-    return GraphConfig(
-        tenant_id=settings.graph_tenant_id,
-        client_id=settings.graph_client_id,
-        mailbox=settings.shared_mailbox,
-        client_secret=settings.graph_client_secret.get_secret_value(),
-        certificate_path=settings.graph_certificate_path or None,
-        certificate_thumbprint=settings.graph_certificate_thumbprint,
-        moderators_address=settings.forward_to,
-        authority_host=settings.graph_authority_host,
-        graph_url=settings.graph_url,
-        ca_bundle=settings.graph_ca_bundle or None,
-        max_sends_per_minute=settings.graph_max_sends_per_minute,
-        processed_category=settings.graph_processed_category,
-    )
-
-
-def mail_transport(settings: Settings, graph: GraphClient | None, clock: Clock) -> MailTransport:
-    """Graph when a shared mailbox is configured, else `.eml` files in MAIL_OUTBOX_DIR."""
-    if graph is None:
-        return EmlOutbox(settings.mail_outbox_dir, settings.mailbox_address, clock)
-    return GraphMailTransport(graph, pacer=SendPacer(settings.graph_max_sends_per_minute))
-
-
-def mail_policy(settings: Settings) -> MailPolicy:
-    """Answers by mail from the mailbox, the forwarding address, MODERATOR_SENDERS, admins and
-    granted moderators; staff domains default to the mailbox's domain."""
-    return MailPolicy(
-        mailbox=settings.mailbox_address,
-        moderators=(*settings.moderator_senders, settings.forward_to),
-        staff_domains=settings.staff_mail_domains or (settings.mailbox_address.rpartition("@")[2],),
-        max_age_days=settings.retention_days,
-        admins=frozenset(settings.admins),
-    )
 
 
 async def _mailbox_watcher(

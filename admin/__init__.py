@@ -1,0 +1,1 @@
+"""The admin commands `cli.py` runs: one module per command group, over the helpers in `common`."""
