@@ -15,7 +15,7 @@ from bot.connector_http import model_json
 from bot.render import ADAPTIVE_CARD, invoke_text, updated_card
 from domain.cards import VERB, VERBS, AnswerFeedback, Card, CardError, EventChoice, FaqFeedback, Moderate, parse_card
 from errors import Refused
-from handlers import asking, commands, feedback, moderation
+from handlers import asking, commands, feedback, moderation, replies
 from handlers.asking import Asker, Said
 from handlers.deps import Deps
 from handlers.privacy import place
@@ -195,8 +195,7 @@ def _with_card(action: Card, message: dict[str, Any]) -> dict[str, Any]:
     """The reply, with the event picker's used card once the question is settled."""
     settled = message.get("type") == "notice" and str(message.get("text", "")).startswith(SETTLED)
     if isinstance(action, EventChoice) and settled and "card" not in message:
-        return {**message, "card": {"type": "event_choice", "question_id": 0, "question": "", "events": [],
-                                    "chosen": message["text"].replace("**", "")}}
+        return {**message, "card": replies.event_choice_used(message["text"].replace("**", ""))}
     return message
 
 

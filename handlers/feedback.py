@@ -78,7 +78,7 @@ async def answer_feedback(deps: Deps, said: Said, action: AnswerFeedback) -> dic
                 await unit.audit.record("asker", ANSWER_FEEDBACK, question.ref, detail)
                 message = replies.answer_feedback_thanks(action.helpful)
                 said_so = "this answer helped" if action.helpful else "this answer did not help"
-                message["card"] = {"type": "answer_feedback_card", "chosen": f"You said {said_so}."}
+                message["card"] = replies.answer_feedback_used(f"You said {said_so}.")
         return await reply_to(unit.outbox, said, message)
 
 
@@ -105,9 +105,8 @@ def _faq_card(deps: Deps, question: Question, chosen: str) -> dict[str, Any]:
     """The FAQ answer card as it looks once used: the answer stays, the buttons become `chosen`."""
     faq = getattr(deps.faq, "faq", None)
     entry = faq.get(question.faq_entry_id) if faq is not None and question.faq_entry_id else None
-    card = replies.faq_answer(question, question.faq_entry_id or "", entry.question if entry else question.text,
-                              entry.answer if entry else "")
-    return {**card, "chosen": chosen}
+    return replies.faq_answer(question, question.faq_entry_id or "", entry.question if entry else question.text,
+                              entry.answer if entry else "", chosen=chosen)
 
 
 def _verdict_answer(detail: str | None) -> int | None:

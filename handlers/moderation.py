@@ -28,7 +28,6 @@ from handlers.asking import Said, reply_to
 from handlers.board import board_changed
 from handlers.deps import Deps, Matcher
 from handlers.faq_links import ANOTHER_ENTRY, known_entry, link
-from handlers.privacy import asked_in
 from handlers.queue import FIRST_POST, MODERATORS_CHANNEL, channel_itself, queue_card_refresh
 from handlers.roles import Actor, NotAllowed, Role, require
 from mail.inbound import question_ref
@@ -233,30 +232,10 @@ async def refresh_card(deps: Deps, payload: ModerationCard) -> None:
         merged = await unit.questions.get(question.merged_into) if question.merged_into else None
         faq_entry = await unit.faq.entry_from_question(question.id)
         linked = await unit.faq.linked_entry(question.id)
-    message = {
-        "type": "moderation_card",
-        "question_id": question.id,
-        "ref": question.ref,
-        "text": question.text,
-        "asker": "A colleague (asked anonymously)" if question.anonymous else (question.asker_name or "A colleague"),
-        "event": event.title if event else None,
-        "asked_in": asked_in(question),
-        "status": question.status.value,
-        "claimed_by": question.claimed_by,
-        "acted_by": question.acted_by,
-        # The first answer stays; a later one (a mail reply, say) shows as a follow-up, never in its place.
-        "answer": answers[0].text if answers else None,
-        "follow_up": answers[-1].text if len(answers) > 1 else None,
-        "follow_up_via": answers[-1].via if len(answers) > 1 else None,
-        "follow_ups": len(answers) - 1 if answers else 0,
-        "reason": question.dismissed_reason,
-        "merged_into": merged.ref if merged else None,
-        "private": question.private,
-        "faq_entry": faq_entry,
-        "faq_link": linked,
-        "faq_link_sent": bool(linked and answers and answers[0].via == "faq"),  # its answer was the one sent
-        "faq_choices": await _nearest(deps.faq, question) if linked is None else [],
-    }
+    message = replies.moderation_card(
+        question, answers, event=event, merged_into=merged, faq_entry=faq_entry, faq_link=linked,
+        faq_choices=await _nearest(deps.faq, question) if linked is None else [],
+    )
     target = json.loads(address)
     if question.moderation_card_id:
         await deps.conversations.update(target, question.moderation_card_id, message)
