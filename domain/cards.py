@@ -53,6 +53,8 @@ class CardAction:
         assert dataclasses.is_dataclass(cls)
         hints = typing.get_type_hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls)}
+        if raw.get(VERB, cls.verb) != cls.verb:
+            raise CardError(f"{cls.verb}: {VERB} is {raw[VERB]!r:.40}")
         unknown = sorted(str(key) for key in raw if key != VERB and key not in fields)
         if unknown:
             raise CardError(f"{cls.verb}: unknown keys {', '.join(unknown)}")

@@ -144,3 +144,8 @@ def test_a_submission_our_cards_do_not_send_is_refused_naming_the_key(raw: dict[
 def test_data_that_is_not_a_card_s_is_refused(raw: Any) -> None:
     with pytest.raises(CardError):
         parse_card(raw)
+
+
+def test_a_verb_reads_only_its_own_data() -> None:
+    with pytest.raises(CardError, match="action"):
+        AnswerFeedback.from_data({**GOOD, "action": "faq_feedback"})
