@@ -9,6 +9,7 @@ from typing import Any
 from botbuilder.core import CardFactory, MessageFactory
 from botbuilder.schema import Activity
 
+from domain.cards import VERB, AnswerFeedback, EventChoice, FaqFeedback, Moderate, Op
 from domain.states import QuestionStatus
 from handlers.faq_links import ANOTHER_ENTRY
 from handlers.plain import ELLIPSIS, cut, inert, no_links, wrappable
@@ -28,7 +29,6 @@ WELCOME = (
 
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 TEAMS = "msteams"
-NO_EVENT = 0  # the event_id of the "None of these" button on "Which event is your question about?"
 
 
 def render(message: dict[str, Any], *, channel_id: str | None = None) -> Activity:
@@ -73,7 +73,7 @@ def message_bytes(activity: Activity) -> int:
 
 
 def _universal_actions(node: Any) -> None:
-    """Turn every Action.Submit of ours into an Action.Execute whose verb is its "action", with
+    """Turn every Action.Submit of ours into an Action.Execute whose verb is its data's verb, with
     the Action.Submit as its fallback for clients older than Universal Actions.
 
     The data stays as it was (inputs are merged into it the same way), so one parser reads
@@ -85,7 +85,7 @@ def _universal_actions(node: Any) -> None:
         for value in node.values():
             _universal_actions(value)
         data = node.get("data")
-        verb = data.get("action") if isinstance(data, dict) else None
+        verb = data.get(VERB) if isinstance(data, dict) else None
         if node.get("type") == "Action.Submit" and isinstance(verb, str):
             fallback = dict(node)
             node["type"] = "Action.Execute"
@@ -171,7 +171,7 @@ def _input(input_id: str, label: str, *, required: bool = True, **options: Any) 
 
 def _faq_answer(message: dict[str, Any]) -> Activity:
     def choice(title: str, helpful: bool) -> dict[str, Any]:
-        return _submit(title, {"action": "faq_feedback", "question_id": message["question_id"], "helpful": helpful})
+        return _submit(title, FaqFeedback(message["question_id"], helpful).to_data())
 
     body = [
         _block("From the staff FAQ", weight="Bolder", size="Medium"),
@@ -228,8 +228,8 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
         body += [_block(f"Follow-up{way}{count}", weight="Bolder"),
                  *_shown(m["follow_up"], ANSWER_BUDGET // 2, "Cut to fit the card: the whole follow-up went to the colleague.")]
 
-    def data(op: str) -> dict[str, Any]:
-        return {"action": "moderate", "op": op, "question_id": m["question_id"]}
+    def data(op: Op) -> dict[str, Any]:
+        return Moderate(op, m["question_id"]).to_data()
 
     actions: list[dict[str, Any]] = []
     panels: list[dict[str, Any]] = []
@@ -240,16 +240,16 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
             body.append({"type": "Input.Toggle", "id": "send_anyway", "title": "Send it although another "
                          "moderator claimed it", "value": "false", "valueOn": "true", "valueOff": "false",
                          "wrap": True})
-        actions.append(_submit("Send answer", data("answer"), style="positive"))
-        claim = ("Release", "release") if status is QuestionStatus.CLAIMED else ("Claim", "claim")
+        actions.append(_submit("Send answer", data(Op.ANSWER), style="positive"))
+        claim = ("Release", Op.RELEASE) if status is QuestionStatus.CLAIMED else ("Claim", Op.CLAIM)
         actions.append(_submit(claim[0], data(claim[1]), associatedInputs="none"))
         if not m.get("private") and not m.get("faq_link"):
-            panels.append(_faq_link_panel(m.get("faq_choices") or [], data("faq_link")))
+            panels.append(_faq_link_panel(m.get("faq_choices") or [], data(Op.FAQ_LINK)))
         panels += [
             _panel("Dismiss", [_input("reason", "Reason (the colleague sees it)", maxLength=500)],
-                   _submit("Dismiss question", data("dismiss"))),
+                   _submit("Dismiss question", data(Op.DISMISS))),
             _panel("Duplicate", [_input("duplicate_of", "Duplicate of (e.g. Q-12)", maxLength=20)],
-                   _submit("Mark duplicate", data("merge"))),
+                   _submit("Mark duplicate", data(Op.MERGE))),
         ]
     # A good answer can become an FAQ entry (one linked to an entry is in the FAQ already).
     if status is QuestionStatus.ANSWERED and not m.get("faq_entry") and not m.get("faq_link"):
@@ -264,11 +264,11 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
                    value=question),
             _input("faq_answer", "FAQ answer" if fits else "FAQ answer (leave empty: the whole answer sent)",
                    required=fits, isMultiline=True, maxLength=FAQ_ANSWER_PREFILL, value=answer if fits else ""),
-        ], _submit("Add to FAQ", data("faq"))))
+        ], _submit("Add to FAQ", data(Op.FAQ))))
     if not m.get("private"):  # HR or wellbeing: off the board and out of the digest, in any state
         panels.append(_panel("Mark private", [_input("private_reason", "Why it is private (kept in the log)",
                                                      maxLength=200)],
-                             _submit("Mark private", data("private"))))
+                             _submit("Mark private", data(Op.PRIVATE))))
     for row in range(0, len(panels), PANELS_PER_ROW):
         body.append({"type": "ActionSet", "actions": panels[row:row + PANELS_PER_ROW], "separator": row == 0})
     return _card(body, actions, summary=f"{m['ref']}: {m['text']}", full_width=True)
@@ -348,8 +348,9 @@ def _event_choice(m: dict[str, Any]) -> Activity:
     choices = [{"title": f"E-{e['id']}: {inert(e['title'])}", "value": str(e["id"])} for e in m["events"]]
     body.append({"type": "Input.ChoiceSet", "id": "event_id", "style": "expanded", "wrap": True,
                  "isRequired": True, "errorMessage": "Choose an event, or None of these.",
-                 "label": "Events open now", "choices": [*choices, {"title": "None of these", "value": str(NO_EVENT)}]})
-    send = _submit("Send", {"action": "event_choice", "question_id": m["question_id"]})
+                 "label": "Events open now",
+                 "choices": [*choices, {"title": "None of these", "value": str(EventChoice.NONE)}]})
+    send = _submit("Send", EventChoice(m["question_id"]).to_data())
     return _card(body, [send], summary="Which event is your question about?")
 
 
@@ -389,8 +390,7 @@ def _answer_feedback_card(message: dict[str, Any]) -> Activity:
         return _card([_chosen(message["chosen"])], summary=message["chosen"])
 
     def choice(title: str, helpful: bool) -> dict[str, Any]:
-        return _submit(title, {"action": "answer_feedback", "question_id": message["question_id"],
-                               "answer_id": message["answer_id"], "helpful": helpful})
+        return _submit(title, AnswerFeedback(message["question_id"], message["answer_id"], helpful).to_data())
 
     return _card([_block("Did this answer help?", weight="Bolder")],
                  [choice("Helpful", True), choice("Not helpful", False)], summary="Did this answer help?")

@@ -6,25 +6,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import Any, TypeGuard
+from typing import Any, assert_never
 
 from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
 from bot.connector_http import model_json
-from bot.render import ADAPTIVE_CARD, NO_EVENT, invoke_text, updated_card
+from bot.render import ADAPTIVE_CARD, invoke_text, updated_card
+from domain.cards import VERB, VERBS, AnswerFeedback, Card, CardError, EventChoice, FaqFeedback, Moderate, parse_card
 from errors import Refused
-from handlers import asking, commands, feedback, moderation
+from handlers import asking, commands, feedback, moderation, replies
 from handlers.asking import Asker, Said
 from handlers.channels import TEAMS
 from handlers.deps import Deps
 from handlers.privacy import place
 from handlers.roles import Actor
 
-MAX_ROW_ID = 2**31  # ids are 32-bit INTEGER columns; PostgreSQL rejects larger values outright
 MAX_CARD_ID = 128  # an activity id, as the endpoint allows for the activity's own (bot/endpoint.py)
 CARD_ACTION_INVOKE = "adaptiveCard/action"
-CARD_VERBS = frozenset({"moderate", "faq_feedback", "answer_feedback", "event_choice"})
 INVOKE_MESSAGE = "application/vnd.microsoft.activity.message"
 INVOKE_ERROR = "application/vnd.microsoft.error"
 TEAMS_CHANNEL = "msteams"
@@ -109,14 +108,14 @@ class QuestionsBot(ActivityHandler):
         if activity.name != CARD_ACTION_INVOKE:
             return await super().on_invoke_activity(turn_context)
         try:
-            value = _executed(activity.value)
+            action = _card(_executed(activity.value))
             said = replace(_said(activity, ""), answer_in_turn=True)
-            message = await self._card_action(said, value)
+            message = await self._card_action(said, action)
         except BadSubmission as problem:
             body = {"statusCode": int(HTTPStatus.BAD_REQUEST), "type": INVOKE_ERROR,
                     "value": {"code": "BadRequest", "message": str(problem)}}
             return InvokeResponse(status=int(HTTPStatus.BAD_REQUEST), body=body)
-        card = updated_card(_with_card(value["action"], message))
+        card = updated_card(_with_card(action, message))
         if card is not None:  # the clicked card becomes this one: its buttons replaced by the choice
             body = {"statusCode": int(HTTPStatus.OK), "type": ADAPTIVE_CARD, "value": card}
         else:
@@ -145,39 +144,32 @@ class QuestionsBot(ActivityHandler):
         one of our cards gets the help text."""
         said = _said(activity, "")
         try:
-            message = await self._card_action(said, activity.value)
+            action = _card(activity.value)
         except BadSubmission:
             await commands.handle_text(self._deps, said)
             return
+        message = await self._card_action(said, action)
         card_id = activity.reply_to_id
         if isinstance(card_id, str) and 0 < len(card_id) <= MAX_CARD_ID and card_id.isascii() and card_id.isprintable():
             # the card clicked: its buttons give way to what was chosen
-            used = _with_card(str(activity.value.get("action")), message)
+            used = _with_card(action, message)
             await feedback.replace_used_card(self._deps, said, card_id, used)
 
-    async def _card_action(self, said: Said, value: dict[str, Any]) -> dict[str, Any]:
-        """Route a card's data to its handler; BadSubmission, before anything is done, for data
-        our cards do not send. Who may act is decided by the handler from the sender."""
-        action = value.get("action")
-        if action == "moderate":
-            try:
-                parsed = moderation.parse_action(value)
-            except ValueError as problem:
-                raise BadSubmission(str(problem)) from None
-            actor = Actor(id=said.asker.id, aad_id=said.asker.aad_id, name=said.asker.name, email=None)
-            return await moderation.act(self._deps, said, actor, parsed)
-        if action == "answer_feedback":
-            question_id, answer_id, helpful = _answer_feedback(value)
-            return await feedback.answer_feedback(
-                self._deps, said, question_id=question_id, answer_id=answer_id, helpful=helpful
-            )
-        if action == "event_choice":
-            question_id, event_id = _event_choice(value)
-            return await asking.choose_event(
-                self._deps, said, question_id=question_id, event_id=event_id
-            )
-        question_id, helpful = _faq_feedback(value)
-        return await feedback.faq_feedback(self._deps, said, question_id=question_id, helpful=helpful)
+    async def _card_action(self, said: Said, action: Card) -> dict[str, Any]:
+        """Route a card action to its handler. Who may act is decided by the handler from the
+        sender. A new verb in domain.cards is a type error here until it has its branch."""
+        match action:
+            case Moderate():
+                actor = Actor(id=said.asker.id, aad_id=said.asker.aad_id, name=said.asker.name, email=None)
+                return await moderation.act(self._deps, said, actor, action)
+            case AnswerFeedback():
+                return await feedback.answer_feedback(self._deps, said, action)
+            case EventChoice():
+                return await asking.choose_event(self._deps, said, action)
+            case FaqFeedback():
+                return await feedback.faq_feedback(self._deps, said, action)
+            case _:
+                assert_never(action)
 
 
 async def _refuse(turn_context: TurnContext) -> None:
@@ -201,12 +193,11 @@ async def _refuse(turn_context: TurnContext) -> None:
 SETTLED = ("Thanks:", "Noted:", "You already said")
 
 
-def _with_card(verb: str, message: dict[str, Any]) -> dict[str, Any]:
+def _with_card(action: Card, message: dict[str, Any]) -> dict[str, Any]:
     """The reply, with the event picker's used card once the question is settled."""
     settled = message.get("type") == "notice" and str(message.get("text", "")).startswith(SETTLED)
-    if verb == "event_choice" and settled and "card" not in message:
-        return {**message, "card": {"type": "event_choice", "question_id": 0, "question": "", "events": [],
-                                    "chosen": message["text"].replace("**", "")}}
+    if isinstance(action, EventChoice) and settled and "card" not in message:
+        return {**message, "card": replies.event_choice_used(message["text"].replace("**", ""))}
     return message
 
 
@@ -214,7 +205,7 @@ def _executed(value: Any) -> dict[str, Any]:
     """An `adaptiveCard/action` invoke's value, as the card data Action.Submit would send.
 
     {"action": {"type": "Action.Execute", "verb": "moderate", "data": {...}}, "trigger":
-    "manual"}: the verb becomes the data's "action" (our cards put the same word in both)."""
+    "manual"}: the verb becomes the data's VERB (our cards put the same word in both)."""
     if not isinstance(value, dict) or not isinstance(value.get("action"), dict):
         raise BadSubmission("the invoke's value needs an action object")
     action = value["action"]
@@ -223,52 +214,24 @@ def _executed(value: Any) -> dict[str, Any]:
     if value.get("trigger", "manual") != "manual":
         raise BadSubmission("only a click acts; this bot's cards ask for no automatic refresh")
     verb, data = action.get("verb"), action.get("data")
-    if not isinstance(verb, str) or verb not in CARD_VERBS:
+    if not isinstance(verb, str) or verb not in VERBS:
         raise BadSubmission("not a verb of this bot's cards")
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise BadSubmission("the action's data must be an object")
-    if data.get("action", verb) != verb:
+    if data.get(VERB, verb) != verb:
         raise BadSubmission("the data's action does not match the verb")
-    return {**data, "action": verb}
+    return {**data, VERB: verb}
 
 
-def _row_id(value: Any) -> TypeGuard[int]:
-    """An id our cards could have sent: an int (not a bool) that fits the id columns."""
-    return type(value) is int and 0 < value < MAX_ROW_ID
-
-
-def _faq_feedback(value: dict[str, Any]) -> tuple[int, bool]:
-    """The FAQ answer card's submission: {"action": "faq_feedback", ...}."""
-    question_id, helpful = value.get("question_id"), value.get("helpful")
-    if value.get("action") != "faq_feedback":
-        raise BadSubmission("unknown action")
-    if type(question_id) is not int or question_id <= 0 or type(helpful) is not bool:
-        raise BadSubmission("faq_feedback needs an integer question_id and a boolean helpful")
-    return question_id, helpful
-
-
-def _answer_feedback(value: dict[str, Any]) -> tuple[int, int, bool]:
-    """{"action": "answer_feedback", "question_id": 1, "answer_id": 2, "helpful": true}: ids
-    only; whether the sender may use them is decided from the authenticated sender."""
-    question_id, answer_id, helpful = value.get("question_id"), value.get("answer_id"), value.get("helpful")
-    if not (_row_id(question_id) and _row_id(answer_id)) or type(helpful) is not bool:
-        raise BadSubmission("answer_feedback needs integer question_id and answer_id and a boolean helpful")
-    return question_id, answer_id, helpful
-
-
-def _event_choice(value: dict[str, Any]) -> tuple[int, int | None]:
-    """{"action": "event_choice", "question_id": 5, "event_id": "2"}: the event as the picker's
-    choice set sends it (text), or as a number; 0 is "None of these" (None here). Whether the
-    sender may choose, and that event, is the handler's call."""
-    question_id, event_id = value.get("question_id"), value.get("event_id")
-    if isinstance(event_id, str) and event_id.isascii() and event_id.isdigit() and len(event_id) <= 10:
-        event_id = int(event_id)
-    none_of_these = type(event_id) is int and event_id == NO_EVENT
-    if not _row_id(question_id) or not (none_of_these or _row_id(event_id)):
-        raise BadSubmission("event_choice needs an integer question_id and event_id")
-    return question_id, None if event_id == NO_EVENT else event_id
+def _card(value: Any) -> Card:
+    """The card action a submission means; BadSubmission, before anything is done, for data
+    our cards do not send."""
+    try:
+        return parse_card(value)
+    except CardError as problem:
+        raise BadSubmission(str(problem)) from None
 
 
 def _without_bot_mention(activity: Activity) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from domain.cards import EventChoice
 from domain.states import QuestionStatus
 from errors import Permanent, Transient
 from handlers import replies
@@ -220,15 +221,14 @@ async def _current_event(unit: Unit, meeting_id: str | None) -> tuple[Event | No
     return None, open_events
 
 
-async def choose_event(
-    deps: Deps, said: Said, *, question_id: int, event_id: int | None
-) -> dict[str, Any]:
+async def choose_event(deps: Deps, said: Said, action: EventChoice) -> dict[str, Any]:
     """The asker answers "Which event is your question about?" (`event_id` None: none of them).
 
     Only the asker may answer, only once, and only with an event that is still open and was
     already open when they asked (so an old question cannot be moved onto today's board). The
     row is locked while checking, so a double click records one choice.
     """
+    question_id, event_id = action.question_id, action.event_id
     async with deps.store.unit() as unit:
         question = await unit.questions.lock(question_id)
         if question is None or not is_asker(question, said):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any
 
 from domain.jobs import BoardRefresh
 from domain.states import Outcome, QuestionStatus
 from errors import Transient
+from handlers import replies
 from handlers.channels import source_of
 from handlers.clock import clock_time
 from handlers.deps import Deps
@@ -48,16 +48,8 @@ async def refresh_board(deps: Deps, payload: BoardRefresh) -> None:
         tallies = await unit.events.tallies(event.id)
         newest = await unit.questions.newest_of_event(event.id, limit=SHOWN)
         supported = await unit.questions.most_supported_of_event(event.id, limit=SHOWN)
-    message = {
-        "type": "board",
-        "event_id": event.id,
-        "title": event.title,
-        "status": event.status,
-        "counts": _counts(tallies),
-        "updated": clock_time(deps.clock.now(), deps.limits.timezone),
-        "newest": [_line(q) for q in newest],
-        "most_supported": [_line(q) for q in supported],
-    }
+    updated = clock_time(deps.clock.now(), deps.limits.timezone)
+    message = replies.board(event, _counts(tallies), updated, newest, supported)
     channel = deps.channel(source_of(event.board_address))
     if event.board_card_id:
         await channel.update(event.board_address, event.board_card_id, message)
@@ -82,7 +74,3 @@ def _counts(tallies: dict[QuestionStatus, int]) -> dict[str, int]:
         "dismissed": outcomes[Outcome.DISMISSED],
     }
 
-
-def _line(question: Any) -> dict[str, Any]:
-    return {"ref": question.ref, "text": question.text[:200], "support": question.support,
-            "status": str(question.status), "topic": question.topic}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from domain.cards import AnswerFeedback, FaqFeedback
 from domain.jobs import UsedCard
 from domain.states import QuestionStatus
 from handlers import replies
@@ -21,20 +22,20 @@ from outbox.jobs import job
 from store.records import Question
 
 
-async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: bool) -> dict[str, Any]:
+async def faq_feedback(deps: Deps, said: Said, action: FaqFeedback) -> dict[str, Any]:
     """Only the asker may answer for their question (checked against the authenticated sender).
 
     Each verdict is stored as a labelled example for the matcher (see `cli.py faq suggest`).
     """
     async with deps.store.unit() as unit:
-        question = await unit.questions.get(question_id)
+        question = await unit.questions.get(action.question_id)
         if question is None or not is_asker(question, said):
             message = replies.not_your_question()
         elif question.status is not QuestionStatus.ANSWERED_FAQ or question.faq_entry_id is None:
             message = replies.feedback_noted(question.status.value, question.ref)
-        elif not await unit.questions.add_feedback(question.id, question.faq_entry_id, helpful=helpful):
+        elif not await unit.questions.add_feedback(question.id, question.faq_entry_id, helpful=action.helpful):
             message = replies.feedback_noted(question.status.value, question.ref)
-        elif helpful:
+        elif action.helpful:
             message = replies.feedback_thanks()
             message["card"] = _faq_card(deps, question, "You said this answered your question.")
         else:
@@ -53,9 +54,7 @@ async def faq_feedback(deps: Deps, said: Said, *, question_id: int, helpful: boo
 ANSWER_FEEDBACK = "answer.feedback"
 
 
-async def answer_feedback(
-    deps: Deps, said: Said, *, question_id: int, answer_id: int, helpful: bool
-) -> dict[str, Any]:
+async def answer_feedback(deps: Deps, said: Said, action: AnswerFeedback) -> dict[str, Any]:
     """The asker says whether a moderator's answer helped: recorded once per answer.
 
     Kept in the audit log (no table of its own yet), as JSON naming the answer. The question
@@ -63,23 +62,23 @@ async def answer_feedback(
     reply is keyed by the delivery, so a redelivered click sends nothing either.
     """
     async with deps.store.unit() as unit:
-        question = await unit.questions.lock(question_id)
+        question = await unit.questions.lock(action.question_id)
         if question is None or not is_asker(question, said):
             message = replies.not_your_question()
-        elif not any(answer.id == answer_id
+        elif not any(answer.id == action.answer_id
                      for answer in await unit.answers.for_question(question.merged_into or question.id)):
             message = replies.not_your_question()  # not an answer to this question
         else:
             earlier = [entry for entry in await unit.audit.find(ANSWER_FEEDBACK, question.ref)
-                       if _verdict_answer(entry.detail) == answer_id]
+                       if _verdict_answer(entry.detail) == action.answer_id]
             if earlier:
                 message = replies.feedback_noted(question.status.value, question.ref)
             else:
-                detail = json.dumps({"answer_id": answer_id, "helpful": helpful})
+                detail = json.dumps({"answer_id": action.answer_id, "helpful": action.helpful})
                 await unit.audit.record("asker", ANSWER_FEEDBACK, question.ref, detail)
-                message = replies.answer_feedback_thanks(helpful)
-                said_so = "this answer helped" if helpful else "this answer did not help"
-                message["card"] = {"type": "answer_feedback_card", "chosen": f"You said {said_so}."}
+                message = replies.answer_feedback_thanks(action.helpful)
+                said_so = "this answer helped" if action.helpful else "this answer did not help"
+                message["card"] = replies.answer_feedback_used(f"You said {said_so}.")
         return await reply_to(unit.outbox, said, message)
 
 
@@ -105,9 +104,8 @@ def _faq_card(deps: Deps, question: Question, chosen: str) -> dict[str, Any]:
     """The FAQ answer card as it looks once used: the answer stays, the buttons become `chosen`."""
     faq = getattr(deps.faq, "faq", None)
     entry = faq.get(question.faq_entry_id) if faq is not None and question.faq_entry_id else None
-    card = replies.faq_answer(question, question.faq_entry_id or "", entry.question if entry else question.text,
-                              entry.answer if entry else "")
-    return {**card, "chosen": chosen}
+    return replies.faq_answer(question, question.faq_entry_id or "", entry.question if entry else question.text,
+                              entry.answer if entry else "", chosen=chosen)
 
 
 def _verdict_answer(detail: str | None) -> int | None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from typing import Any
 
+from domain.cards import Moderate, Op
 from domain.jobs import FaqRebuild, ModerationCard, ModerationPage
 from domain.states import OPEN_STATES, QuestionStatus
 from errors import Refused, Transient
@@ -29,7 +29,6 @@ from handlers.board import board_changed
 from handlers.channels import kept, source_of
 from handlers.deps import Deps, Matcher
 from handlers.faq_links import ANOTHER_ENTRY, known_entry, link
-from handlers.privacy import asked_in
 from handlers.queue import FIRST_POST, MODERATORS_CHANNEL, channel_itself, queue_card_refresh
 from handlers.roles import Actor, NotAllowed, Role, require
 from mail.inbound import question_ref
@@ -40,43 +39,15 @@ from store.store import Unit
 MAX_ANSWER_CHARS = 4000
 CARD_WAIT_SECONDS = 1.0
 PAGE = 10  # cards `moderate here` posts at once for questions that waited without one
-SEND_ANYWAY = "send_anyway"  # the card's "send although claimed" toggle
-OPERATIONS = ("claim", "release", "answer", "dismiss", "merge", "faq", "private", "faq_link")
-DONE = {  # what a moderator's click did (the card shows it too)
-    "claim": "You claimed {ref}.",
-    "release": "You released {ref}: any moderator can answer it.",
-    "answer": "Your answer to {ref} is on its way to the colleague.",
-    "dismiss": "{ref} is dismissed; the colleague is told why.",
-    "merge": "{ref} is marked as a duplicate; its asker gets the other question's answer.",
-    "faq": "{ref} is in the FAQ now: the bot answers it from the FAQ within a few seconds.",
-    "private": "{ref} is private now: off the board and out of the digest; its answers go to a personal chat.",
+DONE: dict[Op, str] = {  # what a moderator's click did (the card shows it too)
+    Op.CLAIM: "You claimed {ref}.",
+    Op.RELEASE: "You released {ref}: any moderator can answer it.",
+    Op.ANSWER: "Your answer to {ref} is on its way to the colleague.",
+    Op.DISMISS: "{ref} is dismissed; the colleague is told why.",
+    Op.MERGE: "{ref} is marked as a duplicate; its asker gets the other question's answer.",
+    Op.FAQ: "{ref} is in the FAQ now: the bot answers it from the FAQ within a few seconds.",
+    Op.PRIVATE: "{ref} is private now: off the board and out of the digest; its answers go to a personal chat.",
 }
-
-
-@dataclass(frozen=True)
-class Action:
-    """A moderator's card submission, validated: only these fields are ever read from it."""
-
-    op: str
-    question_id: int
-    text: str = ""
-    answer: str = ""  # op "faq": the entry's answer (text is its question); op "faq_link": the entry chosen
-    anyway: bool = False  # op "answer": send it although another moderator claimed the question
-
-
-def parse_action(value: dict[str, Any]) -> Action:
-    """Raise ValueError for anything our cards do not send."""
-    op, question_id = value.get("op"), value.get("question_id")
-    if op not in OPERATIONS or type(question_id) is not int or question_id <= 0:
-        raise ValueError("not a moderation action")
-    field = {"answer": "answer", "dismiss": "reason", "merge": "duplicate_of", "faq": "faq_question",
-             "private": "private_reason", "faq_link": "faq_entry_id"}.get(op)
-    text = value.get(field, "") if field else ""
-    answer = value.get({"faq": "faq_answer", "faq_link": "faq_entry"}.get(op, ""), "")
-    if not isinstance(text, str) or not isinstance(answer, str):
-        raise ValueError(f"{field} must be text")
-    anyway = op == "answer" and value.get(SEND_ANYWAY) in (True, "true")
-    return Action(op=op, question_id=question_id, text=text.strip(), answer=answer.strip(), anyway=anyway)
 
 
 async def moderate_here(deps: Deps, said: Said, actor: Actor) -> None:
@@ -125,7 +96,7 @@ async def show_card(deps: Deps, said: Said, actor: Actor, number: int) -> str:
     return "" if here else f"{question.ref}'s card is posted in the moderators' channel."
 
 
-async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> dict[str, Any]:
+async def act(deps: Deps, said: Said, actor: Actor, action: Moderate) -> dict[str, Any]:
     """Carry out a card action if the sender is a moderator and the question still allows it.
 
     Returns what the moderator is told. Success is not posted in the channel (the card, updated
@@ -141,15 +112,15 @@ async def act(deps: Deps, said: Said, actor: Actor, action: Action) -> dict[str,
             question = await unit.questions.get(action.question_id)
             if question is None:
                 return await _reply(unit, said, "That question no longer exists.")
-            if action.op == "faq_link":
+            if action.op is Op.FAQ_LINK:
                 return await _link(unit, question, action, actor, deps.faq, said)
-            if action.op == "faq":
+            if action.op is Op.FAQ:
                 outcome = await _add_to_faq(unit, question, action, actor, deps.faq)
             else:
                 outcome = await _apply(unit, question, action, actor, said)
             if outcome is not None:  # lost the race, or the action was not possible: say why
                 return await _reply(unit, said, outcome)
-            await unit.audit.record(actor.label, f"question.{action.op}", question.ref, action.text or None)
+            await unit.audit.record(actor.label, f"question.{action.op}", question.ref, action.detail or None)
             await queue_card_refresh(unit, question.id, reason=f"{said.source}:{said.delivery_key}")
             await board_changed(unit.outbox, question.event_id)
             done = replies.notice(DONE[action.op].format(ref=question.ref))
@@ -165,11 +136,11 @@ async def rebuild_faq(deps: Deps, payload: FaqRebuild) -> None:
     await reload_faq(deps.faq, deps.store)
 
 
-async def _link(unit: Unit, question: Question, action: Action, actor: Actor, faq: Matcher,
+async def _link(unit: Unit, question: Question, action: Moderate, actor: Actor, faq: Matcher,
                 said: Said) -> dict[str, Any]:
     """"Answer with FAQ entry": an id typed in the form wins over the entry ticked (it was found
     with `faq search`); the asker gets the entry's answer once, the matcher learns the wording."""
-    entry_id = action.text or (action.answer if action.answer != ANOTHER_ENTRY else "")
+    entry_id = action.faq_entry_id or (action.faq_entry if action.faq_entry != ANOTHER_ENTRY else "")
     if not entry_id:
         return await _reply(unit, said, "Type the entry's id in the form (type **faq search** and a few words to "
                                         "find it), then press Answer with this entry. Nothing was changed.")
@@ -181,8 +152,8 @@ async def _link(unit: Unit, question: Question, action: Action, actor: Actor, fa
     return replies.notice(done)
 
 
-async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, said: Said) -> str | None:
-    if action.op == "private":  # HR or wellbeing: off the board and out of the digest, in any state
+async def _apply(unit: Unit, question: Question, action: Moderate, actor: Actor, said: Said) -> str | None:
+    if action.op is Op.PRIVATE:  # HR or wellbeing: off the board and out of the digest, in any state
         if question.private:
             return f"{question.ref} is already private."
         await unit.questions.set_fields(question.id, private=True)
@@ -193,42 +164,43 @@ async def _apply(unit: Unit, question: Question, action: Action, actor: Actor, s
                 await unit.questions.set_fields(duplicate.id, private=True)
                 await queue_card_refresh(unit, duplicate.id, reason=f"private:{question.id}")
         return None
-    if action.op == "claim":
+    if action.op is Op.CLAIM:
         if await unit.questions.move(question.id, to=QuestionStatus.CLAIMED,
                                      only_from=[QuestionStatus.FORWARDED], claimed_by=actor.label):
             return None
         return _already(question)
-    if action.op == "release":  # back to waiting, for any moderator to take
+    if action.op is Op.RELEASE:  # back to waiting, for any moderator to take
         if await unit.questions.move(question.id, to=QuestionStatus.FORWARDED,
                                      only_from=[QuestionStatus.CLAIMED], claimed_by=None):
             return None
         return f"{question.ref} is not claimed; nothing was changed."
-    if action.op == "answer":
-        if not action.text:
+    if action.op is Op.ANSWER:
+        if not action.answer:
             return "Type the answer in the box on the card, then press Send answer."
-        if len(action.text) > MAX_ANSWER_CHARS:
-            return f"That answer is {len(action.text):,} characters; the limit is {MAX_ANSWER_CHARS:,}."
+        if len(action.answer) > MAX_ANSWER_CHARS:
+            return f"That answer is {len(action.answer):,} characters; the limit is {MAX_ANSWER_CHARS:,}."
         if question.status not in FIRST_ANSWER_FROM:
             return _already(question)
-        if question.status is QuestionStatus.CLAIMED and question.claimed_by != actor.label and not action.anyway:
+        if question.status is QuestionStatus.CLAIMED and question.claimed_by != actor.label and not action.send_anyway:
             return (f"{question.ref} is claimed by {question.claimed_by or 'another moderator'}; send anyway? "
                     "Your answer was not sent. To send it, tick \"Send it although another moderator claimed "
                     "it\" on the card and press Send answer again.")
         answered = await record_answer(
-            unit, question, text=action.text, by=Answerer(id=actor.aad_id or actor.id, name=actor.label),
+            unit, question, text=action.answer, by=Answerer(id=actor.aad_id or actor.id, name=actor.label),
             via=said.source, source_key=f"{said.source}:{said.delivery_key}", follow_ups=False,
         )
         return None if answered else _already(await unit.questions.get(question.id) or question)
-    if action.op == "dismiss":
-        if not action.text:
+    if action.op is Op.DISMISS:
+        if not action.reason:
             return "Give a reason for dismissing it (the colleague who asked will see it)."
         if not await unit.questions.move(question.id, to=QuestionStatus.DISMISSED, only_from=OPEN_STATES,
-                                         acted_by=actor.label, dismissed_reason=action.text[:500]):
+                                         acted_by=actor.label, dismissed_reason=action.reason[:500]):
             return _already(question)
-        await replies.enqueue_to_asker(unit.outbox, question, replies.dismissed(question, action.text[:500]),
+        await replies.enqueue_to_asker(unit.outbox, question, replies.dismissed(question, action.reason[:500]),
                                        dedupe_key=f"dismissed:{question.id}")
         return None
-    number = question_ref(f"[{action.text}]") or (int(action.text) if action.text.isdigit() else None)
+    typed = action.duplicate_of
+    number = question_ref(f"[{typed}]") or (int(typed) if typed.isdigit() else None)
     target = await unit.questions.get(number) if number else None
     if target is None or target.id == question.id or target.status is QuestionStatus.MERGED:
         return "Give the reference of the question this one duplicates, e.g. Q-12."
@@ -259,30 +231,10 @@ async def refresh_card(deps: Deps, payload: ModerationCard) -> None:
         merged = await unit.questions.get(question.merged_into) if question.merged_into else None
         faq_entry = await unit.faq.entry_from_question(question.id)
         linked = await unit.faq.linked_entry(question.id)
-    message = {
-        "type": "moderation_card",
-        "question_id": question.id,
-        "ref": question.ref,
-        "text": question.text,
-        "asker": "A colleague (asked anonymously)" if question.anonymous else (question.asker_name or "A colleague"),
-        "event": event.title if event else None,
-        "asked_in": asked_in(question),
-        "status": question.status.value,
-        "claimed_by": question.claimed_by,
-        "acted_by": question.acted_by,
-        # The first answer stays; a later one (a mail reply, say) shows as a follow-up, never in its place.
-        "answer": answers[0].text if answers else None,
-        "follow_up": answers[-1].text if len(answers) > 1 else None,
-        "follow_up_via": answers[-1].via if len(answers) > 1 else None,
-        "follow_ups": len(answers) - 1 if answers else 0,
-        "reason": question.dismissed_reason,
-        "merged_into": merged.ref if merged else None,
-        "private": question.private,
-        "faq_entry": faq_entry,
-        "faq_link": linked,
-        "faq_link_sent": bool(linked and answers and answers[0].via == "faq"),  # its answer was the one sent
-        "faq_choices": await _nearest(deps.faq, question) if linked is None else [],
-    }
+    message = replies.moderation_card(
+        question, answers, event=event, merged_into=merged, faq_entry=faq_entry, faq_link=linked,
+        faq_choices=await _nearest(deps.faq, question) if linked is None else [],
+    )
     target = json.loads(address)
     channel = deps.channel(source_of(target))
     if question.moderation_card_id:
@@ -315,7 +267,7 @@ async def post_page(deps: Deps, payload: ModerationPage) -> None:
 
 
 async def _add_to_faq(
-    unit: Unit, question: Question, action: Action, actor: Actor, faq: Matcher
+    unit: Unit, question: Question, action: Moderate, actor: Actor, faq: Matcher
 ) -> str | None:
     """An answered question becomes an FAQ entry (stored beside the bundled file), unless the
     FAQ already answers it: a second entry for one topic would split the matcher's confidence
@@ -328,11 +280,11 @@ async def _add_to_faq(
     answers = await unit.answers.for_question(question.id)
     if question.private:  # the FAQ answers everyone: nothing of a private question goes in as it is
         originals = {question.text, *(a.text for a in answers)}
-        if not action.text or not action.answer or {action.text, action.answer} & originals:
+        if not action.faq_question or not action.faq_answer or {action.faq_question, action.faq_answer} & originals:
             return (f"{question.ref} is private: to add an FAQ entry from it, write a general question "
                     "and answer in your own words, without the colleague's text or answer.")
-    text = action.text or question.text
-    answer = action.answer or (answers[-1].text if answers else "")
+    text = action.faq_question or question.text
+    answer = action.faq_answer or (answers[-1].text if answers else "")
     if not answer:
         return "Give the answer the FAQ should show."
     if len(text) > FAQ_MAX_QUESTION_CHARS or len(answer) > FAQ_MAX_ANSWER_CHARS:

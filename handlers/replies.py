@@ -6,13 +6,15 @@ Each reply is queued in the outbox in the same transaction as the state change i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from domain.jobs import MailReply, TeamsSend
 from handlers.deps import Deps
+from handlers.privacy import asked_in
 from outbox.jobs import job
 from store.outbox import OutboxRepo
-from store.records import Question
+from store.records import Answer, Event, Question
 
 
 def welcome(privacy: str) -> dict[str, Any]:
@@ -30,8 +32,11 @@ def too_long(limit: int, length: int) -> dict[str, Any]:
     return {"type": "too_long", "limit": limit, "length": length}
 
 
-def faq_answer(question: Question, entry_id: str, faq_question: str, answer: str) -> dict[str, Any]:
-    return {
+def faq_answer(
+    question: Question, entry_id: str, faq_question: str, answer: str, *, chosen: str | None = None
+) -> dict[str, Any]:
+    """With `chosen`, the card once used: the answer stays, the buttons become what was said."""
+    message = {
         "type": "faq_answer",
         "question_id": question.id,
         "ref": question.ref,
@@ -39,6 +44,7 @@ def faq_answer(question: Question, entry_id: str, faq_question: str, answer: str
         "faq_question": faq_question,
         "answer": answer,
     }
+    return {**message, "chosen": chosen} if chosen else message
 
 
 def forwarded(question: Question) -> dict[str, Any]:
@@ -62,6 +68,11 @@ def moderator_answer(
 
 def answer_feedback_thanks(helpful: bool) -> dict[str, Any]:
     return {"type": "answer_feedback_thanks", "helpful": helpful}
+
+
+def answer_feedback_used(chosen: str) -> dict[str, Any]:
+    """The "Did this answer help?" card once used: what the asker said, no buttons."""
+    return {"type": "answer_feedback_card", "chosen": chosen}
 
 
 def digest(event_id: int, markdown: str, *, part: int = 1, parts: int = 1) -> dict[str, Any]:
@@ -90,6 +101,69 @@ def event_choice(question_id: int, question: str, events: list[tuple[int, str]])
         "ref": f"Q-{question_id}",
         "question": question,
         "events": [{"id": event_id, "title": title} for event_id, title in events],
+    }
+
+
+def event_choice_used(chosen: str) -> dict[str, Any]:
+    """The event picker once the question is settled: what was chosen, no buttons."""
+    return {"type": "event_choice", "question_id": 0, "question": "", "events": [], "chosen": chosen}
+
+
+def moderation_card(
+    question: Question,
+    answers: Sequence[Answer],
+    *,
+    event: Event | None,
+    merged_into: Question | None,
+    faq_entry: str | None,
+    faq_link: str | None,
+    faq_choices: list[dict[str, str]],
+) -> dict[str, Any]:
+    """A question's card in the moderators' channel, as it stands (handlers.moderation)."""
+    return {
+        "type": "moderation_card",
+        "question_id": question.id,
+        "ref": question.ref,
+        "text": question.text,
+        "asker": "A colleague (asked anonymously)" if question.anonymous else (question.asker_name or "A colleague"),
+        "event": event.title if event else None,
+        "asked_in": asked_in(question),
+        "status": question.status.value,
+        "claimed_by": question.claimed_by,
+        "acted_by": question.acted_by,
+        # The first answer stays; a later one (a mail reply, say) shows as a follow-up, never in its place.
+        "answer": answers[0].text if answers else None,
+        "follow_up": answers[-1].text if len(answers) > 1 else None,
+        "follow_up_via": answers[-1].via if len(answers) > 1 else None,
+        "follow_ups": len(answers) - 1 if answers else 0,
+        "reason": question.dismissed_reason,
+        "merged_into": merged_into.ref if merged_into else None,
+        "private": question.private,
+        "faq_entry": faq_entry,
+        "faq_link": faq_link,
+        "faq_link_sent": bool(faq_link and answers and answers[0].via == "faq"),  # its answer was the one sent
+        "faq_choices": faq_choices,
+    }
+
+
+def board(
+    event: Event, counts: dict[str, int], updated: str, newest: Sequence[Question], most_supported: Sequence[Question]
+) -> dict[str, Any]:
+    """An event's live board for its hosts (handlers.board)."""
+
+    def line(question: Question) -> dict[str, Any]:
+        return {"ref": question.ref, "text": question.text[:200], "support": question.support,
+                "status": str(question.status), "topic": question.topic}
+
+    return {
+        "type": "board",
+        "event_id": event.id,
+        "title": event.title,
+        "status": event.status,
+        "counts": counts,
+        "updated": updated,
+        "newest": [line(q) for q in newest],
+        "most_supported": [line(q) for q in most_supported],
     }
 
 

@@ -12,7 +12,10 @@ import pytest
 from jsonschema import Draft6Validator
 
 from bot.render import _RENDERERS, ADAPTIVE_CARD, TEAMS, message_bytes, render
+from domain.jobs import TeamsSend, UsedCard
+from handlers import replies
 from tests.cards.catalogue import CARDS, HOSTILE, STAFF_FACING, TEXTS, moderation
+from tests.unit.test_job_payloads import ADDRESS
 
 SCHEMA = json.loads((Path(__file__).parent / "adaptive-card-1.5.json").read_text(encoding="utf-8"))
 VALIDATOR = Draft6Validator(SCHEMA)
@@ -175,3 +178,19 @@ def test_teams_buttons_are_universal_actions_with_a_submit_fallback() -> None:
 
 def test_staff_cards_are_listed() -> None:
     assert STAFF_FACING <= set(CARDS)
+
+
+def test_messages_stored_by_earlier_versions_still_render() -> None:
+    """Outbox rows keep their message as the JSON it was queued as: an answer queued before
+    answers had buttons, and the event picker's used form, render as they did."""
+    answer = {"type": "answer", "ref": "Q-4", "question": "Is parking free?", "answer": "Yes, after 6pm.",
+              "follow_up": False}
+    sent = TeamsSend.from_json({"address": ADDRESS, "reply_to_id": None, "message": answer})
+    activity = render(sent.message, channel_id=TEAMS)
+    assert "Yes, after 6pm." in activity.text and not activity.attachments
+    chosen = "Noted: Q-9 is not about any of those events."
+    used = UsedCard.from_json({"address": ADDRESS, "card_id": "1700000000000", "message": {
+        "type": "event_choice", "question_id": 0, "question": "", "events": [], "chosen": chosen}})
+    assert used.message == replies.event_choice_used(chosen)
+    [attachment] = render(used.message, channel_id=TEAMS).attachments
+    assert "✓ Noted: Q-9" in json.dumps(attachment.content, ensure_ascii=False) and "actions" not in attachment.content

@@ -139,6 +139,46 @@ async def test_helpful_on_an_answer_replaces_its_buttons_with_what_was_said(bot:
     assert not list(VALIDATOR.iter_errors(body["value"]))
 
 
+async def test_a_tampered_click_is_refused_in_either_form_and_records_nothing(bot: Bot) -> None:
+    """Card data with an unknown verb, a key no card sends or a value of the wrong type: a 400
+    for Action.Execute, the help text for Action.Submit, and the real click still counts."""
+    people = await _staff(bot)
+    asker, here, card = await _moderated_question(bot, people)
+    send = _button(card, "Send answer")
+    assert (await bot.post(_click(bot, people["mod1"], card, here, send, answer="6pm."))).status == 200
+    answer = await eventually(
+        lambda: resolved(next((r for r in bot.channel.connector.posts() if r.text and "6pm." in r.text), None)),
+        what="the answer",
+    )
+    helpful = _button(answer, "Helpful")
+    await bot.drained()
+    rows, updates = await bot.question_rows(), bot.channel.connector.recorded("update", ok=True)
+    tampered = {
+        "an unknown verb": {**helpful["data"], "action": "delete"},
+        "a key no card sends": {**helpful["data"], "recorded_by": "someone else"},
+        "helpful as text": {**helpful["data"], "helpful": "yes"},
+        "an id as text": {**helpful["data"], "answer_id": str(helpful["data"]["answer_id"])},
+        "an id missing": {k: v for k, v in helpful["data"].items() if k != "answer_id"},
+    }
+    for what, data in tampered.items():
+        invoke = bot.channel.activities.invoke_action(asker, data["action"], data, reply_to_id=answer.created_id)
+        response = await bot.post(invoke)
+        body = await response.json()
+        assert (response.status, body["statusCode"], body["value"]["code"]) == (400, 400, "BadRequest"), what
+        before = len(bot.channel.connector.posts())
+        submit = bot.channel.activities.card_submit(asker, data, reply_to_id=answer.created_id)
+        assert (await bot.post(submit)).status == 200
+        [*_, reply] = await bot.channel.connector.wait_for(before + 1)
+        assert "I collect colleagues' questions" in (reply.text or ""), what
+    await bot.drained()
+    assert await bot.question_rows() == rows
+    assert bot.channel.connector.recorded("update", ok=True) == updates  # no card lost its buttons
+    response = await bot.post(
+        bot.channel.activities.invoke_action(asker, helpful["verb"], helpful["data"], reply_to_id=answer.created_id)
+    )
+    assert "✓ You said this answer helped." in str((await response.json())["value"])  # nothing counted before
+
+
 async def test_a_claimed_question_can_be_released_and_its_card_offers_claim_again(bot: Bot) -> None:
     people = await _staff(bot)
     _, here, card = await _moderated_question(bot, people)

@@ -272,6 +272,11 @@ async def test_a_malformed_action_execute_is_a_400_and_changes_nothing(bot: Bot)
         "a verb its data contradicts": {**good["value"], "action": {**action, "verb": "faq_feedback"}},
         "an id as text": {**good["value"], "action": {**action, "data": {**action["data"], "question_id": "1"}}},
         "an unknown operation": {**good["value"], "action": {**action, "data": {**action["data"], "op": "delete"}}},
+        "a key no card sends": {**good["value"], "action": {**action, "data": {**action["data"], "acted_by": "Boss"}}},
+        "a toggle neither on nor off": {
+            **good["value"], "action": {**action, "data": {**action["data"], "send_anyway": "maybe"}}},
+        "an id beyond the id columns": {
+            **good["value"], "action": {**action, "data": {**action["data"], "question_id": 2**31}}},
     }
     for what, value in malformed.items():
         invoke = {**good, "id": bot.channel.activities.new_activity_id(), "value": value}

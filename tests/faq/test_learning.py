@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
+from domain.cards import Moderate
 from domain.jobs import FaqRebuild, Triage
 from domain.states import QuestionStatus
 from faq.commands import export_yaml, suggest_report
@@ -99,7 +100,7 @@ async def status_of(store: Store, question_id: int) -> tuple[QuestionStatus, str
 
 
 async def moderate(deps: Deps, key: str, **value: Any) -> None:
-    await moderation.act(deps, said(key), MODERATOR, moderation.parse_action(value))
+    await moderation.act(deps, said(key), MODERATOR, Moderate.from_data(value))
 
 
 async def test_moderator_adds_answered_question_to_faq_and_bot_answers_it_at_once(

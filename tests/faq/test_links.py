@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from cli import cli
+from domain.cards import FaqFeedback
 from domain.jobs import Triage
 from domain.states import QuestionStatus
 from faq.commands import export_yaml
@@ -133,7 +134,7 @@ async def test_no_on_an_faq_answer_stops_that_answer_to_that_question(
     asker = Asker(id="29:asker", aad_id=None, name="Asker", email=None)
     said = Said(delivery_key="no", source="teams", text="", asker=asker, conversation_id="conv",
                 conversation_type="personal", address={"conversation": {"id": "conv"}}, reply_to_id=None)
-    await feedback.faq_feedback(deps, said, question_id=question_id, helpful=False)
+    await feedback.faq_feedback(deps, said, FaqFeedback(question_id, helpful=False))
 
     assert await matcher.reload(store)
     assert matcher.match(text).entry is None  # the same question is forwarded from now on

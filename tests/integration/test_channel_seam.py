@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from config.settings import BUNDLED_FAQ
+from domain.cards import Moderate, Op
 from faq.live import live_matcher_for_file
 from handlers import commands, moderation
 from handlers.channels import UnknownChannel
 from handlers.deps import Deps, Limits
 from handlers.jobs import job_runners
-from handlers.moderation import Action
 from handlers.roles import Actor
 from mail.eml import EmlOutbox
 from outbox.retry import RetryPolicy
@@ -53,7 +53,7 @@ class Bot:
     async def answer(self, question_id: int, text: str) -> None:
         said = self.console.said(MO, MODERATORS, "")
         actor = Actor(id=MO.id, aad_id=MO.id, name=MO.name, email=None)
-        done = await moderation.act(self.deps, said, actor, Action("answer", question_id, text=text))
+        done = await moderation.act(self.deps, said, actor, Moderate(Op.ANSWER, question_id, answer=text))
         assert "on its way" in done["text"], done
 
     async def cards(self) -> list[dict[str, Any]]:
