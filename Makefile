@@ -27,7 +27,7 @@ run: $(STAMP_RUN)
 test: $(STAMP_DEV)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Lint and types, settings in pyproject.toml; CI runs it before the tests.
+# Lint and types, settings in pyproject.toml; CI (.ci/run) runs it before the tests.
 lint: $(STAMP_DEV)
 	$(PY) -m ruff check .
 	$(PY) -m mypy

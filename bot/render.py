@@ -203,12 +203,14 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
     """
     status = QuestionStatus(m["status"])
     label, style = status.properties.card  # names filled in below; the style colours the heading
-    names = {k: cut_bytes(m.get(k) or "someone", NAME_BUDGET) for k in ("claimed_by", "acted_by", "reason", "merged_into")}
+    names = {k: cut_bytes(m.get(k) or "someone", NAME_BUDGET)
+             for k in ("claimed_by", "acted_by", "reason", "merged_into")}
     header = {"type": "Container", "style": style, "items": [
         _block(f"{m['ref']}{' · Private' if m.get('private') else ''}", weight="Bolder", size="Medium"),
         _plain(label.format(**names), weight="Bolder"),  # on the state's colour, in the text's own
     ]}
-    body = [header, *_shown(m["text"], QUESTION_BUDGET, "Cut to fit the card: the whole question is in the forwarded mail."),
+    body = [header,
+            *_shown(m["text"], QUESTION_BUDGET, "Cut to fit the card: the whole question is in the forwarded mail."),
             _labelled("Asked by", cut_bytes(m["asker"], NAME_BUDGET))]
     if m.get("asked_in"):
         body.append(_labelled("Asked in", m["asked_in"]))
@@ -226,7 +228,8 @@ def _moderation_card(m: dict[str, Any]) -> Activity:
         count = f" (the latest of {m['follow_ups']})" if m.get("follow_ups", 1) > 1 else ""
         way = {"mail": " by mail", "teams": " in Teams"}.get(m.get("follow_up_via") or "", "")
         body += [_block(f"Follow-up{way}{count}", weight="Bolder"),
-                 *_shown(m["follow_up"], ANSWER_BUDGET // 2, "Cut to fit the card: the whole follow-up went to the colleague.")]
+                 *_shown(m["follow_up"], ANSWER_BUDGET // 2,
+                         "Cut to fit the card: the whole follow-up went to the colleague.")]
 
     def data(op: Op) -> dict[str, Any]:
         return Moderate(op, m["question_id"]).to_data()

@@ -52,13 +52,15 @@ GUIDE = (
     Guide(STAFF, "me too", "support a colleague's question at an event", "me too Q-12"),
     Guide(Role.MODERATOR, "moderate here", "make this channel the moderators' queue", "moderate here"),
     Guide(Role.MODERATOR, "show", "post a question's card here again", "show Q-12"),
-    Guide(Role.MODERATOR, "faq search", "find an FAQ entry's id (for Answer with FAQ entry, or #faq by mail)", "faq search laptop broken"),
+    Guide(Role.MODERATOR, "faq search", "find an FAQ entry's id (for Answer with FAQ entry, or #faq by mail)",
+          "faq search laptop broken"),
     Guide(Role.HOST, "open event", "start taking questions for an event", "open event Town hall, March"),
     Guide(Role.HOST, "board here", "a live board of the event's questions here", "board here E-3"),
     Guide(Role.HOST, "close event", "stop taking questions", "close event E-3"),
     Guide(Role.HOST, "events", "the events and how many questions each has", "events"),
     Guide(Role.HOST, "publish here", "post the event's answered questions here", "publish E-3 here"),
-    Guide(Role.ADMIN, "grant moderator", "give someone a role (host or moderator)", "grant moderator sam@council.example"),
+    Guide(Role.ADMIN, "grant moderator", "give someone a role (host or moderator)",
+          "grant moderator sam@council.example"),
     Guide(Role.ADMIN, "revoke host", "take a role away", "revoke host sam@council.example"),
 )
 ROLE_ORDER = (STAFF, Role.MODERATOR, Role.HOST, Role.ADMIN)
@@ -69,7 +71,8 @@ MISSING_PART = (
     (r"ask privately:?", "Type your question after it, e.g. **ask privately Can I change my hours after leave?**"),
     (r"me too:?", "Say which question, e.g. **me too Q-12** (the reference is on the event board)."),
     (r"open event:?", "Give the event's title, e.g. **open event Town hall, March**."),
-    (r"(?:grant|revoke)(?:\s+(?:host|moderator))?", "Say the role and whose email, e.g. **grant moderator sam@council.example**."),
+    (r"(?:grant|revoke)(?:\s+(?:host|moderator))?",
+     "Say the role and whose email, e.g. **grant moderator sam@council.example**."),
     (r"publish", "Say where, e.g. **publish here** (or **publish E-3 here**)."),
     (r"faq search:?", "Type the words to look for after it, e.g. **faq search laptop broken**."),
 )
@@ -164,7 +167,8 @@ async def _my_questions(deps: Deps, said: Said, actor: Actor, found: re.Match[st
     """Listed in a personal chat only: in a channel or group chat others would read them
     (private and anonymous ones included)."""
     if not deps.channel(said.source).is_personal(said.address):
-        return "Type **my questions** in a personal chat with me: I don't list your questions where others can read them."
+        return ("Type **my questions** in a personal chat with me: I don't list your questions where others "
+                "can read them.")
     async with deps.store.unit() as unit:
         mine = await unit.questions.of_asker(said.asker.id, said.asker.aad_id)
     if not mine:

@@ -31,10 +31,9 @@ async def faq_feedback(deps: Deps, said: Said, action: FaqFeedback) -> dict[str,
         question = await unit.questions.get(action.question_id)
         if question is None or not is_asker(question, said):
             message = replies.not_your_question()
-        elif question.status is not QuestionStatus.ANSWERED_FAQ or question.faq_entry_id is None:
-            message = replies.feedback_noted(question.status.value, question.ref)
-        elif not await unit.questions.add_feedback(question.id, question.faq_entry_id, helpful=action.helpful):
-            message = replies.feedback_noted(question.status.value, question.ref)
+        elif (question.status is not QuestionStatus.ANSWERED_FAQ or question.faq_entry_id is None
+              or not await unit.questions.add_feedback(question.id, question.faq_entry_id, helpful=action.helpful)):
+            message = replies.feedback_noted(question.status.value, question.ref)  # not an FAQ answer, or said before
         elif action.helpful:
             message = replies.feedback_thanks()
             message["card"] = _faq_card(deps, question, "You said this answered your question.")

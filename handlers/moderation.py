@@ -3,10 +3,10 @@
 On the card a moderator claims, answers, dismisses (with a reason) or marks a duplicate,
 answers a waiting question with an FAQ entry ("faq_link", handlers.faq_links), and turns an
 answered question into an FAQ entry the bot answers from once the matcher is rebuilt ("faq", a
-job after the click). "Mark
-private" (HR or wellbeing matters) takes a question off the hosts' board and out of the
-digest, whatever its state. Each action is a conditional state change, so when two
-moderators act at once exactly one wins; the other is told what happened. The card is then updated in place to show who did what.
+job after the click). "Mark private" (HR or wellbeing matters) takes a question off the hosts'
+board and out of the digest, whatever its state. Each action is a conditional state change, so
+when two moderators act at once exactly one wins; the other is told what happened. The card is
+then updated in place to show who did what.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def _queue_text(posted: int, more: int) -> str:
         text += (f" {posted} question{'s' if posted != 1 else ''} already waiting "
                  f"{'get cards' if posted != 1 else 'gets a card'} now, oldest first.")
     if more:
-        text += f" {more} more {'are' if more != 1 else 'is'} waiting: type **moderate here** again for the next {PAGE}."
+        verb = "are" if more != 1 else "is"
+        text += f" {more} more {verb} waiting: type **moderate here** again for the next {PAGE}."
     return text
 
 
@@ -92,7 +93,8 @@ async def show_card(deps: Deps, said: Said, actor: Actor, number: int) -> str:
         await unit.questions.set_fields(question.id, moderation_card_id=None)  # the new card takes over
         await queue_card_refresh(unit, question.id, reason=f"show:{said.delivery_key}", post=True)
         await unit.audit.record(actor.label, "question.show", question.ref)
-    here = channel_itself(said.address)["conversation"]["id"] == channel_itself(json.loads(channel))["conversation"]["id"]
+    chat_id = channel_itself(said.address)["conversation"]["id"]
+    here = chat_id == channel_itself(json.loads(channel))["conversation"]["id"]
     return "" if here else f"{question.ref}'s card is posted in the moderators' channel."
 
 
