@@ -20,9 +20,7 @@ def roles() -> None:
 @database_url
 def roles_grant(role: str, who: str, database_url: str) -> None:
     """Give WHO (an email address or Entra object id) the ROLE host or moderator."""
-    change = with_store(database_url, lambda store: change_role(
-        store, grant=True, role=role, who=who, by=CLI_ACTOR))
-    click.echo(describe(change))
+    _change(database_url, role, who, grant=True)
 
 
 @roles.command("revoke")
@@ -31,8 +29,12 @@ def roles_grant(role: str, who: str, database_url: str) -> None:
 @database_url
 def roles_revoke(role: str, who: str, database_url: str) -> None:
     """Take the ROLE host or moderator away from WHO."""
-    change = with_store(database_url, lambda store: change_role(
-        store, grant=False, role=role, who=who, by=CLI_ACTOR))
+    _change(database_url, role, who, grant=False)
+
+
+def _change(database_url: str, role: str, who: str, *, grant: bool) -> None:
+    """Grant or revoke, as the CLI's actor, and say exactly what was stored."""
+    change = with_store(database_url, lambda store: change_role(store, grant=grant, role=role, who=who, by=CLI_ACTOR))
     click.echo(describe(change))
 
 
