@@ -3,10 +3,9 @@ rely on, behind the seam. An address is botbuilder's conversation reference, as 
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.sender import PersonalChats, TeamsConnector, TeamsDirectory, TeamsSender, is_personal
 from domain.jobs import TeamsSend
+from domain.replies import Reply
 from handlers.channels import Address, Contact
 from store.subjects import without_speaker
 
@@ -20,15 +19,15 @@ class TeamsChannel:
         self._directory = TeamsDirectory(connector, tenants)
         self._personal_chats = PersonalChats(connector)
 
-    async def send(self, address: Address, message: dict[str, Any], *, reply_to_id: str | None = None,
+    async def send(self, address: Address, message: Reply, *, reply_to_id: str | None = None,
                    personal: bool = False) -> None:
         # already the 1:1 chat: a reply in it, as any
         await self._sender.send(TeamsSend(address, message, reply_to_id, personal and not is_personal(address)))
 
-    async def post(self, address: Address, message: dict[str, Any]) -> str:
+    async def post(self, address: Address, message: Reply) -> str:
         return await self._sender.post(address, message)
 
-    async def update(self, address: Address, message_id: str, message: dict[str, Any]) -> None:
+    async def update(self, address: Address, message_id: str, message: Reply) -> None:
         await self._sender.update(address, message_id, message)
 
     async def look_up(self, address: Address, user_id: str) -> Contact | None:

@@ -23,6 +23,7 @@ from bot.connectors import SharedClientsAuthentication
 from bot.render import render
 from clock import SYSTEM_CLOCK, Clock
 from domain.jobs import TeamsSend
+from domain.replies import Reply
 from errors import Permanent, Transient
 from handlers.channels import Contact
 
@@ -161,7 +162,7 @@ class TeamsSender:
             else:
                 await self._api.send(address["serviceUrl"], conversation_id, activity)
 
-    async def post(self, address: dict[str, Any], message: dict[str, Any]) -> str:
+    async def post(self, address: dict[str, Any], message: Reply) -> str:
         """A new message in the conversation (a card to update later); returns its activity id."""
         activity = _addressed(message, address)
         activity.pop("replyToId", None)
@@ -174,7 +175,7 @@ class TeamsSender:
             raise Permanent("the connector took the card but gave no activity id to update it by")
         return activity_id
 
-    async def update(self, address: dict[str, Any], activity_id: str, message: dict[str, Any]) -> None:
+    async def update(self, address: dict[str, Any], activity_id: str, message: Reply) -> None:
         """Replace an earlier card in place (no new message in the channel)."""
         activity = _addressed(message, address)
         activity["id"] = activity_id
@@ -228,7 +229,7 @@ async def _connector_errors(doing: str, clock: Clock) -> AsyncIterator[None]:
         raise Transient(f"could not {doing}: {type(error).__name__}") from error
 
 
-def _addressed(message: dict[str, Any], address: dict[str, Any]) -> dict[str, Any]:
+def _addressed(message: Reply, address: dict[str, Any]) -> dict[str, Any]:
     """The message rendered as activity JSON, addressed as TurnContext.apply_conversation_reference
     addresses a reply: from the bot to the user, in the conversation, in reply to the
     reference's activity. The address is botbuilder's own serialised ConversationReference, so

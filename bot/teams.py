@@ -14,8 +14,9 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 from bot.connector_http import model_json
 from bot.render import ADAPTIVE_CARD, invoke_text, updated_card
 from domain.cards import VERB, VERBS, AnswerFeedback, Card, CardError, EventChoice, FaqFeedback, Moderate, parse_card
+from domain.replies import EventPicker, Notice, Reply
 from errors import Refused
-from handlers import asking, commands, feedback, moderation, replies
+from handlers import asking, commands, feedback, moderation
 from handlers.asking import Asker, Said
 from handlers.channels import TEAMS
 from handlers.deps import Deps
@@ -155,7 +156,7 @@ class QuestionsBot(ActivityHandler):
             used = _with_card(action, message)
             await feedback.replace_used_card(self._deps, said, card_id, used)
 
-    async def _card_action(self, said: Said, action: Card) -> dict[str, Any]:
+    async def _card_action(self, said: Said, action: Card) -> Reply:
         """Route a card action to its handler. Who may act is decided by the handler from the
         sender. A new verb in domain.cards is a type error here until it has its branch."""
         match action:
@@ -193,11 +194,11 @@ async def _refuse(turn_context: TurnContext) -> None:
 SETTLED = ("Thanks:", "Noted:", "You already said")
 
 
-def _with_card(action: Card, message: dict[str, Any]) -> dict[str, Any]:
+def _with_card(action: Card, message: Reply) -> Reply:
     """The reply, with the event picker's used card once the question is settled."""
-    settled = message.get("type") == "notice" and str(message.get("text", "")).startswith(SETTLED)
-    if isinstance(action, EventChoice) and settled and "card" not in message:
-        return {**message, "card": replies.event_choice_used(message["text"].replace("**", ""))}
+    if (isinstance(action, EventChoice) and isinstance(message, Notice) and message.text.startswith(SETTLED)
+            and message.card is None):
+        return replace(message, card=EventPicker(chosen=message.text.replace("**", "")))
     return message
 
 

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-
-class PayloadError(ValueError):
-    """A stored payload this version cannot read (a key it does not know, one it needs missing)."""
+from domain.replies import Reply, ToAsker
+from domain.stored import PayloadError, decode, encode
 
 
 class JobPayload:
@@ -28,46 +26,18 @@ class JobPayload:
     kind: ClassVar[str]
 
     def to_json(self) -> dict[str, Any]:
-        """The payload as stored: nested records become objects, tuples lists."""
+        """The payload as stored: every field, records and messages as objects, tuples as lists."""
         assert dataclasses.is_dataclass(self)
-        return _plain(dataclasses.asdict(self))
+        return {field.name: encode(getattr(self, field.name)) for field in dataclasses.fields(self)}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Self:
         """The payload a stored row holds; PayloadError if it is not one of this kind."""
         try:
-            return _decode(cls, raw)
+            decoded: Self = decode(cls, raw)
         except (TypeError, ValueError) as error:
             raise PayloadError(f"{cls.kind} payload: {error}") from error
-
-
-def _plain(value: Any) -> Any:
-    """`value` as JSON has it: tuples as lists."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
-
-
-def _decode(hint: Any, value: Any) -> Any:
-    """`value` read from JSON as the type `hint` says: records by their fields, tuples from lists."""
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        if not isinstance(value, Mapping):
-            raise PayloadError(f"{hint.__name__} must be an object, not {type(value).__name__}")
-        hints = typing.get_type_hints(hint)
-        names = {field.name for field in dataclasses.fields(hint)}
-        unknown = sorted(set(value) - names)
-        if unknown:
-            raise PayloadError(f"unknown keys {', '.join(unknown)}")
-        return hint(**{name: _decode(hints[name], item) for name, item in value.items()})
-    if typing.get_origin(hint) is tuple and isinstance(value, list | tuple):
-        [item_hint, _] = typing.get_args(hint)  # tuple[X, ...]
-        return tuple(_decode(item_hint, item) for item in value)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType) and value is not None:
-        [inner] = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return _decode(inner, value)
-    return value
+        return decoded
 
 
 @dataclass(frozen=True)
@@ -106,7 +76,7 @@ class MailReply(JobPayload):
 
     kind: ClassVar[str] = "mail.reply"
     question_id: int
-    message: dict[str, Any]
+    message: ToAsker
     key: str  # the mail's key: the transport sends a key once
 
 
@@ -147,7 +117,7 @@ class TeamsSend(JobPayload):
 
     kind: ClassVar[str] = "teams.send"
     address: dict[str, Any]
-    message: dict[str, Any]
+    message: Reply
     reply_to_id: str | None = None
     personal: bool = False  # to the 1:1 chat with the user `address` names, never the shared one
     source: str = "teams"  # the channel that sends it (rows queued before there were others: Teams)
@@ -194,7 +164,7 @@ class UsedCard(JobPayload):
     kind: ClassVar[str] = "card.used"
     address: dict[str, Any]
     card_id: str
-    message: dict[str, Any]
+    message: Reply
     source: str = "teams"  # the channel the card is in (rows queued before there were others: Teams)
 
 

@@ -91,7 +91,7 @@ async def _tell_supporters(
         if supporter in told:
             continue
         told.add(supporter)
-        message = {**replies.moderator_answer(question, text, follow_up=follow_up), "supported": True}
+        message = replies.moderator_answer(question, text, follow_up=follow_up, supported=True)
         await replies.enqueue_reply(unit.outbox, source=source_of(address), address=address, reply_to_id=None,
                                     message=message, dedupe_key=f"answer:{answer_id}:support:{supporter}",
                                     personal=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.cards import EventChoice
+from domain.replies import Notice, NotYourQuestion, Reply, Welcome
 from domain.states import QuestionStatus
 from errors import Permanent, Transient
 from handlers import replies
@@ -50,7 +51,7 @@ class Said:
     place: str = "Teams"  # where it was said, in words (handlers.privacy.place): never an id
 
 
-async def reply_to(outbox: OutboxRepo, said: Said, message: dict[str, Any]) -> dict[str, Any]:
+async def reply_to(outbox: OutboxRepo, said: Said, message: Reply) -> Reply:
     """Answer what was said, and return the answer (for a card's Action.Execute response).
 
     In a chat the reply is queued in the caller's transaction, so it goes out if and only if
@@ -119,7 +120,7 @@ async def record_question(
         if private:
             await unit.questions.set_fields(question_id, private=True)
 
-        async def tell(message: dict[str, Any], key: str) -> None:
+        async def tell(message: Reply, key: str) -> None:
             await replies.enqueue_reply(unit.outbox, source=said.source, address=address,
                                         reply_to_id=reply_to_id, message=message,
                                         dedupe_key=f"{key}:{question_id}")
@@ -127,13 +128,13 @@ async def record_question(
         if personal_chat:
             await replies.enqueue_reply(unit.outbox, source=said.source, address=said.address,
                                         reply_to_id=said.reply_to_id,
-                                        message=replies.notice(REPLIED_PRIVATELY),
+                                        message=Notice(REPLIED_PRIVATELY),
                                         dedupe_key=f"reply:{said.delivery_key}")
         # A new asker's first reply ends with what is kept about them (handlers.privacy).
         new_asker = not await unit.questions.asked_before(said.asker.id, said.asker.aad_id, question_id)
         if anonymous or private:
             shared = not deps.channel(said.source).is_personal(said.address)
-            acknowledgement = replies.notice(_in_confidence(said, text, private=private, shared=shared))
+            acknowledgement = Notice(_in_confidence(said, text, private=private, shared=shared))
             await tell(with_notice(acknowledgement, privacy_notice(deps.limits)) if new_asker else acknowledgement,
                        "confidence")
             new_asker = False
@@ -204,7 +205,7 @@ def _in_confidence(said: Said, text: str, *, private: bool, shared: bool) -> str
 
 async def _reply_only(deps: Deps, said: Said, text: str) -> None:
     async with deps.store.unit() as unit:
-        await reply_to(unit.outbox, said, replies.notice(text))
+        await reply_to(unit.outbox, said, Notice(text))
 
 
 async def _current_event(unit: Unit, meeting_id: str | None) -> tuple[Event | None, list[Event]]:
@@ -221,7 +222,7 @@ async def _current_event(unit: Unit, meeting_id: str | None) -> tuple[Event | No
     return None, open_events
 
 
-async def choose_event(deps: Deps, said: Said, action: EventChoice) -> dict[str, Any]:
+async def choose_event(deps: Deps, said: Said, action: EventChoice) -> Reply:
     """The asker answers "Which event is your question about?" (`event_id` None: none of them).
 
     Only the asker may answer, only once, and only with an event that is still open and was
@@ -232,17 +233,17 @@ async def choose_event(deps: Deps, said: Said, action: EventChoice) -> dict[str,
     async with deps.store.unit() as unit:
         question = await unit.questions.lock(question_id)
         if question is None or not is_asker(question, said):
-            return await reply_to(unit.outbox, said, replies.not_your_question())
+            return await reply_to(unit.outbox, said, NotYourQuestion())
         if question.event_id is not None or await unit.audit.find(EVENT_CHOSEN, question.ref):
-            return await reply_to(unit.outbox, said, replies.notice(
+            return await reply_to(unit.outbox, said, Notice(
                 f"You already said which event {question.ref} is about; nothing was changed."))
         if event_id is None:
             await unit.audit.record("asker", EVENT_CHOSEN, question.ref, "none")
-            return await reply_to(unit.outbox, said, replies.notice(
+            return await reply_to(unit.outbox, said, Notice(
                 f"Noted: {question.ref} is not about any of those events."))
         event = await unit.events.get(event_id)
         if event is None or event.status != "open" or event.opened_at > question.created_at:
-            return await reply_to(unit.outbox, said, replies.notice(
+            return await reply_to(unit.outbox, said, Notice(
                 f"E-{event_id} was not open when you asked {question.ref}, or has closed since; "
                 "nothing was changed."))
         await unit.questions.set_fields(question.id, event_id=event.id)
@@ -251,7 +252,7 @@ async def choose_event(deps: Deps, said: Said, action: EventChoice) -> dict[str,
         if question.status not in (QuestionStatus.RECEIVED, QuestionStatus.ANSWERED_FAQ):
             # forwarded already: its moderators' card shows the event from now on
             await queue_card_refresh(unit, question.id, reason=f"event:{event.id}")
-        return await reply_to(unit.outbox, said, replies.notice(
+        return await reply_to(unit.outbox, said, Notice(
             f"Thanks: {question.ref} is now a question for **E-{event.id}**."))
 
 
@@ -264,6 +265,6 @@ async def welcome(deps: Deps, *, source: str, delivery_key: str, address: dict[s
             source=source,
             address=address,
             reply_to_id=None,
-            message=replies.welcome(privacy_notice(deps.limits)),
+            message=Welcome(privacy=privacy_notice(deps.limits)),
             dedupe_key=f"welcome:{delivery_key}",
         )

@@ -12,6 +12,7 @@ import math
 from collections import Counter
 
 from domain.jobs import BoardRefresh
+from domain.replies import BoardCounts
 from domain.states import Outcome, QuestionStatus
 from errors import Transient
 from handlers import replies
@@ -61,16 +62,12 @@ async def refresh_board(deps: Deps, payload: BoardRefresh) -> None:
         await unit.events.set_board_card(event.id, card_id)
 
 
-def _counts(tallies: dict[QuestionStatus, int]) -> dict[str, int]:
+def _counts(tallies: dict[QuestionStatus, int]) -> BoardCounts:
     """The board's tiles, by what became of each question (domain.states: outcome)."""
     outcomes = Counter[Outcome]()
     for status, count in tallies.items():
         outcomes[status.properties.outcome] += count
-    return {
-        "asked": sum(tallies.values()),
-        "answered_faq": outcomes[Outcome.FAQ],
-        "waiting": outcomes[Outcome.WAITING],
-        "answered": outcomes[Outcome.MODERATOR],
-        "dismissed": outcomes[Outcome.DISMISSED],
-    }
+    return BoardCounts(asked=sum(tallies.values()), answered_faq=outcomes[Outcome.FAQ],
+                       waiting=outcomes[Outcome.WAITING], answered=outcomes[Outcome.MODERATOR],
+                       dismissed=outcomes[Outcome.DISMISSED])
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
 
+from domain.replies import Reply
+
 Address: TypeAlias = dict[str, Any]
 
 TEAMS = "teams"  # the source of everything said in Teams, and of addresses kept before there were others
@@ -28,15 +30,15 @@ class Channel(Protocol):
     """One chat platform. Failures raise errors.Transient (try again later) or
     errors.Permanent (never will), since most calls run as outbox jobs."""
 
-    async def send(self, address: Address, message: dict[str, Any], *, reply_to_id: str | None = None,
+    async def send(self, address: Address, message: Reply, *, reply_to_id: str | None = None,
                    personal: bool = False) -> None:
-        """One reply message (handlers.replies). `personal`: to the 1:1 chat with the person
+        """One reply message (domain.replies). `personal`: to the 1:1 chat with the person
         `address` names, never to the shared chat it names."""
 
-    async def post(self, address: Address, message: dict[str, Any]) -> str:
+    async def post(self, address: Address, message: Reply) -> str:
         """A new message (a card to update later); returns its id."""
 
-    async def update(self, address: Address, message_id: str, message: dict[str, Any]) -> None:
+    async def update(self, address: Address, message_id: str, message: Reply) -> None:
         """Replace an earlier posted message in place."""
 
     async def look_up(self, address: Address, user_id: str) -> Contact | None:

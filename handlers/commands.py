@@ -11,9 +11,9 @@ import difflib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from domain.jobs import BoardRefresh
+from domain.replies import Help, HelpCommand, HelpSection, Notice, Reply, TooLong
 from errors import Refused
 from handlers import faq_links, hosting, replies
 from handlers.asking import Said, ask_in_confidence, is_asker, record_question
@@ -102,10 +102,10 @@ async def handle_text(deps: Deps, said: Said) -> None:
     actor = Actor(id=said.asker.id, aad_id=said.asker.aad_id, name=said.asker.name, email=said.asker.email)
     if not text or text.lower().rstrip("!.") in HELP_WORDS:
         roles = await roles_of(deps, actor, at=said)
-        await _reply(deps, said, replies.help_text(help_sections(roles), privacy_notice(deps.limits)))
+        await _reply(deps, said, Help(sections=help_sections(roles), privacy=privacy_notice(deps.limits)))
         return
     if len(text) > deps.limits.max_question_chars:
-        await _reply(deps, said, replies.too_long(deps.limits.max_question_chars, len(text)))
+        await _reply(deps, said, TooLong(limit=deps.limits.max_question_chars, length=len(text)))
         return
     for pattern, handler in _COMMANDS:
         found = pattern.fullmatch(text)
@@ -115,20 +115,20 @@ async def handle_text(deps: Deps, said: Said) -> None:
             except Refused as refusal:
                 answer = f"{refusal} Nothing was changed."
             if answer:
-                await _reply(deps, said, replies.notice(answer))
+                await _reply(deps, said, Notice(answer))
             return
     not_a_question = _not_a_question(text)
     if not_a_question:
-        await _reply(deps, said, replies.notice(not_a_question))
+        await _reply(deps, said, Notice(not_a_question))
         return
     await record_question(deps, said, text)
 
 
-def help_sections(roles: set[Role]) -> list[dict[str, Any]]:
+def help_sections(roles: set[Role]) -> tuple[HelpSection, ...]:
     """The commands this sender may use, by role (staff first), one example each."""
     shown = [STAFF, *(role for role in ROLE_ORDER[1:] if role in roles)]
-    return [{"role": str(role), "commands": [{"command": g.command, "does": g.does, "example": g.example}
-                                             for g in GUIDE if g.role == role]} for role in shown]
+    return tuple(HelpSection(str(role), tuple(HelpCommand(g.command, g.does, g.example)
+                                              for g in GUIDE if g.role == role)) for role in shown)
 
 
 def _not_a_question(text: str) -> str | None:
@@ -283,7 +283,7 @@ async def _chosen_event(unit: Unit, given: str | None) -> Event | None:
     return open_events[0] if len(open_events) == 1 else None
 
 
-async def _reply(deps: Deps, said: Said, message: dict[str, Any]) -> None:
+async def _reply(deps: Deps, said: Said, message: Reply) -> None:
     async with deps.store.unit() as unit:
         await replies.enqueue_reply(unit.outbox, source=said.source, address=said.address,
                                     reply_to_id=said.reply_to_id, message=message,

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from domain.replies import Digest
 from domain.states import QuestionStatus
 from errors import Refused
 from handlers import replies
@@ -171,7 +172,7 @@ async def publish_here(deps: Deps, said: Said, actor: Actor, given: str | None) 
         parts = list(_parts(text, TEAMS_PART_CHARS))
         queued = False
         for number, part in enumerate(parts, start=1):
-            message = replies.digest(event.id, part, part=number, parts=len(parts))
+            message = Digest(event_id=event.id, markdown=part, part=number, parts=len(parts))
             queued |= await replies.enqueue_reply(
                 unit.outbox, source=said.source, address=said.address, reply_to_id=said.reply_to_id, message=message,
                 dedupe_key=f"reply:{said.delivery_key}" if number == 1 else f"reply:{said.delivery_key}:{number}",

@@ -7,10 +7,19 @@ the team. Helpful / Not helpful on a moderator's answer: recorded once, for the 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from domain.cards import AnswerFeedback, FaqFeedback
 from domain.jobs import UsedCard
+from domain.replies import (
+    AnswerFeedbackCard,
+    AnswerFeedbackThanks,
+    FaqAnswer,
+    FeedbackNoted,
+    FeedbackThanks,
+    Notice,
+    NotYourQuestion,
+    Reply,
+)
 from domain.states import QuestionStatus
 from handlers import replies
 from handlers.asking import Said, is_asker, reply_to
@@ -22,29 +31,29 @@ from outbox.jobs import job
 from store.records import Question
 
 
-async def faq_feedback(deps: Deps, said: Said, action: FaqFeedback) -> dict[str, Any]:
+async def faq_feedback(deps: Deps, said: Said, action: FaqFeedback) -> Reply:
     """Only the asker may answer for their question (checked against the authenticated sender).
 
     Each verdict is stored as a labelled example for the matcher (see `cli.py faq suggest`).
     """
     async with deps.store.unit() as unit:
         question = await unit.questions.get(action.question_id)
+        message: Reply
         if question is None or not is_asker(question, said):
-            message = replies.not_your_question()
+            message = NotYourQuestion()
         elif (question.status is not QuestionStatus.ANSWERED_FAQ or question.faq_entry_id is None
               or not await unit.questions.add_feedback(question.id, question.faq_entry_id, helpful=action.helpful)):
-            message = replies.feedback_noted(question.status.value, question.ref)  # not an FAQ answer, or said before
+            message = FeedbackNoted(status=question.status, ref=question.ref)  # not an FAQ answer, or said before
         elif action.helpful:
-            message = replies.feedback_thanks()
-            message["card"] = _faq_card(deps, question, "You said this answered your question.")
+            message = FeedbackThanks(card=_faq_card(deps, question, "You said this answered your question."))
         else:
             await unit.questions.move(
                 question.id, to=QuestionStatus.FORWARDED, only_from=[QuestionStatus.ANSWERED_FAQ]
             )
             await queue_forward(unit.outbox, question.id, rejected=question.faq_entry_id)
-            message = replies.notice(f"Done: I've sent your question to the team as you asked (reference "
-                                     f"**{question.ref}**). Their answer will come back to you here.")
-            message["card"] = _faq_card(deps, question, f"You asked the team to answer it ({question.ref}).")
+            message = Notice(f"Done: I've sent your question to the team as you asked (reference "
+                             f"**{question.ref}**). Their answer will come back to you here.",
+                             card=_faq_card(deps, question, f"You asked the team to answer it ({question.ref})."))
             await queue_card_refresh(unit, question.id, reason=FIRST_POST)
             await board_changed(unit.outbox, question.event_id)
         return await reply_to(unit.outbox, said, message)
@@ -53,7 +62,7 @@ async def faq_feedback(deps: Deps, said: Said, action: FaqFeedback) -> dict[str,
 ANSWER_FEEDBACK = "answer.feedback"
 
 
-async def answer_feedback(deps: Deps, said: Said, action: AnswerFeedback) -> dict[str, Any]:
+async def answer_feedback(deps: Deps, said: Said, action: AnswerFeedback) -> Reply:
     """The asker says whether a moderator's answer helped: recorded once per answer.
 
     Kept in the audit log (no table of its own yet), as JSON naming the answer. The question
@@ -62,31 +71,31 @@ async def answer_feedback(deps: Deps, said: Said, action: AnswerFeedback) -> dic
     """
     async with deps.store.unit() as unit:
         question = await unit.questions.lock(action.question_id)
+        message: Reply
         if question is None or not is_asker(question, said):
-            message = replies.not_your_question()
+            message = NotYourQuestion()
         elif not any(answer.id == action.answer_id
                      for answer in await unit.answers.for_question(question.merged_into or question.id)):
-            message = replies.not_your_question()  # not an answer to this question
+            message = NotYourQuestion()  # not an answer to this question
         else:
             earlier = [entry for entry in await unit.audit.find(ANSWER_FEEDBACK, question.ref)
                        if _verdict_answer(entry.detail) == action.answer_id]
             if earlier:
-                message = replies.feedback_noted(question.status.value, question.ref)
+                message = FeedbackNoted(status=question.status, ref=question.ref)
             else:
                 detail = json.dumps({"answer_id": action.answer_id, "helpful": action.helpful})
                 await unit.audit.record("asker", ANSWER_FEEDBACK, question.ref, detail)
-                message = replies.answer_feedback_thanks(action.helpful)
                 said_so = "this answer helped" if action.helpful else "this answer did not help"
-                message["card"] = replies.answer_feedback_used(f"You said {said_so}.")
+                message = AnswerFeedbackThanks(action.helpful, card=AnswerFeedbackCard(f"You said {said_so}."))
         return await reply_to(unit.outbox, said, message)
 
 
-async def replace_used_card(deps: Deps, said: Said, card_id: str, message: dict[str, Any]) -> None:
+async def replace_used_card(deps: Deps, said: Said, card_id: str, message: Reply) -> None:
     """A card clicked in a client without Universal Actions (Action.Submit): queue its update in
     place, so its buttons are replaced by what was chosen there too (Teams does this itself for
     Action.Execute, from the card in the invoke response)."""
-    card = message.get("card")
-    if not isinstance(card, dict):
+    card = message.card
+    if card is None:
         return
     async with deps.store.unit() as unit:
         used = UsedCard(said.address, card_id, card, source=said.source)
@@ -99,7 +108,7 @@ async def update_used_card(deps: Deps, payload: UsedCard) -> None:
     await deps.channel(payload.source).update(payload.address, payload.card_id, payload.message)
 
 
-def _faq_card(deps: Deps, question: Question, chosen: str) -> dict[str, Any]:
+def _faq_card(deps: Deps, question: Question, chosen: str) -> FaqAnswer:
     """The FAQ answer card as it looks once used: the answer stays, the buttons become `chosen`."""
     faq = getattr(deps.faq, "faq", None)
     entry = faq.get(question.faq_entry_id) if faq is not None and question.faq_entry_id else None

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from domain.cards import Moderate, Op
 from domain.jobs import FaqRebuild, ModerationCard, ModerationPage
+from domain.replies import FaqChoice, Notice, Reply
 from domain.states import OPEN_STATES, QuestionStatus
 from errors import Refused, Transient
 from faq.live import faq_ids, new_entry_id, reload_faq
@@ -98,7 +98,7 @@ async def show_card(deps: Deps, said: Said, actor: Actor, number: int) -> str:
     return "" if here else f"{question.ref}'s card is posted in the moderators' channel."
 
 
-async def act(deps: Deps, said: Said, actor: Actor, action: Moderate) -> dict[str, Any]:
+async def act(deps: Deps, said: Said, actor: Actor, action: Moderate) -> Reply:
     """Carry out a card action if the sender is a moderator and the question still allows it.
 
     Returns what the moderator is told. Success is not posted in the channel (the card, updated
@@ -125,9 +125,9 @@ async def act(deps: Deps, said: Said, actor: Actor, action: Moderate) -> dict[st
             await unit.audit.record(actor.label, f"question.{action.op}", question.ref, action.detail or None)
             await queue_card_refresh(unit, question.id, reason=f"{said.source}:{said.delivery_key}")
             await board_changed(unit.outbox, question.event_id)
-            done = replies.notice(DONE[action.op].format(ref=question.ref))
+            done = Notice(DONE[action.op].format(ref=question.ref))
     except AlreadyRecorded:  # a redelivered submission: it already took effect
-        return replies.notice("That was done already.")
+        return Notice("That was done already.")
     return done
 
 
@@ -139,7 +139,7 @@ async def rebuild_faq(deps: Deps, payload: FaqRebuild) -> None:
 
 
 async def _link(unit: Unit, question: Question, action: Moderate, actor: Actor, faq: Matcher,
-                said: Said) -> dict[str, Any]:
+                said: Said) -> Reply:
     """"Answer with FAQ entry": an id typed in the form wins over the entry ticked (it was found
     with `faq search`); the asker gets the entry's answer once, the matcher learns the wording."""
     entry_id = action.faq_entry_id or (action.faq_entry if action.faq_entry != ANOTHER_ENTRY else "")
@@ -151,7 +151,7 @@ async def _link(unit: Unit, question: Question, action: Moderate, actor: Actor, 
                           by=Answerer(id=actor.aad_id or actor.id, name=actor.label))
     except Refused as refusal:
         return await _reply(unit, said, f"{refusal} Nothing was changed.")
-    return replies.notice(done)
+    return Notice(done)
 
 
 async def _apply(unit: Unit, question: Question, action: Moderate, actor: Actor, said: Said) -> str | None:
@@ -235,7 +235,7 @@ async def refresh_card(deps: Deps, payload: ModerationCard) -> None:
         linked = await unit.faq.linked_entry(question.id)
     message = replies.moderation_card(
         question, answers, event=event, merged_into=merged, faq_entry=faq_entry, faq_link=linked,
-        faq_choices=await _nearest(deps.faq, question) if linked is None else [],
+        faq_choices=await _nearest(deps.faq, question) if linked is None else (),
     )
     target = json.loads(address)
     channel = deps.channel(source_of(target))
@@ -251,13 +251,13 @@ async def refresh_card(deps: Deps, payload: ModerationCard) -> None:
         await unit.questions.set_fields(question.id, moderation_card_id=card_id)
 
 
-async def _nearest(faq: Matcher, question: Question) -> list[dict[str, str]]:
+async def _nearest(faq: Matcher, question: Question) -> tuple[FaqChoice, ...]:
     """The entries "Answer with FAQ entry" offers: the matcher's best few for the question (an
     open, non-private one; no other card offers the form)."""
     if question.private or not question.status.properties.open:
-        return []
+        return ()
     match = await asyncio.to_thread(faq.match, question.text)
-    return [{"id": entry.id, "question": entry.question} for entry, _ in match.candidates]
+    return tuple(FaqChoice(entry.id, entry.question) for entry, _ in match.candidates)
 
 
 @job(ModerationPage)
@@ -308,5 +308,5 @@ def _already(question: Question) -> str:
     return f"{question.ref} is already {question.status.value}" + (f" by {who}." if who else ".")
 
 
-async def _reply(unit: Unit, said: Said, text: str) -> dict[str, Any]:
-    return await reply_to(unit.outbox, said, replies.notice(text))
+async def _reply(unit: Unit, said: Said, text: str) -> Reply:
+    return await reply_to(unit.outbox, said, Notice(text))

@@ -9,10 +9,14 @@ named ones).
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, TypeVar
 
+from domain.replies import ReplyBase
 from handlers.deps import Limits
 from store.records import Question
+
+R = TypeVar("R", bound=ReplyBase)
 
 ASKED_IN = "askedIn"  # the words, kept in the question's stored address (see place)
 MAX_NAME_CHARS = 100
@@ -37,9 +41,9 @@ def privacy_notice(limits: Limits, *, by_mail: bool = False) -> str:
             "your name from everyone; in a channel or group chat I then answer you in a personal chat.")
 
 
-def with_notice(message: dict[str, Any], notice: str) -> dict[str, Any]:
+def with_notice(message: R, notice: str) -> R:
     """A reply message that ends with the privacy notice (bot.render adds it to text or card)."""
-    return {**message, "privacy": notice}
+    return dataclasses.replace(message, privacy=notice)
 
 
 def place(

@@ -14,6 +14,7 @@ import json
 import math
 from datetime import datetime, timedelta
 
+from domain.replies import Notice
 from domain.states import QuestionStatus
 from handlers import replies
 from handlers.channels import source_of
@@ -48,7 +49,7 @@ async def remind_waiting(store: Store, *, after: timedelta, now: datetime) -> in
             source=source_of(address),
             address=channel_itself(address),  # a new post, not a reply in an old thread
             reply_to_id=None,
-            message=replies.notice(_reminder_text(waiting, after, now)),
+            message=Notice(_reminder_text(waiting, after, now)),
             dedupe_key=f"{REMINDER_KEY}:{round(period)}:{bucket}",
         )
     return len(waiting) if queued else 0

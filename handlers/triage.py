@@ -7,9 +7,9 @@ by it; the report counts it; the board shows it."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from domain.jobs import Triage
+from domain.replies import ToAsker
 from domain.states import QuestionStatus
 from handlers import replies
 from handlers.board import board_changed
@@ -90,9 +90,9 @@ async def _decide(unit: Unit, question: Question, match: Match, privacy: str | N
         await board_changed(unit.outbox, question.event_id)
 
 
-async def _reply(unit: Unit, question: Question, message: dict[str, Any], privacy: str | None) -> None:
+async def _reply(unit: Unit, question: Question, message: ToAsker, privacy: str | None) -> None:
     if privacy:
         message = with_notice(message, privacy)
     await replies.enqueue_to_asker(
-        unit.outbox, question, message, dedupe_key=f"reply:{question.id}:{message['type']}"
+        unit.outbox, question, message, dedupe_key=f"reply:{question.id}:{message.type}"
     )

@@ -1,4 +1,5 @@
-"""Every message the bot can send, as data, at its largest and with hostile text.
+"""Every message the bot can send, at its largest and with hostile text: written as the JSON
+the outbox stores, and read as the typed reply (domain.replies) the renderer gets.
 
 The schema and size checks (test_cards.py) and the renderer script (tools/render_cards.mjs,
 through tools/cards_json.py) use this one list, so a new card type is checked as soon as it
@@ -8,6 +9,9 @@ is added here, and test_cards.py fails until it is.
 from __future__ import annotations
 
 from typing import Any
+
+from domain.replies import Board, QuestionCard, Reply
+from domain.stored import decode
 
 # Colleague text that would be a link and formatting if shown as typed.
 HOSTILE = "[Click here](https://evil.example/x) **urgent** _see_ www.evil.example or hr@evil.example"
@@ -21,29 +25,39 @@ LONG_NAME = "N" * 256
 TITLE = "Quarterly all-staff briefing on the new council headquarters and hybrid working"
 
 
-def moderation(status: str, **changes: Any) -> dict[str, Any]:
-    return {
+def read(raw: dict[str, Any] | Reply) -> Reply:
+    """A message from its stored JSON, as the outbox reads it (an unknown key fails here)."""
+    message: Reply = decode(Reply, raw) if isinstance(raw, dict) else raw
+    return message
+
+
+def moderation(status: str, **changes: Any) -> QuestionCard:
+    card = read({
         "type": "moderation_card", "question_id": 7, "ref": "Q-7",
         "text": "Will the Shire Hall car park reopen after the works? " + HOSTILE,
         "asker": "Sam Staff " + HOSTILE, "event": TITLE, "status": status, "claimed_by": "Mo One",
         "acted_by": "Mo One", "answer": "Yes, in March. " + HOSTILE if status == "answered" else None,
         "reason": "Asked and answered at the briefing", "merged_into": "Q-3", "private": False,
         "faq_entry": None, **changes,
-    }
+    })
+    assert isinstance(card, QuestionCard)
+    return card
 
 
-def _board(**changes: Any) -> dict[str, Any]:
+def _board(**changes: Any) -> Board:
     line = {"ref": "Q-1234", "text": "Can we keep working from home on Fridays? " + HOSTILE + " " + "x" * 200,
             "support": 3}
     states = ("forwarded", "claimed", "answered", "answered_faq", "merged", "dismissed", "received")
     # an FAQ topic of the longest length allowed, a usual one, and none ("Other questions")
     topics = ("Learning and careers, policy and people", "Pensions and benefits", None)
-    return {"type": "board", "event_id": 3, "title": TITLE, "status": "open", "updated": "14:05",
+    board = read({"type": "board", "event_id": 3, "title": TITLE, "status": "open", "updated": "14:05",
             "counts": {"asked": 12000, "answered_faq": 4000, "waiting": 6000, "answered": 1500, "dismissed": 500},
             "newest": [{**line, "status": state, "support": 0, "topic": topics[n % 3]}
                        for n, state in enumerate(states[:5])],
             "most_supported": [{**line, "status": state, "support": 1234, "topic": topics[n % 3]}
-                               for n, state in enumerate(states[2:])], **changes}
+                               for n, state in enumerate(states[2:])], **changes})
+    assert isinstance(board, Board)
+    return board
 
 
 FAQ = {"type": "faq_answer", "question_id": 5, "ref": "Q-5", "entry_id": "pay-date",
@@ -55,7 +69,7 @@ ANSWER = {"type": "answer", "ref": "Q-4", "question": "Is parking free? " + HOST
           "follow_up": False, "question_id": 4, "answer_id": 2}
 
 # name -> message; the names are the PNG file names of tools/render_cards.mjs.
-CARDS: dict[str, dict[str, Any]] = {
+CARDS: dict[str, Reply] = {name: read(message) for name, message in {
     "faq-answer": FAQ,
     "faq-answer-used": {**FAQ, "chosen": "You said this answered your question."},
     "moderation-waiting": moderation("forwarded", faq_choices=[
@@ -81,13 +95,13 @@ CARDS: dict[str, dict[str, Any]] = {
     "answer": ANSWER,
     "answer-longest": {**ANSWER, "question": LONG_QUESTION, "answer": LONG_MAIL_ANSWER},
     "answer-feedback-used": {"type": "answer_feedback_card", "chosen": "You said this answer helped."},
-}
+}.items()}
 # Cards the people asking see (they must fit a phone: 320 px); the rest are for moderators and hosts.
 STAFF_FACING = frozenset({"faq-answer", "faq-answer-used", "event-picker", "event-picker-used", "answer",
                           "answer-longest", "answer-feedback-used"})
 
 # Text replies, with the longest or most hostile content each can carry.
-TEXTS: dict[str, dict[str, Any]] = {
+TEXTS: dict[str, Reply] = {name: read(message) for name, message in {
     "welcome": {"type": "welcome"},
     "help": {"type": "help", "sections": [{"role": "staff", "commands": [
         {"command": "me too", "does": "support a question", "example": "me too Q-12"}]}]},
@@ -100,4 +114,4 @@ TEXTS: dict[str, dict[str, Any]] = {
     "answer_feedback_thanks": {"type": "answer_feedback_thanks", "helpful": False},
     "digest": {"type": "digest", "event_id": 1, "markdown": "# E-1", "part": 1, "parts": 1},
     "not_your_question": {"type": "not_your_question"},
-}
+}.items()}

@@ -19,14 +19,15 @@ from domain.cards import (
     Op,
     parse_card,
 )
-from tests.cards.catalogue import ANSWER, EVENT_CHOICE, FAQ, moderation
+from domain.replies import Reply
+from tests.cards.catalogue import ANSWER, EVENT_CHOICE, FAQ, moderation, read
 
 WAITING = moderation("forwarded", faq_choices=[{"id": "car-parking", "question": "Where can I park?"}])
 CLAIMED = moderation("claimed")
 ANSWERED = moderation("answered")
 
 # (the message whose card has the button, the action a click on it with these inputs means)
-EXAMPLES: list[tuple[dict[str, Any], CardAction]] = [
+EXAMPLES: list[tuple[dict[str, Any] | Reply, CardAction]] = [
     (FAQ, FaqFeedback(5, helpful=True)),
     (FAQ, FaqFeedback(5, helpful=False)),
     (ANSWER, AnswerFeedback(4, 2, helpful=True)),
@@ -82,15 +83,15 @@ def _sent(field: dict[str, Any], value: Any) -> str:
     return str(value)
 
 
-def _button(message: dict[str, Any], action: CardAction) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _button(message: dict[str, Any] | Reply, action: CardAction) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The Teams button on the message's card that means `action`, and the inputs a click sends."""
-    [attachment] = render(message, channel_id=TEAMS).attachments
+    [attachment] = render(read(message), channel_id=TEAMS).attachments
     [found] = [(b, i) for b, i in _buttons(attachment.content, [])
                if b.get("verb") == action.verb and b["data"] == action.to_data()]
     return found
 
 
-def _click(message: dict[str, Any], action: CardAction) -> tuple[dict[str, Any], dict[str, Any]]:
+def _click(message: dict[str, Any] | Reply, action: CardAction) -> tuple[dict[str, Any], dict[str, Any]]:
     """The button that means `action`, and what a click on it sends with its inputs filled in."""
     button, inputs = _button(message, action)
     for field in inputs:
@@ -100,7 +101,7 @@ def _click(message: dict[str, Any], action: CardAction) -> tuple[dict[str, Any],
 
 
 @pytest.mark.parametrize(("message", "action"), EXAMPLES, ids=[f"{n}-{a.verb}" for n, (_, a) in enumerate(EXAMPLES)])
-def test_every_card_action_round_trips_through_its_card(message: dict[str, Any], action: CardAction) -> None:
+def test_every_card_action_round_trips_through_its_card(message: dict[str, Any] | Reply, action: CardAction) -> None:
     button, sent = _click(message, action)
     assert button["fallback"]["data"] == button["data"]  # the Action.Submit form sends the same
     assert parse_card(sent) == action

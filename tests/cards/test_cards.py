@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft6Validator
 
-from bot.render import _RENDERERS, ADAPTIVE_CARD, TEAMS, message_bytes, render
+from bot.render import ADAPTIVE_CARD, TEAMS, message_bytes, render
 from domain.jobs import TeamsSend, UsedCard
-from handlers import replies
+from domain.replies import TYPES, EventPicker, Reply
 from tests.cards.catalogue import CARDS, HOSTILE, STAFF_FACING, TEXTS, moderation
 from tests.unit.test_job_payloads import ADDRESS
 
@@ -37,8 +37,8 @@ def _walk(node: Any) -> list[dict[str, Any]]:
 
 
 def test_every_message_type_is_in_the_catalogue() -> None:
-    covered = {message["type"] for message in [*CARDS.values(), *TEXTS.values()]}
-    assert covered == set(_RENDERERS), "add the new message type to tests/cards/catalogue.py"
+    covered = {message.type for message in [*CARDS.values(), *TEXTS.values()]}
+    assert covered == set(TYPES), "add the new message type to tests/cards/catalogue.py"
 
 
 @pytest.mark.parametrize("channel_id", [TEAMS, None])
@@ -114,7 +114,7 @@ def test_answer_with_faq_entry_offers_the_nearest_entries_or_an_id_and_then_show
     assert "Linked to FAQ entry: " in json.dumps(_cards_of(moderation("answered", faq_link="car-parking")))
 
 
-def _cards_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+def _cards_of(message: Reply) -> list[dict[str, Any]]:
     return [a.content for a in render(message, channel_id=TEAMS).attachments or [] if a.content_type == ADAPTIVE_CARD]
 
 
@@ -157,7 +157,7 @@ def test_no_colleague_text_becomes_a_link_or_formatting(name: str) -> None:
     for text in markdown:  # and Markdown is escaped where it would be read
         for live in ("[Click here](", "**urgent**", "_see_"):
             assert live not in text, (name, text)
-    if HOSTILE in json.dumps([CARDS.get(name), TEXTS.get(name)]):
+    if HOSTILE in json.dumps((CARDS.get(name) or TEXTS[name]).to_json()):
         assert any("Click here" in text for text in markdown + plain), name  # shown, as text
 
 
@@ -191,6 +191,6 @@ def test_messages_stored_by_earlier_versions_still_render() -> None:
     chosen = "Noted: Q-9 is not about any of those events."
     used = UsedCard.from_json({"address": ADDRESS, "card_id": "1700000000000", "message": {
         "type": "event_choice", "question_id": 0, "question": "", "events": [], "chosen": chosen}})
-    assert used.message == replies.event_choice_used(chosen)
+    assert used.message == EventPicker(chosen=chosen)
     [attachment] = render(used.message, channel_id=TEAMS).attachments
     assert "✓ Noted: Q-9" in json.dumps(attachment.content, ensure_ascii=False) and "actions" not in attachment.content

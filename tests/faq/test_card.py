@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.render import render
+from tests.cards.catalogue import read
 
 
 def card(**changes: Any) -> dict[str, Any]:
@@ -14,7 +15,7 @@ def card(**changes: Any) -> dict[str, Any]:
         "acted_by": "Mo", "answer": "Only assistance dogs.", "reason": None, "merged_into": None,
         "private": False, "faq_entry": None, **changes,
     }
-    content = render(message).attachments[0].content
+    content = render(read(message)).attachments[0].content
     assert isinstance(content, dict)
     return content
 

@@ -25,6 +25,7 @@ from bot.auth import build_authentication
 from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
 from config.settings import Settings
 from domain.jobs import TeamsSend
+from domain.replies import Notice
 from errors import Transient
 from handlers.replies import enqueue_reply
 from outbox.retry import RetryPolicy
@@ -71,10 +72,6 @@ def address(channel: FakeChannel, conversation_id: str | None = None) -> dict[st
     return TurnContext.get_conversation_reference(Activity().deserialize(inbound)).serialize()
 
 
-def notice(text: str) -> dict[str, object]:
-    return {"type": "notice", "text": text}
-
-
 async def test_the_token_is_kept_until_shortly_before_it_expires_and_refreshed_once(
     channel: FakeChannel, connector: TeamsConnector, clock: ShiftedClock
 ) -> None:
@@ -84,14 +81,14 @@ async def test_the_token_is_kept_until_shortly_before_it_expires_and_refreshed_o
     sender = TeamsSender(connector)
     where = [address(channel) for _ in range(5)]
 
-    await asyncio.gather(*(sender.send(TeamsSend(a, notice("first"))) for a in where))
+    await asyncio.gather(*(sender.send(TeamsSend(a, Notice("first"))) for a in where))
     assert channel.aad.token_request_count == 1
     for a in where:
-        await sender.send(TeamsSend(a, notice("second")))
+        await sender.send(TeamsSend(a, Notice("second")))
     assert channel.aad.token_request_count == 1
 
     clock.advance(2.5)  # past half of the 4-second life, still before it ends
-    await asyncio.gather(*(sender.send(TeamsSend(a, notice("third"))) for a in where))
+    await asyncio.gather(*(sender.send(TeamsSend(a, Notice("third"))) for a in where))
     assert channel.aad.token_request_count == 2
     posts = channel.connector.posts()
     assert len(posts) == 15 and all(post.auth.valid for post in posts)
@@ -106,10 +103,10 @@ async def test_a_refused_token_is_dropped_and_one_new_token_serves_every_refused
     refused, and sends each of them again, once."""
     sender = TeamsSender(connector)
     where = [address(channel) for _ in range(5)]
-    await sender.send(TeamsSend(where[0], notice("before")))
+    await sender.send(TeamsSend(where[0], Notice("before")))
     channel.connector.revoke_tokens()
 
-    await asyncio.gather(*(sender.send(TeamsSend(a, notice(f"after {n}"))) for n, a in enumerate(where)))
+    await asyncio.gather(*(sender.send(TeamsSend(a, Notice(f"after {n}"))) for n, a in enumerate(where)))
     assert channel.aad.token_request_count == 2
     refused = channel.connector.recorded(ok=False)
     assert 1 <= len(refused) <= 5 and {(r.status, r.auth.reason) for r in refused} == {(401, "token revoked")}
@@ -125,7 +122,7 @@ async def test_a_token_refused_even_when_new_is_retried_later_not_dropped(
     moment), so the reply goes back to the outbox rather than being given up."""
     channel.connector.fail_next(2, status=401)
     with pytest.raises(Transient):
-        await TeamsSender(connector).send(TeamsSend(address(channel), notice("hello")))
+        await TeamsSender(connector).send(TeamsSend(address(channel), Notice("hello")))
     assert [r.status for r in channel.connector.recorded()] == [401, 401]
     assert channel.aad.token_request_count == 2
 
@@ -155,7 +152,7 @@ async def test_replies_outlive_an_outage_and_a_burst_of_401s_and_arrive_once_whe
     async with store.unit() as unit:
         for n in range(10):
             await enqueue_reply(unit.outbox, source="teams", address=address(channel), reply_to_id=None,
-                                message=notice(f"reply {n}"), dedupe_key=f"reply:{n}")
+                                message=Notice(f"reply {n}"), dedupe_key=f"reply:{n}")
     try:
         await channel.connector.wait_for(10, timeout=30)
         await asyncio.sleep(0.5)  # a second copy of any of them would come now
@@ -179,10 +176,10 @@ async def test_a_retry_after_date_holds_the_conversation_back_until_then(
     channel.connector.fail_next(status=503, retry_after=format_datetime(resume, usegmt=True))
 
     with pytest.raises(Transient) as refused:
-        await sender.send(TeamsSend(where, notice("hello")))
+        await sender.send(TeamsSend(where, Notice("hello")))
     assert refused.value.retry_after is not None and 35 < refused.value.retry_after <= 40
     with pytest.raises(Transient) as held_back:  # not even tried: the connector said when
-        await sender.send(TeamsSend(where, notice("again")))
+        await sender.send(TeamsSend(where, Notice("again")))
     assert held_back.value.retry_after is not None and held_back.value.retry_after > 35
     assert len(channel.connector.recorded()) == 1
 
@@ -196,7 +193,7 @@ async def test_ids_are_quoted_in_the_path_as_botbuilder_quoted_them(
 ) -> None:
     where = address(channel, conversation_id)
     reply_to = "1700000000000;x/y"
-    await TeamsSender(connector).send(TeamsSend(where, notice("hi"), reply_to_id=reply_to))
+    await TeamsSender(connector).send(TeamsSend(where, Notice("hi"), reply_to_id=reply_to))
     user_id = where["user"]["id"]  # type: ignore[index]
     contact = await TeamsDirectory(connector).lookup(where, user_id)  # type: ignore[arg-type]
 

@@ -12,12 +12,12 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from config.settings import BUNDLED_FAQ
 from domain.cards import Moderate, Op
+from domain.replies import Answer, Forwarded, Notice, QuestionCard
 from faq.live import live_matcher_for_file
 from handlers import commands, moderation
 from handlers.channels import UnknownChannel
@@ -54,15 +54,15 @@ class Bot:
         said = self.console.said(MO, MODERATORS, "")
         actor = Actor(id=MO.id, aad_id=MO.id, name=MO.name, email=None)
         done = await moderation.act(self.deps, said, actor, Moderate(Op.ANSWER, question_id, answer=text))
-        assert "on its way" in done["text"], done
+        assert isinstance(done, Notice) and "on its way" in done.text, done
 
-    async def cards(self) -> list[dict[str, Any]]:
+    async def cards(self) -> list[QuestionCard]:
         """The moderation cards in the moderators' room, once there is one."""
         await _until(lambda: bool(self.cards_now()))
         return self.cards_now()
 
-    def cards_now(self) -> list[dict[str, Any]]:
-        return [m for m in self.console.in_room(MODERATORS) if m["type"] == "moderation_card"]
+    def cards_now(self) -> list[QuestionCard]:
+        return [m for m in self.console.in_room(MODERATORS) if isinstance(m, QuestionCard)]
 
     def mails(self) -> list[str]:
         return [path.read_text() for path in sorted(self.outbox_dir.glob("*.eml"))]
@@ -105,10 +105,10 @@ async def test_a_question_asked_in_another_channel_is_forwarded_answered_and_the
     await bot.say(ANN, "dm:ann", QUESTION)
 
     told = await bot.console.wait_for("dm:ann", 1)
-    assert told[0]["type"] == "forwarded"
+    assert isinstance(told[0], Forwarded)
     (card,) = await bot.cards()
-    assert card["text"] == QUESTION
-    assert card["asker"] == ANN.name
+    assert card.text == QUESTION
+    assert card.asker == ANN.name
     async with store.unit() as unit:
         (question,) = await unit.questions.of_asker(ANN.id, ANN.id)
     assert question.source == CONSOLE and question.status is QuestionStatus.FORWARDED
@@ -118,9 +118,9 @@ async def test_a_question_asked_in_another_channel_is_forwarded_answered_and_the
 
     await bot.answer(question.id, "Yes: rehearsals start on Monday in the Shire Hall.")
     told = await bot.console.wait_for("dm:ann", 2)
-    assert told[1]["type"] == "answer" and "rehearsals start on Monday" in told[1]["answer"]
+    assert isinstance(told[1], Answer) and "rehearsals start on Monday" in told[1].answer
     # the card in the moderators' room was updated in place, not posted again
-    await _until(lambda: bot.cards_now()[0]["status"] == "answered")
+    await _until(lambda: bot.cards_now()[0].status is QuestionStatus.ANSWERED)
     assert len(bot.cards_now()) == 1
     # ...and the mail thread the moderators work from shows the answer given in the chat
     await _until(lambda: any("rehearsals start on Monday" in mail for mail in bot.mails()))
@@ -131,18 +131,19 @@ async def test_a_private_question_asked_in_a_shared_room_is_answered_in_the_1_to
     await bot.say(BOB, GENERAL, f"ask privately {PRIVATE}")
 
     (in_room,) = await bot.console.wait_for(GENERAL, 1)
-    assert in_room["type"] == "notice" and "personal chat" in in_room["text"]
+    assert isinstance(in_room, Notice) and "personal chat" in in_room.text
     acknowledged = (await bot.console.wait_for("dm:bob", 1))[0]
-    assert PRIVATE in acknowledged["text"] and "the console room “general”" in acknowledged["text"]
+    assert isinstance(acknowledged, Notice)
+    assert PRIVATE in acknowledged.text and "the console room “general”" in acknowledged.text
     await bot.cards()
     async with store.unit() as unit:
         (question,) = await unit.questions.of_asker(BOB.id, BOB.id)
     assert question.private
 
     await bot.answer(question.id, "Yes: talk to HR about a phased return.")
-    await _until(lambda: any(m["type"] == "answer" for m in bot.console.in_room("dm:bob")))
-    (answer,) = [m for m in bot.console.in_room("dm:bob") if m["type"] == "answer"]
-    assert "phased return" in answer["answer"]
+    await _until(lambda: any(isinstance(m, Answer) for m in bot.console.in_room("dm:bob")))
+    (answer,) = [m for m in bot.console.in_room("dm:bob") if isinstance(m, Answer)]
+    assert "phased return" in answer.answer
     assert all(PRIVATE not in str(m) and "phased return" not in str(m) for m in bot.console.in_room(GENERAL))
 
 
@@ -152,7 +153,7 @@ async def test_a_private_question_is_not_recorded_when_the_channel_refuses_a_1_t
     await bot.say(CAL, GENERAL, f"ask anonymously {PRIVATE}")
 
     (told,) = await bot.console.wait_for(GENERAL, 1)
-    assert "can't open a personal chat" in told["text"]
+    assert isinstance(told, Notice) and "can't open a personal chat" in told.text
     async with store.unit() as unit:
         assert await unit.questions.of_asker(CAL.id, CAL.id) == []
 

@@ -2,7 +2,7 @@
 
 Its address shape is its own ({"room": ..., "person": ...}, nothing like botbuilder's
 conversation reference): rooms are shared unless named "dm:<person>", the 1:1 chat with the bot.
-Messages are kept as the handlers queued them (message dicts), per room, in order.
+Messages are kept as the handlers queued them (domain.replies), per room, in order.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.replies import Reply
 from errors import Permanent
 from handlers.asking import Asker, Said
 from handlers.channels import Address, Contact
@@ -30,7 +31,7 @@ class Person:
 @dataclass
 class Posted:
     room: str
-    message: dict[str, Any]
+    message: Reply
     reply_to: str | None = None
     id: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)  # earlier versions, oldest first
@@ -74,7 +75,7 @@ class ConsoleChannel:
 
     # -- handlers.channels.Channel ------------------------------------------------------------
 
-    async def send(self, address: Address, message: dict[str, Any], *, reply_to_id: str | None = None,
+    async def send(self, address: Address, message: Reply, *, reply_to_id: str | None = None,
                    personal: bool = False) -> None:
         if personal and not self.is_personal(address):
             opened = await self.open_personal(address)
@@ -83,12 +84,12 @@ class ConsoleChannel:
             address, reply_to_id = opened, None
         await self._add(Posted(address["room"], message, reply_to_id))
 
-    async def post(self, address: Address, message: dict[str, Any]) -> str:
+    async def post(self, address: Address, message: Reply) -> str:
         posted = Posted(address["room"], message, id=f"p{next(self._ids)}")
         await self._add(posted)
         return posted.id
 
-    async def update(self, address: Address, message_id: str, message: dict[str, Any]) -> None:
+    async def update(self, address: Address, message_id: str, message: Reply) -> None:
         posted = next(p for p in self.posted if p.id == message_id and p.room == address["room"])
         async with self._changed:
             posted.history.append(posted.message)
