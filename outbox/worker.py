@@ -191,12 +191,17 @@ class OutboxWorker:
             for job in batch:
                 await self._reschedule(job, str(error), error.retry_after)
         except Permanent as error:
-            for job in batch:
-                await self._fail(job, str(error))
+            if len(batch) > 1:  # one bad job (an unreadable payload, say) must not fail its neighbours
+                await self._one_at_a_time(batch, error)
+                return
+            await self._fail(first, str(error))
         except asyncio.CancelledError:
             raise
         except Exception as error:
             log.exception("outbox: job %s (%s) raised", first.id, first.kind)
+            if len(batch) > 1 and any(self._retry.exhausted(job.attempts) for job in batch):
+                await self._one_at_a_time(batch, error)
+                return
             for job in batch:
                 if self._retry.exhausted(job.attempts):  # unexpected, so it looks permanent
                     await self._fail(job, f"gave up after {job.attempts} attempts: {type(error).__name__}: {error}")
@@ -216,6 +221,14 @@ class OutboxWorker:
                               first.id, first.kind)
                 return
             self.counts["succeeded"] += 1
+
+    async def _one_at_a_time(self, batch: list[Job], error: Exception) -> None:
+        """A batch that would fail for good runs again job by job, so only the job at fault
+        fails (and the others are done, or retried on their own)."""
+        log.warning("outbox: a batch of %d %s jobs failed (%s): running them one at a time",
+                    len(batch), batch[0].kind, type(error).__name__)
+        for job in batch:
+            await self._execute([job])
 
     async def _record_sent(self, job_id: int) -> None:
         """Record a job as done in a short commit of its own, ahead of waiting background work;

@@ -245,6 +245,28 @@ async def test_a_failed_batch_is_retried_whole_and_nothing_is_lost(store: Store)
     assert (await _status(store))["backlog"] == 0
 
 
+async def test_one_bad_job_in_a_batch_fails_alone_and_its_neighbours_are_done(store: Store) -> None:
+    """A payload that cannot be read (a corrupted row) fails its batch for good; the batch then
+    runs job by job, so only that job fails and the questions beside it are still triaged."""
+    done_alone: list[int] = []
+    done = asyncio.Event()
+
+    async def triage(payloads: list[dict[str, Any]]) -> None:
+        if any(payload["n"] == 2 for payload in payloads):
+            raise Permanent("question.triage payload: unknown keys n")
+        if len(payloads) == 1:
+            done_alone.append(payloads[0]["n"])
+        if sorted(done_alone) == [0, 1, 3, 4]:
+            done.set()
+
+    worker = await _burst_through_batched(store, "triage", 5, triage, done)
+    assert sorted(done_alone) == [0, 1, 3, 4]
+    assert worker.counts == {"succeeded": 4, "retried": 0, "failed": 1}
+    async with store.unit() as unit:
+        [failed] = await unit.outbox.failed_jobs()
+        assert failed.kind == "triage" and "unknown keys n" in (failed.last_error or "")
+
+
 async def test_jobs_wait_while_requests_are_in_flight_and_run_when_they_end(store: Store) -> None:
     """A burst of requests holds the worker's next round back (their questions are recorded
     first); the jobs run as soon as the requests are answered."""
