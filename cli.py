@@ -6,6 +6,8 @@ import importlib
 
 import click
 
+from admin.settings import CommandSettings
+
 # Each name is a group (or command) defined under that name in the module of admin/ it names.
 COMMANDS = ("db", "events", "faq", "mail", "outbox", "purge", "roles", "subject", "teams")
 
@@ -25,7 +27,11 @@ class _Groups(click.Group):
         return command
 
 
-cli = _Groups(help="Colleague questions bot: admin commands.")
+@click.group(cls=_Groups)
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Colleague questions bot: admin commands."""
+    ctx.obj = CommandSettings()  # read from the environment as each command needs
 
 
 if __name__ == "__main__":

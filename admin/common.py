@@ -1,5 +1,5 @@
 """What every admin command shares: options that default to the bot's own settings, running
-work on a store, writing a document, loading settings, and the exit codes of each failure."""
+work on a store, writing a document, and the exit codes of each failure."""
 
 from __future__ import annotations
 
@@ -11,46 +11,24 @@ from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
-from pydantic import AliasChoices, ValidationError
-from pydantic_settings import BaseSettings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from config.settings import Settings
+from admin.settings import Decorator, setting_option
 from errors import Refused
 from handlers.clock import zone_named
 from store.db import create_engine
 from store.store import Store
 
 T = TypeVar("T")
-S = TypeVar("S", bound=BaseSettings)
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 CLI_ACTOR = "cli"  # how the audit log names whoever ran these commands
 
 
-def default_of(setting: str) -> Any:
-    """The bot's default for `setting` (a `Settings` field), so a command defaults to what the
-    bot would use."""
-    return Settings.model_fields[setting].default
-
-
-def env_of(setting: str) -> str:
-    """The environment variable the bot reads `setting` from (its documented spelling)."""
-    alias = Settings.model_fields[setting].validation_alias
-    name = alias.choices[0] if isinstance(alias, AliasChoices) else alias
-    assert isinstance(name, str), setting
-    return name
-
-
 def database_url(command: Callable[..., Any]) -> Callable[..., Any]:
     """The --database-url option every command that reads or writes the database takes."""
-    return click.option(
-        "--database-url",
-        envvar=env_of("database_url"),
-        default=default_of("database_url"),
-        show_default=True,
-        help="A plain SQLAlchemy URL [env DATABASE_URL].",
+    return setting_option(
+        "--database-url", setting="database_url", show_default=True, help="A plain SQLAlchemy URL [env DATABASE_URL]."
     )(command)
 
 
@@ -63,30 +41,24 @@ def _zone(_context: click.Context, _option: click.Parameter, value: str) -> Zone
 
 def timezone(command: Callable[..., Any]) -> Callable[..., Any]:
     """--timezone, the bot's TIMEZONE: the clock of every time a command shows or reads."""
-    return click.option(
-        "--timezone", envvar=env_of("timezone"), default=default_of("timezone"), show_default=True,
-        callback=_zone, help="IANA time zone of the times shown and read [env TIMEZONE].",
+    return setting_option(
+        "--timezone", setting="timezone", show_default=True, callback=_zone,
+        help="IANA time zone of the times shown and read [env TIMEZONE].",
     )(command)
 
 
 def faq_file(help_text: str | None = "The bundled FAQ file [env FAQ_PATH].") -> Decorator:
     """--faq, the bot's FAQ_PATH."""
-    return click.option(
-        "--faq",
-        "faq_path",
-        type=click.Path(path_type=Path, dir_okay=False),
-        default=default_of("faq_path"),
-        envvar=env_of("faq_path"),
-        show_default=True,
+    return setting_option(
+        "--faq", "faq_path", setting="faq_path", type=click.Path(path_type=Path, dir_okay=False), show_default=True,
         help=help_text,
     )
 
 
 def min_precision(help_text: str | None = None) -> Decorator:
     """--min-precision, the bot's FAQ_MIN_PRECISION: the precision calibration aims for."""
-    return click.option(
-        "--min-precision", type=float, default=default_of("faq_min_precision"),
-        envvar=env_of("faq_min_precision"), show_default=True, help=help_text,
+    return setting_option(
+        "--min-precision", setting="faq_min_precision", type=float, show_default=True, help=help_text
     )
 
 
@@ -131,13 +103,3 @@ def refuse(bad: Exception) -> NoReturn:
     """Bad input: the reason on stderr, exit 2 (nothing was changed)."""
     click.echo(f"Error: {bad}", err=True)
     sys.exit(2)
-
-
-def settings_from_env(load: Callable[[], S]) -> S:
-    """Settings from the environment (`load_settings` for the bot's, or a smaller set), for
-    commands that act as the bot does; invalid settings are exit 2 with every problem listed."""
-    try:
-        return load()
-    except ValidationError as error:
-        click.echo(f"Error: invalid settings:\n{error}", err=True)
-        sys.exit(2)

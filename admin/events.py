@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from admin.common import CLI_ACTOR, database_url, default_of, env_of, output, refuse, timezone, with_store, write_output
+from admin.common import CLI_ACTOR, database_url, output, refuse, timezone, with_store, write_output
+from admin.settings import setting_option
 from clock import SYSTEM_CLOCK
 from errors import Refused
 from handlers.digest import digest_of, export_of
@@ -68,8 +69,8 @@ def events_list(database_url: str) -> None:
 @events.command("publish")
 @click.argument("event")
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
-@click.option("--names/--no-names", envvar=env_of("digest_names"), default=default_of("digest_names"),
-              show_default=True, help="Name the askers of public questions [env DIGEST_NAMES].")
+@setting_option("--names/--no-names", setting="digest_names", show_default=True,
+                help="Name the askers of public questions [env DIGEST_NAMES].")
 @output
 @timezone
 @database_url

@@ -10,17 +10,8 @@ from pathlib import Path
 
 import click
 
-from admin.common import (
-    CLI_ACTOR,
-    database_url,
-    default_of,
-    env_of,
-    faq_file,
-    min_precision,
-    output,
-    with_store,
-    write_output,
-)
+from admin.common import CLI_ACTOR, database_url, faq_file, min_precision, output, with_store, write_output
+from admin.settings import setting_option
 from faq.store import FaqFormatError
 from handlers.faq_links import link_question
 from store.store import Store
@@ -46,18 +37,17 @@ def check(file: Path) -> None:
 
 @faq.command()
 @faq_file(help_text=None)
-@click.option(
+@setting_option(
     "--threshold",
+    setting="faq_threshold",
     type=float,
-    default=default_of("faq_threshold"),
-    envvar=env_of("faq_threshold"),
     help="Explicit threshold [env FAQ_THRESHOLD]; default: calibrated or default rule.",
 )
 @min_precision(help_text="Target precision when calibrating [env FAQ_MIN_PRECISION].")
-@click.option(
+@setting_option(
     "--database-url",
-    envvar=env_of("database_url"),
-    default=None,
+    setting="database_url",
+    default=None,  # not the bot's: unless given or set, the file alone
     help="Also use what the bot's database has learned (moderators' entries), exactly as the "
     "running bot does [env DATABASE_URL]; without it, the file alone.",
 )
@@ -108,7 +98,7 @@ def calibrate(faq_path: Path, queries: Path, test_path: Path | None, min_precisi
 @faq.command()
 @faq_file()
 @database_url
-@click.option("--threshold", type=float, default=default_of("faq_threshold"), envvar=env_of("faq_threshold"))
+@setting_option("--threshold", setting="faq_threshold", type=float)
 @min_precision()
 def suggest(
     faq_path: Path, database_url: str, threshold: float | None, min_precision: float

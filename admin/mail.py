@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from admin.common import database_url, settings_from_env, with_store
-from config.settings import load_settings
+from admin.common import database_url, with_store
+from admin.settings import CommandSettings, pass_settings
+from config.settings import Settings
 from handlers.mail_file import receive_mail_file
 from wiring import limits, mail_policy
 
@@ -21,11 +22,12 @@ def mail() -> None:
 @mail.command("receive")
 @click.argument("file", type=click.Path(path_type=Path))
 @database_url
-def mail_receive(file: Path, database_url: str) -> None:
+@pass_settings
+def mail_receive(command_settings: CommandSettings, file: Path, database_url: str) -> None:
     """Record FILE (an .eml, e.g. a moderator's reply to a forwarded question) as if it had
     arrived in the shared mailbox; the running bot delivers what it causes. Settings (who
     counts as a moderator or as staff) come from the environment, as for the bot."""
-    settings = settings_from_env(load_settings)
+    settings = command_settings.load(Settings)
     received = with_store(database_url, lambda store: receive_mail_file(
         store, mail_policy(settings), limits(settings), file, log=logging.getLogger("questions_bot")))
     click.echo(received.describe())

@@ -6,34 +6,32 @@ from pathlib import Path
 
 import click
 
-from admin.common import database_url, default_of, env_of, with_store
+from admin.common import database_url, with_store
+from admin.settings import setting_option
 from handlers.retention import RetentionPolicy, purge_expired
 from mail.eml import EmlOutbox
 
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
-@click.option(
+@setting_option(
     "--days",
+    setting="retention_days",
     type=click.IntRange(min=1),
-    envvar=env_of("retention_days"),
-    default=default_of("retention_days"),
     show_default=True,
     help="Remove personal data older than this [env RETENTION_DAYS].",
 )
-@click.option(
+@setting_option(
     "--audit-days",
+    setting="audit_retention_days",
     type=click.IntRange(min=1),
-    envvar=env_of("audit_retention_days"),
-    default=default_of("audit_retention_days"),
     show_default=True,
     help="Remove audit entries older than this [env AUDIT_RETENTION_DAYS].",
 )
-@click.option(
+@setting_option(
     "--mail-outbox-dir",
+    setting="mail_outbox_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar=env_of("mail_outbox_dir"),
-    default=default_of("mail_outbox_dir"),
     show_default=True,
     help="The .eml transport's folder, whose old mail files go too [env MAIL_OUTBOX_DIR].",
 )

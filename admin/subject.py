@@ -10,8 +10,9 @@ from typing import TypeVar
 
 import click
 
-from admin.common import database_url, settings_from_env, with_store
-from config.settings import Settings, load_settings
+from admin.common import database_url, with_store
+from admin.settings import CommandSettings, pass_settings
+from config.settings import Settings
 from handlers.subjects import BadSubject, MailKept, erase_subject, export_subject, subject_email
 from mail.base import MailSearchFailed
 from mail.eml import EmlOutbox
@@ -64,10 +65,11 @@ def _run_over_mail(database_url: str, work: Callable[[Store], Awaitable[T]]) -> 
 @subject.command("export")
 @click.option("--user", "email", required=True, callback=_subject_email, help="The person's email address.")
 @database_url
-def subject_export(email: str, database_url: str) -> None:
+@pass_settings
+def subject_export(command_settings: CommandSettings, email: str, database_url: str) -> None:
     """Print, as JSON, everything held about the person (questions, answers, roles, audit...),
     and the mail files and (with Graph) shared-mailbox messages that concern them."""
-    settings = settings_from_env(load_settings)
+    settings = command_settings.load(Settings)
     data = _run_over_mail(database_url, _with_kept_mail(
         settings, settings.graph_enabled, lambda store, kept: export_subject(store, email, kept)))
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
@@ -78,10 +80,11 @@ def subject_export(email: str, database_url: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--mailbox", is_flag=True, help="Also delete the shared mailbox's messages about them (Graph).")
 @database_url
-def subject_erase(email: str, yes: bool, mailbox: bool, database_url: str) -> None:
+@pass_settings
+def subject_erase(command_settings: CommandSettings, email: str, yes: bool, mailbox: bool, database_url: str) -> None:
     """Delete the person's questions and identity, and the mail files (with --mailbox, the
     shared-mailbox messages) about them; name them "erased" in others' records."""
-    settings = settings_from_env(load_settings)
+    settings = command_settings.load(Settings)
     if mailbox and not settings.graph_enabled:
         raise click.BadParameter("needs Graph mail settings (SHARED_MAILBOX, GRAPH_...)", param_hint="--mailbox")
     if not yes:

@@ -1,4 +1,5 @@
-"""All settings, read once from the environment into one frozen, validated object.
+"""All settings, read once from the environment into one frozen, validated object (the bot's);
+`one_setting` reads just one of them, for an admin command that uses only a few.
 
 The Bot Framework names (`MicrosoftAppId`, `TO_CHANNEL_FROM_BOT_LOGIN_URL`, ...) are the ones
 botbuilder samples and Azure App Service configuration already use, so an operator can move an
@@ -8,10 +9,11 @@ existing bot's configuration across unchanged. Unset endpoint overrides mean the
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr, create_model, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from handlers.clock import DEFAULT_TIMEZONE, zone_named
@@ -27,10 +29,57 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.upper())
 
 
-class Settings(BaseSettings):
-    """The bot's configuration. Secrets are `SecretStr`, so `repr()` and logs never show them."""
+# A setting's own rules are part of its type, so it can be read and checked alone (`one_setting`);
+# the rules that relate settings to each other are `Settings`' model validators.
+
+
+def _known_database(value: str) -> str:
+    scheme = value.split(":", 1)[0].split("+", 1)[0]
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+    return value
+
+
+def _comma_separated(value: object) -> object:
+    """A list in one variable (ADMINS=a@x.org, b@x.org): split, trimmed, lower-cased."""
+    if isinstance(value, str):
+        return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    return value
+
+
+def _tenant_ids(value: tuple[str, ...]) -> tuple[str, ...]:
+    wrong = [tenant for tenant in value if not _GUID.fullmatch(tenant)]
+    if wrong:
+        raise ValueError(f"ALLOWED_TENANT_IDS takes Entra tenant ids (GUIDs), not {', '.join(wrong)}")
+    return value
+
+
+def _known_zone(value: str) -> str:
+    zone_named(value)
+    return value
+
+
+def _empty_is_off(value: object) -> object:
+    return None if value == "" else value
+
+
+def _long_token(value: SecretStr) -> SecretStr:
+    if value.get_secret_value() and len(value.get_secret_value()) < MIN_METRICS_TOKEN_CHARS:
+        raise ValueError(f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters")
+    return value
+
+
+CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_separated)]
+
+
+class _FromEnvironment(BaseSettings):
+    """How every settings model reads the environment: exact names, other variables ignored."""
 
     model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="ignore")
+
+
+class Settings(_FromEnvironment):
+    """The bot's configuration. Secrets are `SecretStr`, so `repr()` and logs never show them."""
 
     # Bot Framework identity
     app_id: str = Field("", validation_alias=_env("MicrosoftAppId"))
@@ -40,7 +89,9 @@ class Settings(BaseSettings):
     )
     app_tenant_id: str = Field("", validation_alias=_env("MicrosoftAppTenantId"))
     # The organisation(s) whose Teams users the bot serves; see `tenants`
-    allowed_tenant_ids: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="ALLOWED_TENANT_IDS")
+    allowed_tenant_ids: Annotated[CommaSeparated, AfterValidator(_tenant_ids)] = Field(
+        (), validation_alias="ALLOWED_TENANT_IDS"
+    )
 
     # Bot Framework endpoints (national clouds and tests set these; unset = public cloud)
     to_channel_from_bot_login_url: str = Field("", validation_alias="TO_CHANNEL_FROM_BOT_LOGIN_URL")
@@ -64,7 +115,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024, gt=0, validation_alias="MAX_BODY_BYTES")
     max_question_chars: int = Field(2000, gt=0, validation_alias="MAX_QUESTION_CHARS")
     # Every time shown to people (board, forward mails, reports) is in this IANA zone
-    timezone: str = Field(DEFAULT_TIMEZONE, validation_alias="TIMEZONE")
+    timezone: Annotated[str, AfterValidator(_known_zone)] = Field(DEFAULT_TIMEZONE, validation_alias="TIMEZONE")
     # A connection sends its request's headers within this of opening (or of its last answer),
     # and the body within this of its headers, or it is closed. Longer than a reverse proxy's
     # idle keep-alive (nginx 60 s), so the proxy never reuses a connection the bot is closing.
@@ -72,11 +123,17 @@ class Settings(BaseSettings):
 
     # Metrics: never on the public listener without a token (ops/metrics.py)
     metrics_host: str = Field("127.0.0.1", validation_alias="METRICS_HOST")
-    metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias="METRICS_PORT")
-    metrics_token: SecretStr = Field(SecretStr(""), validation_alias="METRICS_TOKEN")
+    metrics_port: Annotated[int | None, BeforeValidator(_empty_is_off)] = Field(
+        None, ge=0, le=65535, validation_alias="METRICS_PORT"
+    )
+    metrics_token: Annotated[SecretStr, AfterValidator(_long_token)] = Field(
+        SecretStr(""), validation_alias="METRICS_TOKEN"
+    )
 
     # Storage
-    database_url: str = Field("sqlite:///var/bot.db", validation_alias="DATABASE_URL")
+    database_url: Annotated[str, AfterValidator(_known_database)] = Field(
+        "sqlite:///var/bot.db", validation_alias="DATABASE_URL"
+    )
 
     # FAQ
     faq_path: Path = Field(BUNDLED_FAQ, validation_alias="FAQ_PATH")
@@ -89,12 +146,8 @@ class Settings(BaseSettings):
     mail_outbox_dir: Path = Field(Path("var/outbox"), validation_alias="MAIL_OUTBOX_DIR")
     moderators_address: str = Field("", validation_alias="MODERATORS_ADDRESS")
     mail_from_address: str = Field("questions-bot@example.org", validation_alias="MAIL_FROM")
-    moderator_senders: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), validation_alias="MODERATOR_SENDERS"
-    )
-    staff_mail_domains: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), validation_alias="STAFF_MAIL_DOMAINS"
-    )
+    moderator_senders: CommaSeparated = Field((), validation_alias="MODERATOR_SENDERS")
+    staff_mail_domains: CommaSeparated = Field((), validation_alias="STAFF_MAIL_DOMAINS")
     shared_mailbox: str = Field("", validation_alias="SHARED_MAILBOX")
     graph_tenant_id: str = Field("", validation_alias="GRAPH_TENANT_ID")
     graph_client_id: str = Field("", validation_alias="GRAPH_CLIENT_ID")
@@ -134,24 +187,9 @@ class Settings(BaseSettings):
     reminder_check_seconds: float = Field(300.0, gt=0, validation_alias="REMINDER_CHECK_SECONDS")
 
     # Roles: admins grant and revoke hosts and moderators (emails or Entra object ids)
-    admins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="ADMINS")
+    admins: CommaSeparated = Field((), validation_alias="ADMINS")
 
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
-
-    @field_validator("database_url")
-    @classmethod
-    def _known_database(cls, value: str) -> str:
-        scheme = value.split(":", 1)[0].split("+", 1)[0]
-        if scheme not in ("sqlite", "postgresql", "postgres"):
-            raise ValueError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
-        return value
-
-    @field_validator("moderator_senders", "staff_mail_domains", "admins", "allowed_tenant_ids", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
-        return value
 
     @model_validator(mode="after")
     def _graph_all_or_nothing(self) -> Settings:
@@ -161,32 +199,6 @@ class Settings(BaseSettings):
         if all(graph) and not (self.graph_client_secret.get_secret_value() or self.graph_certificate_path):
             raise ValueError("Graph mail needs GRAPH_CLIENT_SECRET or GRAPH_CERTIFICATE_PATH")
         return self
-
-    @field_validator("allowed_tenant_ids")
-    @classmethod
-    def _tenant_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        wrong = [tenant for tenant in value if not _GUID.fullmatch(tenant)]
-        if wrong:
-            raise ValueError(f"ALLOWED_TENANT_IDS takes Entra tenant ids (GUIDs), not {', '.join(wrong)}")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        zone_named(value)
-        return value
-
-    @field_validator("metrics_port", mode="before")
-    @classmethod
-    def _empty_is_off(cls, value: object) -> object:
-        return None if value == "" else value
-
-    @field_validator("metrics_token")
-    @classmethod
-    def _long_token(cls, value: SecretStr) -> SecretStr:
-        if value.get_secret_value() and len(value.get_secret_value()) < MIN_METRICS_TOKEN_CHARS:
-            raise ValueError(f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters")
-        return value
 
     @model_validator(mode="after")
     def _multi_tenant_needs_allowed_tenants(self) -> Settings:
@@ -240,11 +252,9 @@ class Settings(BaseSettings):
         return self.host if self.auth_enabled else "127.0.0.1"
 
 
-class TeamsAppSettings(BaseSettings):
+class TeamsAppSettings(_FromEnvironment):
     """Only for `cli.py teams package`: who publishes the app, as Teams shows it. Apart from the
     bot's Settings, so packaging the app needs none of the bot's secrets."""
-
-    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="ignore")
 
     teams_developer_name: str = Field("Example County Council", min_length=1, max_length=32,
                                       validation_alias="TEAMS_DEVELOPER_NAME")
@@ -271,3 +281,13 @@ class TeamsAppSettings(BaseSettings):
 def load_settings() -> Settings:
     """Read the environment; a `pydantic.ValidationError` lists every bad setting at once."""
     return Settings()
+
+
+@cache
+def one_setting(name: str) -> type[BaseSettings]:
+    """A model of the one setting `name` (a `Settings` field): its variable, default and own rules,
+    not the rules relating it to other settings. Reading it reads and checks that variable only,
+    for a command that uses a few settings and should not fail on another one."""
+    field = Settings.model_fields[name]
+    definition: dict[str, Any] = {name: (field.annotation, field)}
+    return create_model("Settings", __base__=_FromEnvironment, **definition)
