@@ -75,7 +75,8 @@ CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_sep
 class _FromEnvironment(BaseSettings):
     """How every settings model reads the environment: exact names, other variables ignored."""
 
-    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="ignore")
+    # hide_input_in_errors: a refused value can be a secret (a token too short, a password in a URL)
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, extra="ignore", hide_input_in_errors=True)
 
 
 class Settings(_FromEnvironment):

@@ -99,3 +99,15 @@ def test_a_command_that_acts_as_the_bot_does_reads_its_whole_configuration(tmp_p
                                        f"sqlite:///{tmp_path}/bot.db"], env={"SHARED_MAILBOX": "q@council.example"})
     assert (refused.exit_code, refused.stdout) == (2, "")
     assert "Graph mail needs SHARED_MAILBOX, GRAPH_TENANT_ID and GRAPH_CLIENT_ID together" in refused.stderr
+
+
+async def test_a_refused_setting_is_named_but_its_value_never_shown(database_url: str) -> None:
+    """A value refused can be a secret: a metrics token too short, a password in a database URL."""
+    refused = await _cli("db", "upgrade", env={"DATABASE_URL": "mysql://bot:Tr0ub4dor@db/bot"})
+    assert refused.exit_code == 2 and "DATABASE_URL" in refused.stderr
+    assert "Tr0ub4dor" not in refused.stderr
+    token = "secret-but-short"
+    whole = await _cli("subject", "export", "--user", "jo@council.example", "--database-url", database_url,
+                       env={"METRICS_TOKEN": token})
+    assert whole.exit_code == 2 and "METRICS_TOKEN must be at least" in whole.stderr
+    assert token not in whole.stderr
