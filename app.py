@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
@@ -23,7 +23,7 @@ from clock import SYSTEM_CLOCK, Clock
 from config.settings import Settings, load_settings
 from faq.live import LiveMatcher, live_matcher_for_file
 from faq.store import FaqFormatError
-from handlers.channels import TEAMS
+from handlers.channels import TEAMS, Channel
 from handlers.deps import Deps
 from handlers.inbox import handle_inbound
 from handlers.jobs import job_runners
@@ -129,7 +129,7 @@ def create_app(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> web.Applicati
     app.cleanup_ctx.append(outbox_worker)
     if graph is not None:
         app.cleanup_ctx.append(partial(_mailbox_watcher, settings, deps, graph))
-    for duty in background_duties(settings, store.in_background(), deps.mail, matcher):
+    for duty in background_duties(settings, store.in_background(), deps.mail, matcher, deps.channel):
         app.cleanup_ctx.append(duty.running)
     endpoint = MessagesEndpoint(
         auth,
@@ -153,12 +153,12 @@ def create_app(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> web.Applicati
 
 
 def background_duties(
-    settings: Settings, store: Store, mail: MailTransport, matcher: LiveMatcher
+    settings: Settings, store: Store, mail: MailTransport, matcher: LiveMatcher, channel: Callable[[str], Channel]
 ) -> list[Periodic]:
     """The retention purge (at start, then every RETENTION_INTERVAL_SECONDS; with the `.eml`
     transport its old files too), the reminder of questions waiting too long, and taking in
     FAQ entries moderators added on other instances; all safe to run on several instances at
-    once."""
+    once. `channel`: the chat channel of a source (Deps.channel), where reminders are posted."""
     mail_files = mail if isinstance(mail, EmlOutbox) else None
     policy = RetentionPolicy(settings.retention_days, settings.audit_retention_days)
     reminder_after = timedelta(hours=settings.reminder_after_hours)
@@ -168,7 +168,7 @@ def background_duties(
         return ", ".join(f"removed {count} {table}" for table, count in removed.items() if count) or None
 
     async def remind() -> str | None:
-        listed = await remind_waiting(store, after=reminder_after, now=store.clock.now())
+        listed = await remind_waiting(store, channel, after=reminder_after, now=store.clock.now())
         return f"{listed} waiting questions listed for the moderators" if listed else None
 
     async def take_in_faq_entries() -> None:

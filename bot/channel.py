@@ -3,7 +3,7 @@ rely on, behind the seam. An address is botbuilder's conversation reference, as 
 
 from __future__ import annotations
 
-from bot.sender import PersonalChats, TeamsConnector, TeamsDirectory, TeamsSender, is_personal
+from bot.sender import PersonalChats, TeamsConnector, TeamsDirectory, TeamsSender, chat_itself, is_personal
 from domain.jobs import TeamsSend
 from domain.replies import Reply
 from handlers.channels import Address, Contact
@@ -41,3 +41,9 @@ class TeamsChannel:
 
     def for_keeping(self, address: Address) -> Address:
         return without_speaker(address)
+
+    def chat_itself(self, address: Address) -> Address:
+        return chat_itself(address)
+
+    def same_chat(self, address: Address, other: Address) -> bool:
+        return bool(chat_itself(address)["conversation"]["id"] == chat_itself(other)["conversation"]["id"])

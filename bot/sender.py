@@ -98,6 +98,14 @@ def is_personal(address: dict[str, Any] | None) -> bool:
 
 
 SHARED = frozenset({"channel", "groupChat"})
+THREAD = ";messageid="  # a channel's conversation id, then the thread's first message
+
+
+def chat_itself(address: dict[str, Any]) -> dict[str, Any]:
+    """The conversation an address names, not the channel thread of the message it came from:
+    what is sent to it starts a new thread."""
+    conversation = address["conversation"]
+    return {**address, "conversation": {**conversation, "id": conversation["id"].split(THREAD)[0]}}
 
 
 class PersonalChats:
@@ -164,11 +172,10 @@ class TeamsSender:
 
     async def post(self, address: dict[str, Any], message: Reply) -> str:
         """A new message in the conversation (a card to update later); returns its activity id."""
+        address = chat_itself(address)  # a card starts its own thread, not one in the command's
         activity = _addressed(message, address)
         activity.pop("replyToId", None)
-        # In a channel, the command's thread id is ";messageid=..."; a card starts its own thread.
-        conversation_id = address["conversation"]["id"].split(";messageid=")[0]
-        activity["conversation"] = {**activity["conversation"], "id": conversation_id}
+        conversation_id = address["conversation"]["id"]
         async with self._gate.slot(conversation_id), _connector_errors("post a Teams card", self._clock):
             activity_id = await self._api.send(address["serviceUrl"], conversation_id, activity)
         if not activity_id:

@@ -53,6 +53,13 @@ class Channel(Protocol):
     def for_keeping(self, address: Address) -> Address:
         """The address to store for posting to that chat later: without whoever spoke there."""
 
+    def chat_itself(self, address: Address) -> Address:
+        """The chat `address` names, not the thread or message of the command typed there: what
+        the bot posts there on its own (cards, reminders) starts a new post instead of replying."""
+
+    def same_chat(self, address: Address, other: Address) -> bool:
+        """Whether two addresses name one chat, whatever thread, message or speaker they carry."""
+
 
 class UnknownChannel(LookupError):
     """A source no channel is configured for (a question from a channel since removed)."""

@@ -29,7 +29,7 @@ from handlers.board import board_changed
 from handlers.channels import kept, source_of
 from handlers.deps import Deps, Matcher
 from handlers.faq_links import ANOTHER_ENTRY, known_entry, link
-from handlers.queue import FIRST_POST, MODERATORS_CHANNEL, channel_itself, queue_card_refresh
+from handlers.queue import FIRST_POST, MODERATORS_CHANNEL, queue_card_refresh
 from handlers.roles import Actor, NotAllowed, Role, require
 from mail.inbound import question_ref
 from outbox.jobs import job
@@ -85,16 +85,16 @@ async def show_card(deps: Deps, said: Said, actor: Actor, number: int) -> str:
     await require(deps, actor, Role.MODERATOR, at=said)
     async with deps.store.unit() as unit:
         question = await unit.questions.get(number)
-        channel = await unit.state.get(MODERATORS_CHANNEL)
+        queue = await unit.state.get(MODERATORS_CHANNEL)
         if question is None or question.status is QuestionStatus.RECEIVED:
             return f"There is no question Q-{number} with the moderators."
-        if channel is None:
+        if queue is None:
             return "There is no moderators' queue yet: type **moderate here** in the moderators' channel first."
         await unit.questions.set_fields(question.id, moderation_card_id=None)  # the new card takes over
         await queue_card_refresh(unit, question.id, reason=f"show:{said.delivery_key}", post=True)
         await unit.audit.record(actor.label, "question.show", question.ref)
-    chat_id = channel_itself(said.address)["conversation"]["id"]
-    here = chat_id == channel_itself(json.loads(channel))["conversation"]["id"]
+    kept_queue = json.loads(queue)
+    here = source_of(kept_queue) == said.source and deps.channel(said.source).same_chat(said.address, kept_queue)
     return "" if here else f"{question.ref}'s card is posted in the moderators' channel."
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from domain.jobs import ModerationCard
 from store.store import Unit
 
@@ -11,14 +9,6 @@ MODERATORS_CHANNEL = "moderators.address"
 
 
 FIRST_POST = "forwarded"
-THREAD = ";messageid="  # a channel address names the thread of the command that set it up
-
-
-def channel_itself(address: dict[str, Any]) -> dict[str, Any]:
-    """The channel an address names, not the thread of the command typed there: what the bot
-    posts there on its own (cards, reminders) starts a new post instead of replying in an old one."""
-    conversation = address["conversation"]
-    return {**address, "conversation": {**conversation, "id": conversation["id"].split(THREAD)[0]}}
 
 
 async def queue_card_refresh(unit: Unit, question_id: int, *, reason: str, post: bool = False) -> None:

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from domain.replies import Notice
 from domain.states import QuestionStatus
 from handlers import replies
-from handlers.channels import source_of
+from handlers.channels import Channel, source_of
 from handlers.markdown import md_inline
-from handlers.queue import MODERATORS_CHANNEL, channel_itself
+from handlers.queue import MODERATORS_CHANNEL
 from handlers.report import human_duration
 from store.records import Question
 from store.store import Store
@@ -29,25 +30,27 @@ SHOWN_CHARS = 140
 REMINDER_KEY = "reminder"
 
 
-async def remind_waiting(store: Store, *, after: timedelta, now: datetime) -> int:
-    """Queue this period's reminder if questions have waited longer than `after`.
+async def remind_waiting(store: Store, channel: Callable[[str], Channel], *, after: timedelta, now: datetime) -> int:
+    """Queue this period's reminder if questions have waited longer than `after` (`channel`:
+    the chat channel of a source, as Deps.channel gives it).
 
     Returns how many questions the queued reminder lists; 0 when nothing is overdue, no
     moderators' channel is set up, or this period's reminder was queued already."""
     period = after.total_seconds()
     bucket = math.floor(now.timestamp() / period)
     async with store.unit() as unit:
-        channel = await unit.state.get(MODERATORS_CHANNEL)
-        if channel is None:
+        queue = await unit.state.get(MODERATORS_CHANNEL)
+        if queue is None:
             return 0
         waiting = await unit.questions.waiting_since(now - after, limit=10_000)
         if not waiting:
             return 0
-        address = json.loads(channel)
+        address = json.loads(queue)
+        source = source_of(address)
         queued = await replies.enqueue_reply(
             unit.outbox,
-            source=source_of(address),
-            address=channel_itself(address),  # a new post, not a reply in an old thread
+            source=source,
+            address=channel(source).chat_itself(address),  # a new post, not a reply in an old thread
             reply_to_id=None,
             message=Notice(_reminder_text(waiting, after, now)),
             dedupe_key=f"{REMINDER_KEY}:{round(period)}:{bucket}",

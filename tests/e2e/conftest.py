@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,10 +16,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from app import create_app
+from bot.auth import build_authentication
+from bot.channel import TeamsChannel
+from bot.sender import TeamsConnector
 from config.settings import BUNDLED_FAQ, Settings
 from faq.store import load_faq
+from handlers.channels import TEAMS
+from handlers.reminders import remind_waiting
 from store.db import create_engine
 from store.schema import outbox, questions, service_state
+from store.store import Store
 from tests.support.channel import FakeChannel, TeamsUser
 from tests.support.clock import ShiftedClock
 from tests.support.graph import GraphWorld, start_world, stop_world
@@ -108,6 +115,21 @@ class Bot:
                 await asyncio.sleep(0.05)
         finally:
             await engine.dispose()
+
+    async def remind_elsewhere(self, instances: int, *, after: timedelta, now: datetime) -> list[int]:
+        """`instances` more instances of the bot, each on its own database connections and Teams
+        connector, check for questions waiting longer than `after` at once; what each listed."""
+        engines = [create_engine(self.settings.database_url) for _ in range(instances)]
+        connectors = [TeamsConnector(build_authentication(self.settings)) for _ in range(instances)]
+        try:
+            return list(await asyncio.gather(*(
+                remind_waiting(Store(engine), {TEAMS: TeamsChannel(connector)}.__getitem__, after=after, now=now)
+                for engine, connector in zip(engines, connectors, strict=True)
+            )))
+        finally:
+            for engine, connector in zip(engines, connectors, strict=True):
+                await connector.close()
+                await engine.dispose()
 
     async def after(self, seconds: float) -> None:
         """Move the app's clock on by `seconds`, then wait for what that made due (a board

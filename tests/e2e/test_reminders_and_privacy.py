@@ -11,10 +11,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from handlers.board import INTERVAL_SECONDS
-from handlers.reminders import remind_waiting
 from store.db import create_engine
 from store.schema import outbox, questions
-from store.store import Store
 from tests.e2e.conftest import OFF_TOPIC, Bot, board_counts, eventually, resolved
 from tests.e2e.test_live_events import ADMIN_EMAIL, HOSTS_CHANNEL, MODERATORS_CHANNEL, _cards_in, _command, _staff
 from tests.support.channel import TeamsUser
@@ -91,13 +89,7 @@ async def test_questions_waiting_too_long_are_listed_once_per_period_in_the_mode
 
     # Two more instances checking at once in the same period queue nothing more.
     jobs = await bot.outbox_count()
-    engines = [create_engine(bot.settings.database_url) for _ in range(2)]
-    try:
-        listed = await asyncio.gather(*(remind_waiting(Store(e), after=timedelta(hours=24), now=datetime.now(UTC))
-                                        for e in engines))
-    finally:
-        for engine in engines:
-            await engine.dispose()
+    listed = await bot.remind_elsewhere(2, after=timedelta(hours=24), now=datetime.now(UTC))
     assert listed == [0, 0] and await bot.outbox_count() == jobs
 
 
@@ -108,13 +100,7 @@ async def test_two_instances_checking_at_once_queue_one_reminder(bot: Bot) -> No
     await _card_for(bot, OFF_TOPIC)
     # A period far in the future: the bot's own checks (24-h periods) have nothing to do with it.
     later = datetime.now(UTC) + timedelta(days=400)
-    engines = [create_engine(bot.settings.database_url) for _ in range(3)]
-    try:
-        listed = await asyncio.gather(*(remind_waiting(Store(e), after=timedelta(hours=1), now=later)
-                                        for e in engines))
-    finally:
-        for engine in engines:
-            await engine.dispose()
+    listed = await bot.remind_elsewhere(3, after=timedelta(hours=1), now=later)
     assert sorted(listed) == [0, 0, 1]
     engine = create_engine(bot.settings.database_url)
     try:

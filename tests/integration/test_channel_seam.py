@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,11 +24,12 @@ from handlers import commands, moderation
 from handlers.channels import UnknownChannel
 from handlers.deps import Deps, Limits
 from handlers.jobs import job_runners
+from handlers.reminders import remind_waiting
 from handlers.roles import Actor
 from mail.eml import EmlOutbox
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker
-from store.records import QuestionStatus
+from store.records import Question, QuestionStatus
 from store.store import Store
 from tests.support.console_channel import CONSOLE, ConsoleChannel, Person
 
@@ -66,6 +68,24 @@ class Bot:
 
     def mails(self) -> list[str]:
         return [path.read_text() for path in sorted(self.outbox_dir.glob("*.eml"))]
+
+    async def drained(self) -> None:
+        """Once the outbox has nothing left to do: "nothing more was sent" is then a fact."""
+
+        async def backlog() -> int:
+            async with self.deps.store.unit() as unit:
+                return (await unit.outbox.backlog())[0]
+
+        for _ in range(400):
+            if not await backlog():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the outbox still has jobs to do")
+
+    async def asked(self, person: Person) -> Question:
+        async with self.deps.store.unit() as unit:
+            (question,) = await unit.questions.of_asker(person.id, person.id)
+        return question
 
 
 @pytest.fixture
@@ -156,6 +176,29 @@ async def test_a_private_question_is_not_recorded_when_the_channel_refuses_a_1_t
     assert isinstance(told, Notice) and "can't open a personal chat" in told.text
     async with store.unit() as unit:
         assert await unit.questions.of_asker(CAL.id, CAL.id) == []
+
+
+async def test_show_and_the_reminder_post_anew_in_the_moderators_room_wherever_it_was_set_up(bot: Bot) -> None:
+    await bot.say(MO, MODERATORS, "moderate here")
+    await bot.say(ANN, "dm:ann", QUESTION)
+    await bot.cards()
+    ref = (await bot.asked(ANN)).ref
+
+    await bot.say(MO, GENERAL, f"show {ref}")  # typed elsewhere: told where the card is
+    (told,) = await bot.console.wait_for(GENERAL, 1)
+    assert told == Notice(f"{ref}'s card is posted in the moderators' channel.")
+    await _until(lambda: len(bot.cards_now()) == 2)
+    await bot.say(MO, MODERATORS, f"show {ref}")  # typed in the room itself: the card is the answer
+    await _until(lambda: len(bot.cards_now()) == 3)
+    await bot.drained()
+    assert [type(m) for m in bot.console.in_room(MODERATORS)] == [Notice, *[QuestionCard] * 3]
+
+    later = datetime.now(UTC) + timedelta(days=2)
+    assert await remind_waiting(bot.deps.store, bot.deps.channel, after=timedelta(hours=24), now=later) == 1
+    reminder = (await bot.console.wait_for(MODERATORS, 5))[-1]
+    assert isinstance(reminder, Notice) and f"**{ref}** (not claimed, waiting 48 h)" in reminder.text
+    posted = [post for post in bot.console.posted if post.message is reminder]
+    assert [post.reply_to for post in posted] == [None]  # a post of its own, not a reply to a command
 
 
 async def test_a_source_with_no_channel_is_refused_by_name(bot: Bot) -> None:

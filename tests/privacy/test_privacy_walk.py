@@ -21,10 +21,8 @@ from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from cli import cli
-from handlers.reminders import remind_waiting
 from store.db import create_engine
 from store.schema import audit_log, questions
-from store.store import Store
 from tests.e2e.conftest import APP_ID, Bot, bot_settings, eventually, graph_mail_env, resolved, serving
 from tests.e2e.test_live_events import ADMIN_EMAIL, HOSTS_CHANNEL, MODERATORS_CHANNEL, _command, _staff
 from tests.e2e.test_reminders_and_privacy import _card_for, _moderate
@@ -204,9 +202,9 @@ async def test_private_and_anonymous_questions_stay_private_and_anonymous_everyw
         async with engine.begin() as conn:
             await conn.execute(update(questions).where(questions.c.id == number[WAITING])
                                .values(created_at=datetime.now(UTC) - timedelta(hours=30)))
-        assert await remind_waiting(Store(engine), after=timedelta(hours=24), now=datetime.now(UTC)) == 1
     finally:
         await engine.dispose()
+    assert await bot.remind_elsewhere(1, after=timedelta(hours=24), now=datetime.now(UTC)) == [1]
     await bot.drained()
 
     # Hosts publish in Teams, and export and report from the command line.

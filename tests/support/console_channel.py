@@ -113,6 +113,12 @@ class ConsoleChannel:
     def for_keeping(self, address: Address) -> Address:
         return {"room": address["room"]}
 
+    def chat_itself(self, address: Address) -> Address:
+        return {"room": address["room"]}
+
+    def same_chat(self, address: Address, other: Address) -> bool:
+        return bool(address["room"] == other["room"])
+
     async def _add(self, posted: Posted) -> None:
         async with self._changed:
             self.posted.append(posted)
