@@ -7,7 +7,8 @@ from bot.sender import PersonalChats, TeamsConnector, TeamsDirectory, TeamsSende
 from domain.jobs import TeamsSend
 from domain.replies import Reply
 from handlers.channels import Address, Contact
-from store.subjects import without_speaker
+
+SPEAKER = "user"  # the member of a conversation reference naming who sent the activity
 
 
 class TeamsChannel:
@@ -40,7 +41,8 @@ class TeamsChannel:
         return is_personal(address)
 
     def for_keeping(self, address: Address) -> Address:
-        return without_speaker(address)
+        # posting there needs the conversation, service URL and bot, never who typed the command
+        return {part: value for part, value in address.items() if part != SPEAKER}
 
     def chat_itself(self, address: Address) -> Address:
         return chat_itself(address)

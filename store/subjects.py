@@ -6,8 +6,8 @@ email. Teams user ids and display names are then taken from their own questions 
 rows, because the audit log and the moderation fields name people by display name.
 Anonymous questions are included: the bot records who asked them even though nobody is shown.
 
-Channel addresses (the moderators' queue, each event's live board) are kept without the person
-who set them up (`without_speaker`); ones saved before that still name them, and are found here.
+Channel addresses (the moderators' queue, each event's live board) name nobody: a channel keeps
+them without whoever set them up (Channel.for_keeping), and migration 0010 rewrote older ones so.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Table, case, delete, func, or_, select, update
+from sqlalchemy import Table, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.retention import unlink_questions
@@ -35,26 +35,10 @@ from store.schema import (
     question_support,
     questions,
     roles,
-    service_state,
 )
 
 #: What erased names and identities are replaced with.
 ERASED = "erased"
-
-#: The member of a conversation reference (botbuilder's, as stored) naming who sent the activity.
-SPEAKER = "user"
-
-#: Rows keeping a conversation reference to post to later: (key column, address column).
-CHANNEL_ADDRESSES: tuple[tuple[Column[Any], Column[Any]], ...] = (
-    (service_state.c.name, service_state.c.value),  # the moderators' channel ("moderate here")
-    (events.c.id, events.c.board_address),  # an event's live board ("board here")
-)
-
-
-def without_speaker(address: dict[str, Any]) -> dict[str, Any]:
-    """The reference to keep for a channel: posting there needs the conversation, service URL
-    and bot, never the Teams id, name and Entra object id of whoever typed the command."""
-    return {part: value for part, value in address.items() if part != SPEAKER}
 
 
 @dataclass(frozen=True)
@@ -90,19 +74,6 @@ class Subject:
     @property
     def supporters(self) -> tuple[str, ...]:
         return (*self.aad_ids, *self.user_ids)
-
-
-@dataclass(frozen=True)
-class StoredAddress:
-    """A channel address, saved with its speaker, whose speaker is the person."""
-
-    key: Column[Any]
-    row: Any  # the row's key value
-    column: Column[Any]
-    address: dict[str, Any]
-
-    def exported(self) -> dict[str, Any]:
-        return {"table": self.key.table.name, "key": self.row, SPEAKER: self.address[SPEAKER]}
 
 
 class SubjectRepo:
@@ -196,7 +167,6 @@ class SubjectRepo:
             "events_opened": await self._rows(events, events.c.opened_by.in_(subject.actors)),
             "faq_entries_added": await self._rows(faq_entries, faq_entries.c.created_by.in_(subject.actors)),
             "faq_entries_from_questions_asked": await self._rows(faq_entries, faq_entries.c.question_id.in_(ids)),
-            "channel_addresses": [stored.exported() for stored in await self._channel_addresses(subject)],
             "inbound_mail": await self._rows(inbound_mail, func.lower(inbound_mail.c.sender) == subject.email),
             "outbox": [
                 {**row, "payload": json.loads(row["payload"])}
@@ -212,8 +182,7 @@ class SubjectRepo:
 
         Their questions go (with answers, feedback and support); where a record belongs to
         someone else (an answer they wrote, an audit entry, an event they opened, an FAQ entry
-        they added) the record stays and their name becomes "erased"; a channel address that
-        names them loses its speaker and still works. The mail log keeps each Message-ID, so a
+        they added) the record stays and their name becomes "erased". The mail log keeps each Message-ID, so a
         mail read again after a mailbox resync is still recognised and not recorded a second time.
         """
         ids = list(subject.question_ids)
@@ -273,14 +242,6 @@ class SubjectRepo:
             "events_anonymised",
             update(events).where(events.c.opened_by.in_(subject.actors)).values(opened_by=ERASED),
         )
-        addresses = await self._channel_addresses(subject)
-        for stored in addresses:
-            await self._conn.execute(
-                update(stored.key.table)
-                .where(stored.key == stored.row)
-                .values({stored.column.name: json.dumps(without_speaker(stored.address))})
-            )
-        done["channel_addresses_anonymised"] = len(addresses)
         await run("roles_deleted", delete(roles).where(roles.c.principal.in_(subject.principals)))
         await run(
             "roles_granted_anonymised",
@@ -318,23 +279,6 @@ class SubjectRepo:
                     found.append(row.id)
         return sorted(found)
 
-    async def _channel_addresses(self, subject: Subject) -> list[StoredAddress]:
-        """Channel addresses saved with a speaker (before `without_speaker`) who is the person.
-
-        A LIKE narrows the scan to references with a speaker; other state values (a mailbox
-        delta link) are not JSON objects and are passed over."""
-        identifiers = {value.lower() for value in subject.actors}
-        found: list[StoredAddress] = []
-        for key, column in CHANNEL_ADDRESSES:
-            rows = await self._conn.execute(
-                select(key, column).where(column.like(f'%"{SPEAKER}"%')).order_by(key)
-            )
-            for row, value in rows:
-                address = _json_object(value)
-                if _concerns(address.get(SPEAKER), set(), identifiers):
-                    found.append(StoredAddress(key=key, row=row, column=column, address=address))
-        return found
-
     async def _rows(self, table: Table, condition: Any) -> list[dict[str, Any]]:
         first_key = next(iter(table.primary_key.columns))
         rows = await self._conn.execute(select(table).where(condition).order_by(first_key))
@@ -362,15 +306,6 @@ def _concerns(payload: Any, question_ids: set[int], identifiers: set[str]) -> bo
     if isinstance(payload, list):
         return any(_concerns(value, question_ids, identifiers) for value in payload)
     return isinstance(payload, str) and payload.lower() in identifiers
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    """The stored JSON object, or {} for a value that is not one."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -8,6 +8,7 @@ worker, and every message lands where a colleague would look for it there.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -18,19 +19,22 @@ import pytest
 
 from config.settings import BUNDLED_FAQ
 from domain.cards import Moderate, Op
-from domain.replies import Answer, Forwarded, Notice, QuestionCard
+from domain.replies import Answer, Board, Forwarded, Notice, QuestionCard
 from faq.live import live_matcher_for_file
 from handlers import commands, moderation
-from handlers.channels import UnknownChannel
+from handlers.channels import SOURCE, UnknownChannel
 from handlers.deps import Deps, Limits
 from handlers.jobs import job_runners
+from handlers.queue import MODERATORS_CHANNEL
 from handlers.reminders import remind_waiting
 from handlers.roles import Actor
+from handlers.subjects import erase_subject
 from mail.eml import EmlOutbox
 from outbox.retry import RetryPolicy
 from outbox.worker import OutboxWorker
 from store.records import Question, QuestionStatus
 from store.store import Store
+from tests.privacy.seed import dump
 from tests.support.console_channel import CONSOLE, ConsoleChannel, Person
 
 ANN = Person("ann", "Ann Asker", "ann@example.org")
@@ -41,6 +45,7 @@ QUESTION = "Will the staff choir be singing at the Shire Hall carol service this
 PRIVATE = "Can I change my working pattern after returning from sick leave?"
 MODERATORS = "moderators"
 GENERAL = "general"
+HOSTS = "hosts"
 
 
 @dataclass
@@ -199,6 +204,30 @@ async def test_show_and_the_reminder_post_anew_in_the_moderators_room_wherever_i
     assert isinstance(reminder, Notice) and f"**{ref}** (not claimed, waiting 48 h)" in reminder.text
     posted = [post for post in bot.console.posted if post.message is reminder]
     assert [post.reply_to for post in posted] == [None]  # a post of its own, not a reply to a command
+
+
+async def test_erasing_who_set_up_the_rooms_leaves_nothing_of_them_in_what_is_kept_and_the_rooms_work(
+    bot: Bot, store: Store
+) -> None:
+    await bot.say(MO, MODERATORS, "moderate here")
+    await bot.say(MO, HOSTS, "open event Carol service")
+    await bot.say(MO, HOSTS, "board here")
+    await bot.drained()
+
+    erasure = await erase_subject(store, MO.email)
+    assert erasure.done["events_anonymised"] == 1  # the event they opened stays, naming nobody
+    async with store.unit() as unit:
+        (event,) = await unit.events.open_events()
+        kept = [json.loads(await unit.state.get(MODERATORS_CHANNEL) or "{}"), event.board_address]
+    assert kept == [{"room": MODERATORS, SOURCE: CONSOLE}, {"room": HOSTS, SOURCE: CONSOLE}]
+    everything = await dump(store)
+    assert MO.name not in everything and MO.email not in everything
+
+    await bot.say(ANN, "dm:ann", QUESTION)  # the rooms still get their cards
+    (card,) = await bot.cards()
+    assert card.text == QUESTION
+    await _until(lambda: any(isinstance(m, Board) and any(line.text == QUESTION for line in m.newest)
+                             for m in bot.console.in_room(HOSTS)))
 
 
 async def test_a_source_with_no_channel_is_refused_by_name(bot: Bot) -> None:

@@ -34,12 +34,12 @@ def teams_address(user_id: str, aad_id: str | None, conversation: str) -> dict[s
     }
 
 
-def channel_address(channel: str, speaker: dict[str, str]) -> dict[str, Any]:
-    """A channel thread's conversation reference as bot/ stored it before leaving out the
-    `user` (whoever typed the command there)."""
+def channel_address(channel: str, speaker: dict[str, str] | None = None) -> dict[str, Any]:
+    """A channel thread's conversation reference as the Teams channel keeps it; with `speaker`,
+    as versions before 0010 kept it, naming whoever typed the command there (`user`)."""
     return {
         "activityId": "1700000000001",
-        "user": speaker,
+        **({"user": speaker} if speaker else {}),
         "bot": {"id": "28:bot", "name": "Questions Bot"},
         "conversation": {"id": f"{channel};messageid=1700000000001", "conversationType": "channel", "isGroup": True},
         "channelId": "msteams",

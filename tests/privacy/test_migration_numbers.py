@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -27,20 +28,29 @@ async def _upgrade(url: str, revision: str) -> None:
     await asyncio.to_thread(upgrade, url, revision)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def previous_version(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An empty database migrated to the previous version's head, not to today's."""
-    if request.param == "sqlite":
+@asynccontextmanager
+async def database_at(kind: str, tmp_path: Path, revision: str) -> AsyncIterator[str]:
+    """An empty database of `kind` ("sqlite", "postgresql") migrated to `revision`, not to today's head."""
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path}/bot.db"
-        await _upgrade(url, PREVIOUS_HEAD)
+        await _upgrade(url, revision)
         yield url
         return
     name = f"cqb_previous_{uuid.uuid4().hex[:12]}"
     await _pg_admin(f'CREATE DATABASE "{name}"')
-    url = _pg_url(name)
-    await _upgrade(url, PREVIOUS_HEAD)
-    yield url
-    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        url = _pg_url(name)
+        await _upgrade(url, revision)
+        yield url
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def previous_version(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database migrated to the previous version's head, not to today's."""
+    async with database_at(request.param, tmp_path, PREVIOUS_HEAD) as url:
+        yield url
 
 
 async def _run(url: str, *statements: str) -> list[tuple[object, ...]]:
