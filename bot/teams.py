@@ -20,9 +20,9 @@ from handlers import asking, commands, feedback, moderation
 from handlers.asking import Asker, Said
 from handlers.channels import TEAMS
 from handlers.deps import Deps
-from handlers.privacy import place
 from handlers.roles import Actor
 
+MAX_NAME_CHARS = 100  # of a chat's or team's display name in the words for where a question was asked
 MAX_CARD_ID = 128  # an activity id, as the endpoint allows for the activity's own (bot/endpoint.py)
 CARD_ACTION_INVOKE = "adaptiveCard/action"
 INVOKE_MESSAGE = "application/vnd.microsoft.activity.message"
@@ -278,20 +278,32 @@ def _said(activity: Activity, text: str) -> Said:
 
 
 def _place(activity: Activity) -> str:
-    """Where the activity was said, in words: the chat's kind and the display names Teams gave
-    (a channel's name comes in channelData for channels other than General, with its team's)."""
+    """Where the activity was said, in words (Said.place): the chat's kind and the display names
+    Teams gave (a channel's name comes in channelData for channels other than General, with its
+    team's), never an id."""
     data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
 
     def name_in(part: str) -> str | None:
         value = data.get(part)
         name = value.get("name") if isinstance(value, dict) else None
-        return name if isinstance(name, str) else None
+        return _short(name if isinstance(name, str) else None)
 
     conversation = activity.conversation
     kind = conversation.conversation_type or ("groupChat" if conversation.is_group else None)
     if kind == "channel":
-        return place(kind, name=name_in("channel"), team=name_in("team"))
-    return place(kind, meeting=_meeting_id(activity) is not None, name=conversation.name)
+        name, team = name_in("channel"), name_in("team")
+        where = f"the channel “{name}”" if name else "a channel"
+        return f"{where} of the team “{team}”" if team else (where if name else "a Teams channel")
+    meeting = _meeting_id(activity) is not None
+    if kind == "groupChat" or meeting:
+        chat, name = "meeting chat" if meeting else "group chat", _short(conversation.name)
+        return f"the {chat} “{name}”" if name else f"a {chat}"
+    return "a personal chat with the bot"
+
+
+def _short(text: str | None) -> str | None:
+    text = " ".join((text or "").split())
+    return text[:MAX_NAME_CHARS] or None
 
 
 def _meeting_id(activity: Activity) -> str | None:

@@ -44,11 +44,11 @@ class Said:
     conversation_type: str | None
     address: dict[str, Any]
     reply_to_id: str | None
+    place: str  # where it was said, in its channel's words (a question keeps them): never an id
     meeting_id: str | None = None  # a Teams meeting's chat: questions belong to its event
     # A card's Action.Execute: Teams shows the reply on the card, from the HTTP answer to the
     # click, so it is not also posted in the chat (see reply_to).
     answer_in_turn: bool = False
-    place: str = "Teams"  # where it was said, in words (handlers.privacy.place): never an id
 
 
 async def reply_to(outbox: OutboxRepo, said: Said, message: Reply) -> Reply:

@@ -1,10 +1,9 @@
 """What colleagues are told about their data, and where a question was asked, said in words.
 
 `privacy_notice` is the two lines the welcome, `help` and the first reply to a new asker end
-with; `asked_in` is how forward mails and moderators' cards say where a question was asked:
-the kind of chat and its display name when Teams gave one, never a conversation or message id
-(a personal chat's id never changes, so it would tie an anonymous question to its asker's
-named ones).
+with; `asked_in` is how forward mails and moderators' cards say where a question was asked, in
+the words its chat channel chose (Said.place): never a conversation or message id (a personal
+chat's id never changes, so it would tie an anonymous question to its asker's named ones).
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ from store.records import Question
 
 R = TypeVar("R", bound=ReplyBase)
 
-ASKED_IN = "askedIn"  # the words, kept in the question's stored address (see place)
-MAX_NAME_CHARS = 100
+ASKED_IN = "askedIn"  # the words, kept in the question's stored address (see with_place)
+UNSAID = "a chat with the bot"  # a question kept without an address, so without the words
 
 
 def privacy_notice(limits: Limits, *, by_mail: bool = False) -> str:
@@ -46,35 +45,14 @@ def with_notice(message: R, notice: str) -> R:
     return dataclasses.replace(message, privacy=notice)
 
 
-def place(
-    conversation_type: str | None, *, meeting: bool = False, name: str | None = None, team: str | None = None
-) -> str:
-    """Where a Teams question was asked, in words: the chat's kind, and its display name and
-    team's name when Teams gave them."""
-    name, team = _short(name), _short(team)
-    if conversation_type == "channel":
-        where = f"the channel “{name}”" if name else "a channel"
-        return f"{where} of the team “{team}”" if team else (where if name else "a Teams channel")
-    if conversation_type == "groupChat" or meeting:
-        kind = "meeting chat" if meeting else "group chat"
-        return f"the {kind} “{name}”" if name else f"a {kind}"
-    return "a personal chat with the bot"
-
-
 def asked_in(question: Question) -> str:
-    """Where `question` was asked, in words (questions recorded before the words were kept:
-    the kind of chat only)."""
+    """Where `question` was asked, in words."""
     if question.source == "mail":
         return "a mail to the shared mailbox"
     words = (question.address or {}).get(ASKED_IN)
-    return words if isinstance(words, str) and words else place(question.conversation_type)
+    return words if isinstance(words, str) and words else UNSAID
 
 
 def with_place(address: dict[str, Any], words: str) -> dict[str, Any]:
     """The address to store with a question: where to reply, and where it was asked in words."""
     return {**address, ASKED_IN: words}
-
-
-def _short(text: str | None) -> str | None:
-    text = " ".join((text or "").split())
-    return text[:MAX_NAME_CHARS] or None

@@ -89,6 +89,7 @@ def said(key: str) -> Said:
         conversation_type="channel",
         address={"conversation": {"id": "moderators"}},
         reply_to_id=None,
+        place="the channel “Moderators”",
     )
 
 

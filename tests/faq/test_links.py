@@ -133,7 +133,8 @@ async def test_no_on_an_faq_answer_stops_that_answer_to_that_question(
 
     asker = Asker(id="29:asker", aad_id=None, name="Asker", email=None)
     said = Said(delivery_key="no", source="teams", text="", asker=asker, conversation_id="conv",
-                conversation_type="personal", address={"conversation": {"id": "conv"}}, reply_to_id=None)
+                conversation_type="personal", address={"conversation": {"id": "conv"}}, reply_to_id=None,
+                place="a personal chat with the bot")
     await feedback.faq_feedback(deps, said, FaqFeedback(question_id, helpful=False))
 
     assert await matcher.reload(store)

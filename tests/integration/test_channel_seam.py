@@ -134,12 +134,14 @@ async def test_a_question_asked_in_another_channel_is_forwarded_answered_and_the
     (card,) = await bot.cards()
     assert card.text == QUESTION
     assert card.asker == ANN.name
+    assert card.asked_in == "a 1:1 console chat with the bot"  # in the console's words, not Teams'
     async with store.unit() as unit:
         (question,) = await unit.questions.of_asker(ANN.id, ANN.id)
     assert question.source == CONSOLE and question.status is QuestionStatus.FORWARDED
     # The forward to the moderators' mailbox names the asker as the console's directory does.
     (forward,) = [mail for mail in bot.mails() if QUESTION[:40] in mail]
     assert ANN.email in forward and ANN.id in bot.console.looked_up
+    assert "Asked in:     a 1:1 console chat with the bot" in forward
 
     await bot.answer(question.id, "Yes: rehearsals start on Monday in the Shire Hall.")
     told = await bot.console.wait_for("dm:ann", 2)
@@ -160,7 +162,8 @@ async def test_a_private_question_asked_in_a_shared_room_is_answered_in_the_1_to
     acknowledged = (await bot.console.wait_for("dm:bob", 1))[0]
     assert isinstance(acknowledged, Notice)
     assert PRIVATE in acknowledged.text and "the console room “general”" in acknowledged.text
-    await bot.cards()
+    (card,) = await bot.cards()
+    assert card.asked_in == "the console room “general”"
     async with store.unit() as unit:
         (question,) = await unit.questions.of_asker(BOB.id, BOB.id)
     assert question.private

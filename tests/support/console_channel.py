@@ -52,16 +52,17 @@ class ConsoleChannel:
     def said(self, person: Person, room: str, text: str) -> Said:
         """What the platform's endpoint would hand the handlers for `text` typed in `room`."""
         message_id = f"m{next(self._ids)}"
+        personal = self.is_personal({"room": room})
         return Said(
             delivery_key=f"{CONSOLE}:{room}:{message_id}",
             source=CONSOLE,
             text=text,
             asker=Asker(id=person.id, aad_id=person.id, name=person.name),  # email: only by look_up
             conversation_id=room,
-            conversation_type="personal" if self.is_personal({"room": room}) else "room",
+            conversation_type="personal" if personal else "room",
             address={"room": room, "person": person.id, "message": message_id},
             reply_to_id=message_id,
-            place=f"the console room “{room}”",
+            place="a 1:1 console chat with the bot" if personal else f"the console room “{room}”",
         )
 
     def in_room(self, room: str) -> list[dict[str, Any]]:
