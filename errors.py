@@ -10,6 +10,10 @@ anything else is unexpected, and tried at most OUTBOX_MAX_ATTEMPTS times.
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
 
 class ProductError(Exception):
     """Every error the product raises on purpose."""
@@ -26,6 +30,27 @@ class Transient(ProductError):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """A `Retry-After` header in seconds (for Transient.retry_after): either seconds or an HTTP
+    date, counted from `now`; None when absent or unreadable, as if the other side said nothing."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000": the date is UTC, its source unknown
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 class Permanent(ProductError):

@@ -12,8 +12,6 @@ import logging
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -24,7 +22,7 @@ from bot.render import render
 from clock import SYSTEM_CLOCK, Clock
 from domain.jobs import TeamsSend
 from domain.replies import Reply
-from errors import Permanent, Transient
+from errors import Permanent, Transient, parse_retry_after
 from handlers.channels import Contact
 
 log = logging.getLogger(__name__)
@@ -230,7 +228,7 @@ async def _connector_errors(doing: str, clock: Clock) -> AsyncIterator[None]:
     except ConnectorRefused as error:
         message = f"could not {doing}: HTTP {error.status}"
         if error.status in RETRYABLE_STATUS or error.status >= 500:
-            raise Transient(message, _retry_after(error.headers, clock.now())) from error
+            raise Transient(message, parse_retry_after(error.headers.get("Retry-After"), clock.now())) from error
         raise Permanent(message) from error
     except (TimeoutError, aiohttp.ClientError, OSError) as error:
         raise Transient(f"could not {doing}: {type(error).__name__}") from error
@@ -267,18 +265,3 @@ def _text(member: dict[str, Any], field: str) -> str | None:
     """A roster member's field, when the connector gave it as a string."""
     value = member.get(field)
     return value if isinstance(value, str) else None
-
-
-def _retry_after(headers: Any, now: datetime) -> float | None:
-    """Retry-After in seconds, from either of its two forms (delta-seconds or an HTTP date)."""
-    value = headers.get("Retry-After") if headers is not None else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
-    except (TypeError, ValueError):
-        return None

@@ -26,15 +26,9 @@ import urllib3
 from O365.utils.utils import ApiComponent
 
 from clock import SYSTEM_CLOCK, Clock
-from errors import Permanent, Transient
+from errors import Permanent, Transient, parse_retry_after
 from mail.base import BOT_MARKER, KeptMail, MailSearchFailed, MailTrail, OutgoingMail, SentMail
-from mail.graph_auth import (
-    GraphConnection,
-    GraphProtocol,
-    TokenRefused,
-    TokenSource,
-    parse_retry_after,
-)
+from mail.graph_auth import GraphConnection, GraphProtocol, TokenRefused, TokenSource
 from mail.graph_config import GraphConfig
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,29 +22,10 @@ from O365.utils.token import MemoryTokenBackend
 from requests.adapters import HTTPAdapter
 
 from clock import Clock
-from errors import Permanent, Transient
+from errors import Permanent, Transient, parse_retry_after
 from mail.graph_config import GraphConfig
 
 log = logging.getLogger(__name__)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """`Retry-After` is either seconds or an HTTP date (counted from `now`); None when absent
-    or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 class TokenRefused(Permanent):
