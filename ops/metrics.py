@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from domain.states import QuestionStatus
 from outbox.worker import OutboxWorker
 from store.store import Store
 
@@ -37,13 +38,13 @@ class _Snapshot(Collector):
 async def snapshot(store: Store, worker: OutboxWorker) -> list[Metric]:
     async with store.unit() as unit:
         by_status = await unit.questions.counts()
+        forwarded = await unit.questions.mailed_count()
         answers = await unit.answers.count()
         backlog, oldest = await unit.outbox.backlog()
         failed = await unit.outbox.failed_by_kind()
-    forwarded = by_status.pop("mailed_to_moderators")
     questions = GaugeMetricFamily("cqb_questions", "Questions recorded, by state", labels=["status"])
-    for status, count in sorted(by_status.items()):
-        questions.add_metric([status], count)
+    for status in sorted(QuestionStatus):  # every state, 0 when none, so an alert can watch each one
+        questions.add_metric([status.value], by_status.get(status, 0))
     jobs = CounterMetricFamily("cqb_outbox_jobs", "Outbox jobs finished by this process", labels=["outcome"])
     for outcome, count in sorted(worker.counts.items()):
         jobs.add_metric([outcome], count)
