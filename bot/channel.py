@@ -4,7 +4,7 @@ rely on, behind the seam. An address is botbuilder's conversation reference, as 
 from __future__ import annotations
 
 from bot.sender import PersonalChats, TeamsConnector, TeamsDirectory, TeamsSender, chat_itself, is_personal
-from domain.jobs import TeamsSend
+from domain.jobs import ChatReply
 from domain.replies import Reply
 from handlers.channels import Address, Contact
 
@@ -23,7 +23,7 @@ class TeamsChannel:
     async def send(self, address: Address, message: Reply, *, reply_to_id: str | None = None,
                    personal: bool = False) -> None:
         # already the 1:1 chat: a reply in it, as any
-        await self._sender.send(TeamsSend(address, message, reply_to_id, personal and not is_personal(address)))
+        await self._sender.send(ChatReply(address, message, reply_to_id, personal and not is_personal(address)))
 
     async def post(self, address: Address, message: Reply) -> str:
         return await self._sender.post(address, message)

@@ -20,7 +20,7 @@ from bot.connector_http import BotConnectorApi, ConnectorRefused, model_json
 from bot.connectors import SharedClientsAuthentication
 from bot.render import render
 from clock import SYSTEM_CLOCK, Clock
-from domain.jobs import TeamsSend
+from domain.jobs import ChatReply
 from domain.replies import Reply
 from errors import Permanent, Transient, parse_retry_after
 from handlers.channels import Contact
@@ -149,7 +149,7 @@ class TeamsSender:
         self._gate = gate or ConversationGate(connector.clock)
         self._personal = PersonalChats(connector)
 
-    async def send(self, reply: TeamsSend) -> None:
+    async def send(self, reply: ChatReply) -> None:
         """A `personal` reply (a private or anonymous question's message) goes to the
         colleague's 1:1 chat, never to the shared conversation it names."""
         address, reply_to_id = reply.address, reply.reply_to_id

@@ -103,8 +103,9 @@ class FaqLinkRefused(JobPayload):
 
 
 @dataclass(frozen=True)
-class TeamsAnswerMail(JobPayload):
-    """An answer given in Teams, copied into the moderators' mail thread of the question."""
+class ChatAnswerMail(JobPayload):
+    """An answer given in a chat (Teams, say), copied into the moderators' mail thread of the question
+    (the kind's name predates other channels than Teams)."""
 
     kind: ClassVar[str] = "mail.teams_answer"
     question_id: int
@@ -112,7 +113,7 @@ class TeamsAnswerMail(JobPayload):
 
 
 @dataclass(frozen=True)
-class TeamsSend(JobPayload):
+class ChatReply(JobPayload):
     """One reply message to one chat (the kind's name predates other channels than Teams)."""
 
     kind: ClassVar[str] = "teams.send"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.jobs import TeamsAnswerMail
+from domain.jobs import ChatAnswerMail
 from domain.states import QuestionStatus
 from errors import Transient
 from handlers import replies
@@ -74,8 +74,8 @@ async def record_answer(
     if not question.private:  # a private answer is for its asker only
         await _tell_supporters(unit, question, askers, text, follow_up=follow_up, answer_id=answer_id)
     if via not in ("mail", "faq") and question.status.properties.mailed:  # given in a chat: so the mailbox shows it
-        await unit.outbox.enqueue(TeamsAnswerMail(question.id, answer_id),
-                                  dedupe_key=f"{TeamsAnswerMail.kind}:{answer_id}")
+        await unit.outbox.enqueue(ChatAnswerMail(question.id, answer_id),
+                                  dedupe_key=f"{ChatAnswerMail.kind}:{answer_id}")
     await queue_card_refresh(unit, question.id, reason=source_key)
     await board_changed(unit.outbox, question.event_id)
     return True
@@ -97,8 +97,8 @@ async def _tell_supporters(
                                     personal=True)
 
 
-@job(TeamsAnswerMail)
-async def record_in_mailbox(deps: Deps, payload: TeamsAnswerMail) -> None:
+@job(ChatAnswerMail)
+async def record_in_mailbox(deps: Deps, payload: ChatAnswerMail) -> None:
     """Outbox job: an answer given in a chat, as a reply from the shared mailbox to the question's
     forward, so the mail thread moderators work from shows it. Like every mail the bot sends it
     carries the bot's marker header, so the bot ignores it when it reads the mailbox; the
@@ -113,7 +113,7 @@ async def record_in_mailbox(deps: Deps, payload: TeamsAnswerMail) -> None:
         raise Transient("the forward mail is not sent yet", retry_after=FORWARD_WAIT_SECONDS)
     context = {"q": question, "answer": answer, "follow_up": answers[0].id != answer.id}
     await deps.mail.send(OutgoingMail(
-        key=f"{TeamsAnswerMail.kind}:{answer.id}",
+        key=f"{ChatAnswerMail.kind}:{answer.id}",
         to=(deps.limits.moderators_address,),
         subject=f"Re: [{question.ref}] {cut(' '.join(question.text.split()), SUBJECT_PREVIEW_CHARS)}",
         text=templates.get_template("teams_answer.txt.j2").render(context),

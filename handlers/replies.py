@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from domain.jobs import MailReply, TeamsSend
+from domain.jobs import ChatReply, MailReply
 from domain.replies import (
     Answer,
     Board,
@@ -146,12 +146,12 @@ async def enqueue_reply(
 
     `personal`: for the person `address` names only: the channel sends it to their 1:1 chat
     when `address` is a shared one (see Channel.send)."""
-    reply = TeamsSend(address, message, reply_to_id, personal, source=source)
+    reply = ChatReply(address, message, reply_to_id, personal, source=source)
     return await outbox.enqueue(reply, dedupe_key=dedupe_key)
 
 
-@job(TeamsSend)
-async def send(deps: Deps, payload: TeamsSend) -> None:
+@job(ChatReply)
+async def send(deps: Deps, payload: ChatReply) -> None:
     """Outbox job: one reply, sent by its channel (not idempotent: recorded as done at once)."""
     await deps.channel(payload.source).send(payload.address, payload.message, reply_to_id=payload.reply_to_id,
                                             personal=payload.personal)

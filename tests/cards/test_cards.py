@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft6Validator
 
 from bot.render import ADAPTIVE_CARD, TEAMS, message_bytes, render
-from domain.jobs import TeamsSend, UsedCard
+from domain.jobs import ChatReply, UsedCard
 from domain.replies import TYPES, EventPicker, Reply
 from tests.cards.catalogue import CARDS, HOSTILE, STAFF_FACING, TEXTS, moderation
 from tests.unit.test_job_payloads import ADDRESS
@@ -185,7 +185,7 @@ def test_messages_stored_by_earlier_versions_still_render() -> None:
     answers had buttons, and the event picker's used form, render as they did."""
     answer = {"type": "answer", "ref": "Q-4", "question": "Is parking free?", "answer": "Yes, after 6pm.",
               "follow_up": False}
-    sent = TeamsSend.from_json({"address": ADDRESS, "reply_to_id": None, "message": answer})
+    sent = ChatReply.from_json({"address": ADDRESS, "reply_to_id": None, "message": answer})
     activity = render(sent.message, channel_id=TEAMS)
     assert "Yes, after 6pm." in activity.text and not activity.attachments
     chosen = "Noted: Q-9 is not about any of those events."

@@ -24,7 +24,7 @@ from botframework.connector.auth import AuthenticationConstants, ClaimsIdentity,
 from bot.auth import build_authentication
 from bot.sender import TeamsConnector, TeamsDirectory, TeamsSender
 from config.settings import Settings
-from domain.jobs import TeamsSend
+from domain.jobs import ChatReply
 from domain.replies import Notice
 from errors import Transient
 from handlers.replies import enqueue_reply
@@ -81,14 +81,14 @@ async def test_the_token_is_kept_until_shortly_before_it_expires_and_refreshed_o
     sender = TeamsSender(connector)
     where = [address(channel) for _ in range(5)]
 
-    await asyncio.gather(*(sender.send(TeamsSend(a, Notice("first"))) for a in where))
+    await asyncio.gather(*(sender.send(ChatReply(a, Notice("first"))) for a in where))
     assert channel.aad.token_request_count == 1
     for a in where:
-        await sender.send(TeamsSend(a, Notice("second")))
+        await sender.send(ChatReply(a, Notice("second")))
     assert channel.aad.token_request_count == 1
 
     clock.advance(2.5)  # past half of the 4-second life, still before it ends
-    await asyncio.gather(*(sender.send(TeamsSend(a, Notice("third"))) for a in where))
+    await asyncio.gather(*(sender.send(ChatReply(a, Notice("third"))) for a in where))
     assert channel.aad.token_request_count == 2
     posts = channel.connector.posts()
     assert len(posts) == 15 and all(post.auth.valid for post in posts)
@@ -103,10 +103,10 @@ async def test_a_refused_token_is_dropped_and_one_new_token_serves_every_refused
     refused, and sends each of them again, once."""
     sender = TeamsSender(connector)
     where = [address(channel) for _ in range(5)]
-    await sender.send(TeamsSend(where[0], Notice("before")))
+    await sender.send(ChatReply(where[0], Notice("before")))
     channel.connector.revoke_tokens()
 
-    await asyncio.gather(*(sender.send(TeamsSend(a, Notice(f"after {n}"))) for n, a in enumerate(where)))
+    await asyncio.gather(*(sender.send(ChatReply(a, Notice(f"after {n}"))) for n, a in enumerate(where)))
     assert channel.aad.token_request_count == 2
     refused = channel.connector.recorded(ok=False)
     assert 1 <= len(refused) <= 5 and {(r.status, r.auth.reason) for r in refused} == {(401, "token revoked")}
@@ -122,7 +122,7 @@ async def test_a_token_refused_even_when_new_is_retried_later_not_dropped(
     moment), so the reply goes back to the outbox rather than being given up."""
     channel.connector.fail_next(2, status=401)
     with pytest.raises(Transient):
-        await TeamsSender(connector).send(TeamsSend(address(channel), Notice("hello")))
+        await TeamsSender(connector).send(ChatReply(address(channel), Notice("hello")))
     assert [r.status for r in channel.connector.recorded()] == [401, 401]
     assert channel.aad.token_request_count == 2
 
@@ -137,7 +137,7 @@ async def test_replies_outlive_an_outage_and_a_burst_of_401s_and_arrive_once_whe
     sender = TeamsSender(connector)
     worker = OutboxWorker(
         store,
-        {TeamsSend.kind: lambda raw: sender.send(TeamsSend.from_json(raw))},
+        {ChatReply.kind: lambda raw: sender.send(ChatReply.from_json(raw))},
         retry=RetryPolicy(base_seconds=1 * scale, max_seconds=300 * scale),  # 12 attempts, 24 h
         poll_seconds=0.05,
         lease_seconds=30,
@@ -176,10 +176,10 @@ async def test_a_retry_after_date_holds_the_conversation_back_until_then(
     channel.connector.fail_next(status=503, retry_after=format_datetime(resume, usegmt=True))
 
     with pytest.raises(Transient) as refused:
-        await sender.send(TeamsSend(where, Notice("hello")))
+        await sender.send(ChatReply(where, Notice("hello")))
     assert refused.value.retry_after is not None and 35 < refused.value.retry_after <= 40
     with pytest.raises(Transient) as held_back:  # not even tried: the connector said when
-        await sender.send(TeamsSend(where, Notice("again")))
+        await sender.send(ChatReply(where, Notice("again")))
     assert held_back.value.retry_after is not None and held_back.value.retry_after > 35
     assert len(channel.connector.recorded()) == 1
 
@@ -193,7 +193,7 @@ async def test_ids_are_quoted_in_the_path_as_botbuilder_quoted_them(
 ) -> None:
     where = address(channel, conversation_id)
     reply_to = "1700000000000;x/y"
-    await TeamsSender(connector).send(TeamsSend(where, Notice("hi"), reply_to_id=reply_to))
+    await TeamsSender(connector).send(ChatReply(where, Notice("hi"), reply_to_id=reply_to))
     user_id = where["user"]["id"]  # type: ignore[index]
     contact = await TeamsDirectory(connector).lookup(where, user_id)  # type: ignore[arg-type]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from domain.jobs import ForwardMail, MailReply, TeamsSend
+from domain.jobs import ChatReply, ForwardMail, MailReply
 from domain.replies import Forwarded, Welcome
 from handlers.queue import MODERATORS_CHANNEL
 from store.schema import audit_log, outbox, questions
@@ -64,7 +64,7 @@ async def _seed(store: Store) -> dict[str, int]:
         forwarded = Forwarded(ref=f"Q-{jo_mail}")
         await unit.outbox.enqueue(MailReply(jo_mail, forwarded, key="k"), dedupe_key=f"reply:{jo_mail}")
         address = {"user": {"id": JO_TEAMS, "aad_object_id": JO_AAD}, "conversation": {"id": "a:jo"}}
-        await unit.outbox.enqueue(TeamsSend(address, Welcome()), dedupe_key="welcome:a:jo")
+        await unit.outbox.enqueue(ChatReply(address, Welcome()), dedupe_key="welcome:a:jo")
         await unit.outbox.enqueue(ForwardMail(sam_public), dedupe_key=f"forward:{sam_public}")
         briefing, _ = await unit.events.open("All-staff briefing", description=None, ends_at=None, by=JO_NAME)
         town_hall, _ = await unit.events.open("Town hall", description=None, ends_at=None, by="Hana Host")

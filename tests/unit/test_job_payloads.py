@@ -13,11 +13,11 @@ import outbox.jobs
 from domain.jobs import (
     KINDS,
     BoardRefresh,
+    ChatReply,
     ForwardMail,
     JobPayload,
     NearMiss,
     PayloadError,
-    TeamsSend,
     Triage,
 )
 from errors import Permanent
@@ -68,7 +68,7 @@ def test_stored_fields_become_typed_values() -> None:
     forward = ForwardMail.from_json(json.loads(STORED[2][1]))
     assert forward.near_misses == (NearMiss("parking", "Where can I park?", 0.512),)
     assert Triage.from_json({"question_id": 3}).new_asker is None
-    assert TeamsSend.from_json({"address": ADDRESS, "message": MESSAGE}).personal is False
+    assert ChatReply.from_json({"address": ADDRESS, "message": MESSAGE}).personal is False
     assert KINDS["moderation.page"].from_json({"question_ids": [1, 2]}).to_json() == {"question_ids": [1, 2]}
 
 
