@@ -31,14 +31,8 @@ class ReplyBase:
 
     def to_json(self) -> dict[str, Any]:
         """The reply as stored: its tag and every field not at its default."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {TAG: self.type, **{name: encode(value) for name, value in fields.items()
-                                   if value != _default(self, name)}}
-
-
-def _default(reply: ReplyBase, name: str) -> Any:
-    field = next(f for f in dataclasses.fields(reply) if f.name == name)
-    return field.default if field.default is not dataclasses.MISSING else dataclasses.MISSING
+        values = ((f.name, getattr(self, f.name), f.default) for f in dataclasses.fields(self))
+        return {TAG: self.type, **{name: encode(value) for name, value, default in values if value != default}}
 
 
 @dataclass(frozen=True)

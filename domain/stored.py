@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -64,6 +65,13 @@ def decode(hint: Any, value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A record's fields and their types (resolved once per class: it is the slow part of reading)."""
+    return {name: hint for name, hint in typing.get_type_hints(cls).items()
+            if name in {field.name for field in dataclasses.fields(cls)}}
+
+
 def _record(cls: type, value: Any) -> Any:
     """A record from its JSON object: every key one of its fields, and its tag (if it has one) its own."""
     if not isinstance(value, Mapping):
@@ -72,8 +80,8 @@ def _record(cls: type, value: Any) -> Any:
     tag = getattr(cls, TAG, None)
     if tag is not None and fields.pop(TAG, tag) != tag:
         raise PayloadError(f"{cls.__name__}: {TAG} is {value[TAG]!r:.40}, not {tag!r}")
-    hints = typing.get_type_hints(cls)
-    names = {field.name for field in dataclasses.fields(cls)}
+    hints = _hints(cls)
+    names = hints.keys()
     unknown = sorted(str(key) for key in set(fields) - names)
     if unknown:
         raise PayloadError(f"unknown keys {', '.join(unknown)}")
