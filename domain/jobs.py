@@ -10,14 +10,13 @@ error that names it, not something silently dropped.
 
 from __future__ import annotations
 
-import dataclasses
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 from domain.replies import Reply, ToAsker
-from domain.stored import PayloadError, decode, encode
+from domain.stored import PayloadError, decode, fields_json
 
 
 class JobPayload:
@@ -27,8 +26,7 @@ class JobPayload:
 
     def to_json(self) -> dict[str, Any]:
         """The payload as stored: every field, records and messages as objects, tuples as lists."""
-        assert dataclasses.is_dataclass(self)
-        return {field.name: encode(getattr(self, field.name)) for field in dataclasses.fields(self)}
+        return fields_json(self)
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Self:

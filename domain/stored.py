@@ -28,7 +28,7 @@ def encode(value: Any) -> Any:
     if hasattr(value, "to_json"):
         return value.to_json()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: encode(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        return fields_json(value)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dict):
@@ -36,6 +36,11 @@ def encode(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [encode(item) for item in value]
     return value
+
+
+def fields_json(record: Any) -> dict[str, Any]:
+    """Every field of a record (a dataclass instance), as JSON has it."""
+    return {field.name: encode(getattr(record, field.name)) for field in dataclasses.fields(record)}
 
 
 def decode(hint: Any, value: Any) -> Any:
